@@ -1,0 +1,23 @@
+// Text rules shared by every parameter: strict UTF-8 and code-point lengths.
+
+#ifndef USERSTORE_CORE_TEXT_H_
+#define USERSTORE_CORE_TEXT_H_
+
+#include <cstddef>
+
+#include "absl/strings/string_view.h"
+
+namespace userstore {
+namespace internal {
+
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates U+D800..U+DFFF, nothing above U+10FFFF) and holds no NUL byte.
+bool IsValidText(absl::string_view text);
+
+// Number of code points in `text`. REQUIRES: IsValidText(text).
+size_t CodePointCount(absl::string_view text);
+
+}  // namespace internal
+}  // namespace userstore
+
+#endif  // USERSTORE_CORE_TEXT_H_

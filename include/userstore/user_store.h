@@ -1,0 +1,334 @@
+// -----------------------------------------------------------------------------
+// File: userstore/user_store.h
+// -----------------------------------------------------------------------------
+//
+// `UserStore` is the engine: one Twilio account held in memory, with its
+// services, roles and users, and every rule of Twilio's User resource
+// (SEMANTICS.md sections 1-3, 5-7). The REST dispatcher (rest.h) is a thin
+// adapter over this class; anything it can do, C++ can do directly.
+//
+// Addressing. Calls take the service SID (`IS...`) and, for a user, a `user`
+// string that is either a user SID or an identity: a string matching
+// `^US[0-9a-fA-F]{32}$` is a SID (SIDs are generated lower-case, so one with an
+// upper-case hex digit names no user), anything else is an identity.
+//
+// Errors. Every call returns `absl::Status` / `absl::StatusOr`; the Twilio code
+// is `ErrorCodeOf(status)` (status.h). Common to every call that names them:
+//   - unknown or malformed service SID: 404/20404
+//     "The requested resource /Services/{service_sid} was not found";
+//   - unknown user: 404/20404
+//     "The requested resource /Services/{service_sid}/Users/{user} was not found";
+//   - any text parameter that is not valid UTF-8 or holds a NUL: 400/20001
+//     (attributes: 400/50304).
+// A failed call changes nothing (no partial writes).
+//
+// Thread safety. Every method may be called from any number of threads at
+// once, with no outside locking, and is linearizable. Reads by user SID take
+// only the reader lock of one shard of the SID table; other reads take reader
+// locks, so readers never wait for each other. Results are copies: nothing
+// returned points into the store.
+//
+// Example:
+//   userstore::UserStore store;
+//   auto service = store.CreateService({.friendly_name = "game"});
+//   userstore::CreateUserRequest req;
+//   req.identity = "alice";
+//   req.attributes = R"({"level": 3})";
+//   absl::StatusOr<userstore::User> alice = store.CreateUser(service->sid, req);
+//   if (!alice.ok()) { /* ErrorCodeOf(alice.status()) == 50201, ... */ }
+//   auto again = store.GetUser(service->sid, "alice");   // by identity
+//   auto page = store.ListUsers(service->sid, {.page_size = 10});
+
+#ifndef USERSTORE_USER_STORE_H_
+#define USERSTORE_USER_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "userstore/events.h"
+#include "userstore/options.h"
+#include "userstore/resources.h"
+#include "userstore/status.h"
+
+namespace userstore {
+
+namespace internal {
+class StoreImpl;
+}  // namespace internal
+
+class UserStore {
+ public:
+  // Builds a store: the account SID (given or generated), and the default
+  // conversation service (addressed by `/v1/Users`) with its four roles.
+  explicit UserStore(const StoreOptions& options = StoreOptions());
+  ~UserStore();
+  UserStore(const UserStore&) = delete;
+  UserStore& operator=(const UserStore&) = delete;
+
+  // UserStore::init_status()
+  //
+  // OK, or why an option was refused (then a safe default was used instead).
+  absl::Status init_status() const;
+
+  // UserStore::account_sid()
+  const std::string& account_sid() const;
+
+  // UserStore::default_conversation_service_sid()
+  //
+  // The service `/v1/Users` addresses. It exists for the store's whole life:
+  // deleting it is 400/20001.
+  const std::string& default_conversation_service_sid() const;
+
+  // ---------------------------------------------------------------------------
+  // Users
+  // ---------------------------------------------------------------------------
+
+  // UserStore::CreateUser()
+  //
+  // Creates a user in `service_sid` and returns it. Errors (also the common
+  // ones above):
+  //   identity missing 400/20001; empty 400/50204; longer than
+  //   max_identity_length code points 400/50207; matching the user SID pattern
+  //   400/50206; already in the service 409/50201;
+  //   friendly_name longer than max_friendly_name_length 400/50003;
+  //   attributes not JSON 400/50304; too large or too deep 400/50303;
+  //   role_sid malformed 400/20001; unknown 400/50100; a channel role 400/50105.
+  // Fires `onUserAdded` when `request.webhooks_enabled`. Publishes a feed event.
+  // Complexity: O(log n) in the users of the service, plus attribute length.
+  absl::StatusOr<User> CreateUser(absl::string_view service_sid,
+                                  const CreateUserRequest& request);
+
+  // UserStore::GetUser()
+  //
+  // Fetches a user by SID or identity. Presence follows the reachability rule.
+  // Errors: the common ones. Complexity: O(1) expected.
+  absl::StatusOr<User> GetUser(absl::string_view service_sid,
+                               absl::string_view user) const;
+
+  // UserStore::UpdateUser()
+  //
+  // Applies the supplied fields, validated as for create; `identity` supplied
+  // is 400/20001. When webhooks are enabled, `onUserUpdate` hooks run first
+  // with the proposed user; a veto is 403/50056 and nothing changes (the
+  // update is validated again when it commits). `date_updated` moves only when
+  // a field changes. Returns the whole updated user. Complexity: O(1) expected
+  // plus attribute length.
+  absl::StatusOr<User> UpdateUser(absl::string_view service_sid,
+                                  absl::string_view user,
+                                  const UpdateUserRequest& request);
+
+  // UserStore::DeleteUser()
+  //
+  // Removes the user. Errors: the common ones. Complexity: O(log n).
+  absl::Status DeleteUser(absl::string_view service_sid, absl::string_view user);
+
+  // UserStore::GetOrCreateUser()
+  //
+  // Twilio's "first time an identity is encountered" rule, as one atomic call:
+  // returns the user with `request.identity`, creating it from `request` if the
+  // service has none. Never fails because the identity exists; many threads
+  // asking for the same new identity get one user. When the user exists, the
+  // other fields of `request` are ignored (not validated, not applied).
+  absl::StatusOr<GetOrCreateResult> GetOrCreateUser(
+      absl::string_view service_sid, const CreateUserRequest& request);
+
+  // UserStore::ListUsers()
+  //
+  // One page of the service's users, oldest first. Presence is null in every
+  // listed user (SEMANTICS 2). Errors: page_size < 1 400/20001; a token that
+  // does not decode, or belongs to another service, surface or collection
+  // 400/20001. Complexity: O(page size + log n) wherever the page starts.
+  absl::StatusOr<UserPage> ListUsers(absl::string_view service_sid,
+                                     const ListRequest& request) const;
+
+  // UserStore::CountUsers()
+  //
+  // Users in the service. Errors: the common ones. O(1).
+  absl::StatusOr<int64_t> CountUsers(absl::string_view service_sid) const;
+
+  // UserStore::SetPresence()
+  //
+  // Stores the user's online / notifiable state (what an SDK connection would
+  // report). What fetch shows still depends on the service's reachability
+  // flag. Moves `date_updated` when a value changes; fires `onUserUpdated`
+  // when webhooks are enabled (Twilio: reachability changes fire the
+  // post-event only). Returns the user as fetch would show it.
+  absl::StatusOr<User> SetPresence(absl::string_view service_sid,
+                                   absl::string_view user,
+                                   const PresenceUpdate& update);
+
+  // UserStore::JoinChannel() / LeaveChannel()
+  //
+  // Membership bookkeeping: adds or removes one joined channel, atomically.
+  // Join beyond `max_user_channels`: 403/50208. Leave at 0: 400/20001 (the
+  // count never goes below 0). Moves `date_updated`. Returns the user.
+  absl::StatusOr<User> JoinChannel(absl::string_view service_sid,
+                                   absl::string_view user);
+  absl::StatusOr<User> LeaveChannel(absl::string_view service_sid,
+                                    absl::string_view user);
+
+  // ---------------------------------------------------------------------------
+  // Services (SEMANTICS 6)
+  // ---------------------------------------------------------------------------
+
+  // UserStore::CreateService()
+  //
+  // Creates a service with its four default roles. friendly_name missing
+  // 400/20001; longer than max_service_name_length 400/50003. O(1) expected.
+  absl::StatusOr<Service> CreateService(const CreateServiceRequest& request);
+
+  // UserStore::GetService()
+  absl::StatusOr<Service> GetService(absl::string_view service_sid) const;
+
+  // UserStore::UpdateService()
+  //
+  // Friendly name, reachability flag, default service role (see
+  // UpdateServiceRequest). `date_updated` moves when a field changes.
+  absl::StatusOr<Service> UpdateService(absl::string_view service_sid,
+                                        const UpdateServiceRequest& request);
+
+  // UserStore::DeleteService()
+  //
+  // Deletes the service with its roles and users. The default conversation
+  // service cannot be deleted (400/20001). O(users of the service).
+  absl::Status DeleteService(absl::string_view service_sid);
+
+  // UserStore::ListServices()
+  //
+  // The account's services, oldest first, paged as ListUsers.
+  absl::StatusOr<ServicePage> ListServices(const ListRequest& request) const;
+
+  // ---------------------------------------------------------------------------
+  // Roles (SEMANTICS 6)
+  // ---------------------------------------------------------------------------
+
+  // UserStore::CreateRole()
+  //
+  // friendly_name, type or permissions missing 400/20001; type not
+  // "deployment"/"channel" 400/20001; name too long 400/50003.
+  absl::StatusOr<Role> CreateRole(absl::string_view service_sid,
+                                  const CreateRoleRequest& request);
+
+  // UserStore::GetRole()
+  //
+  // Unknown role: 404/20404 "/Services/{IS}/Roles/{RL}".
+  absl::StatusOr<Role> GetRole(absl::string_view service_sid,
+                               absl::string_view role_sid) const;
+
+  // UserStore::DeleteRole()
+  //
+  // A role still assigned to a user, or one of the service's defaults:
+  // 409/20409 "Role is in use". O(1) (assignment counts are kept per role).
+  absl::Status DeleteRole(absl::string_view service_sid,
+                          absl::string_view role_sid);
+
+  // UserStore::ListRoles()
+  absl::StatusOr<RolePage> ListRoles(absl::string_view service_sid,
+                                     const ListRequest& request) const;
+
+  // ---------------------------------------------------------------------------
+  // Hooks and the change feed (events.h)
+  // ---------------------------------------------------------------------------
+
+  // UserStore::AddHook()
+  //
+  // Registers `hook` for `type`; returns an id for RemoveHook. Hooks of one
+  // type run in registration order. Thread-safe; a hook added while a call is
+  // in flight may or may not see that call.
+  uint64_t AddHook(HookType type, UserHook hook);
+
+  // UserStore::RemoveHook()
+  //
+  // Unregisters; returns false for an unknown id. After it returns the hook
+  // is not started again (a run already started may still be finishing).
+  bool RemoveHook(uint64_t hook_id);
+
+  // UserStore::Subscribe()
+  //
+  // Delivers every change committed after this call to `listener`, in
+  // sequence order. Returns an id for Unsubscribe. Changes committed before
+  // are not replayed; use SubscribeWithSnapshot() to get them.
+  uint64_t Subscribe(ChangeListener listener);
+
+  // UserStore::SnapshotData
+  //
+  // The whole state at one instant as create events: each service (the
+  // default conversation service first, flagged), then its roles, then its
+  // users in creation order. Snapshot events carry `sequence = 0`; `sequence`
+  // is the feed position the snapshot corresponds to.
+  struct SnapshotData {
+    uint64_t sequence = 0;
+    std::vector<ChangeEvent> events;
+  };
+
+  // UserStore::Snapshot()
+  //
+  // The current state (see SnapshotData). Consistent at one instant: it holds
+  // every change with sequence <= `sequence` and none after. O(n).
+  SnapshotData Snapshot() const;
+
+  // UserStore::SubscribeWithSnapshot()
+  //
+  // Atomically takes a snapshot and subscribes, so that the snapshot followed
+  // by the delivered events is exactly the store's history, with no gap and
+  // no overlap. This is how a replica or a persistence layer starts.
+  //
+  // Example (a replica):
+  //   StoreOptions ro;
+  //   ro.account_sid = source.account_sid();
+  //   ro.create_default_service = false;
+  //   UserStore replica(ro);
+  //   auto sub = source.SubscribeWithSnapshot(
+  //       [&](const ChangeEvent& e) { (void)replica.Apply(e); });
+  //   for (const auto& e : sub.snapshot.events) (void)replica.Apply(e);
+  //   // (or apply the snapshot before the first write reaches the source)
+  struct Subscription {
+    uint64_t id = 0;
+    SnapshotData snapshot;
+  };
+  Subscription SubscribeWithSnapshot(ChangeListener listener);
+
+  // UserStore::Unsubscribe()
+  //
+  // Stops delivery; returns false for an unknown id.
+  bool Unsubscribe(uint64_t subscription_id);
+
+  // UserStore::last_sequence()
+  //
+  // The sequence number of the last committed change (0 before any). The
+  // construction of the store commits the default conversation service and
+  // its four roles (sequences 1..5) unless `create_default_service` is false.
+  uint64_t last_sequence() const;
+
+  // UserStore::Apply()
+  //
+  // Applies one feed or snapshot event to this store, as a replica does: SIDs,
+  // dates, presence and counts are kept exactly, and users keep the order of
+  // their creates. Errors: creating a SID that exists 409/50201 (users) or
+  // 400/20001; updating or deleting a missing one 404/20404; a user event for
+  // a missing service or role 404/20404. A failed Apply changes nothing. A
+  // service create flagged `default_conversation_service` makes that service
+  // this store's default (meant for stores built with
+  // `create_default_service = false`). Applied changes are published on this
+  // store's own feed, so replicas can be chained. Hooks do not fire.
+  absl::Status Apply(const ChangeEvent& event);
+
+  // UserStore::CheckInvariants()
+  //
+  // Walks every index and checks what design.md promises (SID table, identity
+  // index and creation-order index agree; role counts match). O(n). For tests
+  // and fuzzers; returns the first violation found.
+  absl::Status CheckInvariants() const;
+
+ private:
+  std::unique_ptr<internal::StoreImpl> impl_;
+};
+
+}  // namespace userstore
+
+#endif  // USERSTORE_USER_STORE_H_
