@@ -106,7 +106,7 @@ struct StoreOptions {
   // Longest friendly name, in code points. Longer: 400/50003. Default: 256.
   size_t max_friendly_name_length = 256;
   // Largest attributes document, in bytes. Larger: 400/50303. Default: 16 KiB.
-  size_t max_attributes_bytes = 16 * 1024;
+  size_t max_attributes_bytes = size_t{16} * 1024;
   // Deepest nesting of arrays/objects in attributes. Deeper: 400/50303.
   // Default: 64.
   int max_attributes_depth = 64;

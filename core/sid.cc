@@ -1,0 +1,194 @@
+#include "core/sid.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "absl/base/config.h"
+#include "absl/strings/string_view.h"
+
+namespace userstore {
+namespace internal {
+namespace {
+
+constexpr size_t kHexDigits = 32;
+
+inline uint64_t ToBigEndian(uint64_t v) {
+#if defined(ABSL_IS_BIG_ENDIAN)
+  return v;
+#elif defined(__GNUC__) || defined(__clang__)
+  return __builtin_bswap64(v);
+#else
+  uint64_t r = 0;
+  for (int i = 0; i < 8; ++i) r = (r << 8) | ((v >> (8 * i)) & 0xFF);
+  return r;
+#endif
+}
+
+// Writes the 8 lower-case hex digits of `x`, most significant first.
+//
+// SWAR instead of a digit table: the nibbles are spread one per byte, each
+// byte becomes its ASCII digit with two additions (bytes 10..15 get the extra
+// 'a' - '0' - 10 = 39, selected by the carry of +6 into bit 4), and one 8-byte
+// store writes them. Measured about twice as fast as a 16-entry table loop
+// under g++ -O2, which does not unroll that loop; SIDs are rendered several
+// times per user in every REST response.
+inline void WriteHex32(uint32_t x, char* out) {
+  uint64_t v = x;
+  v = (v | (v << 16)) & 0x0000FFFF0000FFFFULL;
+  v = (v | (v << 8)) & 0x00FF00FF00FF00FFULL;
+  v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0FULL;
+  // Now byte i (from the least significant) holds nibble i of `x`.
+  const uint64_t letters = ((v + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+  v += 0x3030303030303030ULL + letters * ('a' - '0' - 10);
+  // The most significant nibble must land first in memory.
+  v = ToBigEndian(v);
+  std::memcpy(out, &v, sizeof(v));
+}
+
+inline void WriteHex64(uint64_t word, char* out) {
+  WriteHex32(static_cast<uint32_t>(word >> 32), out);
+  WriteHex32(static_cast<uint32_t>(word), out + 8);
+}
+
+// Digit values for ParseSid (lower-case hex only) and IsSidShaped (either
+// case); kNotHex marks a byte that is not such a digit. Tables, not branches:
+// every fetch of a user by SID parses one.
+constexpr uint8_t kNotHex = 0xFF;
+struct HexTables {
+  uint8_t lower[256];
+  uint8_t any_case[256];
+};
+
+constexpr HexTables MakeHexTables() {
+  HexTables t{};
+  for (int i = 0; i < 256; ++i) t.lower[i] = t.any_case[i] = kNotHex;
+  for (uint8_t i = 0; i < 10; ++i) t.lower['0' + i] = t.any_case['0' + i] = i;
+  for (uint8_t i = 0; i < 6; ++i) {
+    t.lower['a' + i] = t.any_case['a' + i] = t.any_case['A' + i] = static_cast<uint8_t>(10 + i);
+  }
+  return t;
+}
+constexpr HexTables kHex = MakeHexTables();
+
+// Reads 16 lower-case hex digits at `digits`.
+inline bool ParseHex64(const unsigned char* digits, uint64_t* word) {
+  uint64_t w = 0;
+  for (int i = 0; i < 16; ++i) {
+    const uint8_t v = kHex.lower[digits[i]];
+    if (v == kNotHex) return false;
+    w = (w << 4) | v;
+  }
+  *word = w;
+  return true;
+}
+
+// splitmix64 (Vigna): turns one 64-bit seed into well-mixed words, the
+// seeding procedure recommended for the xoshiro family. Distinct calls give
+// distinct outputs (it is a bijection of a counter), so the four state words
+// can never all be zero.
+uint64_t SplitMix64(uint64_t* x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+inline uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// 64 bits from the OS. std::random_device may throw when the platform has no
+// entropy source; that is contained here, with a fallback that still differs
+// per process and per call, so that constructing a generator never fails.
+uint64_t OsEntropy() {
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    std::random_device device;
+    return (static_cast<uint64_t>(device()) << 32) ^ device();
+#if defined(__cpp_exceptions)
+  } catch (...) {
+  }
+  static std::atomic<uint64_t> calls{0};
+  uint64_t mix =
+      static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&calls)) ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      (calls.fetch_add(1, std::memory_order_relaxed) << 48);
+  return SplitMix64(&mix);
+#endif
+}
+
+}  // namespace
+
+void AppendSid(std::string* out, absl::string_view prefix, Sid128 value) {
+  // One resize and direct writes: this runs for every SID the REST layer
+  // renders, so it avoids snprintf and per-character appends.
+  const size_t start = out->size();
+  out->resize(start + prefix.size() + kHexDigits);
+  char* p = &(*out)[start];
+  if (!prefix.empty()) std::memcpy(p, prefix.data(), prefix.size());
+  p += prefix.size();
+  WriteHex64(value.hi, p);
+  WriteHex64(value.lo, p + 16);
+}
+
+std::string FormatSid(absl::string_view prefix, Sid128 value) {
+  std::string out;
+  AppendSid(&out, prefix, value);
+  return out;
+}
+
+bool IsSidShaped(absl::string_view prefix, absl::string_view text) {
+  if (text.size() != prefix.size() + kHexDigits) return false;
+  if (text.substr(0, prefix.size()) != prefix) return false;
+  for (char c : text.substr(prefix.size())) {
+    if (kHex.any_case[static_cast<unsigned char>(c)] == kNotHex) return false;
+  }
+  return true;
+}
+
+std::optional<Sid128> ParseSid(absl::string_view prefix, absl::string_view text) {
+  if (text.size() != prefix.size() + kHexDigits) return std::nullopt;
+  if (text.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const auto* digits = reinterpret_cast<const unsigned char*>(text.data() + prefix.size());
+  Sid128 value;
+  if (!ParseHex64(digits, &value.hi) || !ParseHex64(digits + 16, &value.lo)) return std::nullopt;
+  return value;
+}
+
+SidGenerator::SidGenerator(std::optional<uint64_t> seed) {
+  uint64_t x = seed.has_value() ? *seed : OsEntropy();
+  for (uint64_t& word : state_) word = SplitMix64(&x);
+  if (!seed.has_value()) {
+    // Widen the OS-seeded state beyond the 64 bits that went through
+    // splitmix64, so unseeded generators in different processes are
+    // independent in all 256 bits.
+    for (uint64_t& word : state_) word ^= OsEntropy();
+    if ((state_[0] | state_[1] | state_[2] | state_[3]) == 0) state_[0] = 1;
+  }
+}
+
+Sid128 SidGenerator::Next() {
+  // xoshiro256** 1.0 (Blackman and Vigna), called twice per SID.
+  auto next = [this]() {
+    const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
+    const uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = Rotl(state_[3], 45);
+    return result;
+  };
+  Sid128 value;
+  value.hi = next();
+  value.lo = next();
+  return value;
+}
+
+}  // namespace internal
+}  // namespace userstore

@@ -1,0 +1,247 @@
+#include "core/attributes.h"
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/string_view.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "userstore/status.h"
+
+namespace userstore {
+namespace internal {
+namespace {
+
+constexpr size_t kMaxBytes = size_t{16} * 1024;
+constexpr int kMaxDepth = 64;
+
+ErrorCode Validate(absl::string_view text, size_t max_bytes = kMaxBytes,
+                   int max_depth = kMaxDepth) {
+  return ErrorCodeOf(ValidateAttributes(text, max_bytes, max_depth));
+}
+
+// {"a":{"a":...{"a":1}...}} with `depth` objects.
+std::string NestedObjects(int depth) {
+  std::string text;
+  for (int i = 0; i < depth; ++i) text += "{\"a\":";
+  text += "1";
+  text.append(static_cast<size_t>(depth), '}');
+  return text;
+}
+
+// The bytes of a string literal, embedded NULs included.
+template <size_t N>
+constexpr absl::string_view Bytes(const char (&literal)[N]) {
+  return absl::string_view(literal, N - 1);
+}
+
+// [[...[]...]] with `depth` arrays.
+std::string Nested(int depth) {
+  return std::string(static_cast<size_t>(depth), '[') +
+         std::string(static_cast<size_t>(depth), ']');
+}
+
+TEST(AttributesTest, AcceptsJsonValues) {
+  const absl::string_view kValid[] = {
+      Bytes("{}"),
+      Bytes("[]"),
+      Bytes("{\"level\": 3}"),
+      Bytes("{\"a\":{\"b\":[1,2,{\"c\":null}]},\"d\":true,\"e\":false}"),
+      Bytes("[1, -2, 3.5, -0.0, 1e10, 1E-5, 2.5e+3, 0]"),
+      Bytes("3"),
+      Bytes("-0"),
+      Bytes("[1]"),
+      Bytes("\"x\""),
+      Bytes("\"\""),
+      Bytes("null"),
+      Bytes("true"),
+      Bytes("false"),
+      Bytes(" \t\r\n{} \t\r\n"),
+      Bytes("\n[\n  1,\n  2\n]\n"),
+      Bytes("\"\\u00e9\\u20AC\""),
+      Bytes("\"\\ud83d\\ude00\""),  // a surrogate pair as escapes
+      Bytes("\"\\/\\\\\\\"\\b\\f\\n\\r\\t\""),
+      Bytes("{\"url\": \"https:\\/\\/example.com\\/x\"}"),
+      Bytes("\"\\u0000\""),                       // an escaped NUL is JSON (no raw NUL byte)
+      Bytes("\"caf\xC3\xA9 \xF0\x9F\x98\x80\""),  // raw UTF-8 in strings
+      Bytes("{\"\xE6\x97\xA5\": 1}"),
+      Bytes("{\"a\": 1, \"a\": 2}"),  // duplicate names: allowed by RFC 8259
+      Bytes("18446744073709551616"),  // beyond uint64: still a number
+      Bytes("1.7976931348623157e308"),
+      Bytes("\"\x7F\""),  // DEL needs no escape
+  };
+  for (absl::string_view text : kValid) {
+    EXPECT_EQ(Validate(text), ErrorCode::kOk) << absl::CHexEscape(text);
+  }
+}
+
+TEST(AttributesTest, RejectsInvalidJson) {
+  const absl::string_view kInvalid[] = {
+      Bytes(""),
+      Bytes(" "),
+      Bytes("\t\n"),
+      Bytes("{"),
+      Bytes("}"),
+      Bytes("["),
+      Bytes("[1,]"),  // trailing comma
+      Bytes("{\"a\":1,}"),
+      Bytes("{} x"),  // trailing garbage
+      Bytes("{}}"),
+      Bytes("{} {}"),  // two values
+      Bytes("1 2"),
+      Bytes("[] []"),
+      Bytes("{a:1}"),    // unquoted name
+      Bytes("{'a':1}"),  // single quotes
+      Bytes("'x'"),
+      Bytes("\"abc"),      // unterminated string
+      Bytes("\"\\x\""),    // bad escape
+      Bytes("\"\\u12\""),  // short \u escape
+      Bytes("\"\\u12G4\""),
+      Bytes("\"\\ud800\\u0041\""),  // high surrogate escape, then no low half
+      Bytes("\"a\tb\""),            // raw control character in a string
+      Bytes("\"a\nb\""),
+      Bytes("01"),  // leading zero
+      Bytes("1."),
+      Bytes(".5"),
+      Bytes("+1"),
+      Bytes("1e"),
+      Bytes("0x10"),
+      Bytes("NaN"),
+      Bytes("Infinity"),
+      Bytes("-Infinity"),
+      Bytes("nul"),
+      Bytes("True"),
+      Bytes("[1 2]"),
+      Bytes("{\"a\" 1}"),
+      Bytes("{\"a\":}"),
+      Bytes("{1:1}"),
+      Bytes("// c\n{}"),  // comments
+      Bytes("{} /* c */"),
+      Bytes("\xEF\xBB\xBF{}"),        // a byte order mark is not JSON text
+      Bytes("\"\xC0\xAF\""),          // overlong UTF-8 inside a string
+      Bytes("\"\xED\xA0\x80\""),      // surrogate inside a string
+      Bytes("\"\xF4\x90\x80\x80\""),  // beyond U+10FFFF inside a string
+      Bytes("\"\xC3\""),              // truncated sequence inside a string
+      Bytes("\"\x80\""),              // stray continuation byte inside a string
+      Bytes("\"\xFF\""),
+      Bytes("\xC3\xA9"),  // non-ASCII outside a string
+      Bytes("\0"),        // NUL
+      Bytes("{}\0"),      // NUL after a complete value
+      Bytes("\"a\0b\""),  // NUL inside a string
+      Bytes("[1,\0 2]"),
+  };
+  for (absl::string_view text : kInvalid) {
+    EXPECT_EQ(Validate(text), ErrorCode::kAttributesNotValidJson) << absl::CHexEscape(text);
+  }
+}
+
+// Where RFC 8259 lets a parser choose (section 6: range of numbers; section
+// 8.2: unpaired surrogates), these are RapidJSON's choices. Pinned so that a
+// parser change shows up here rather than in stored data.
+TEST(AttributesTest, ImplementationLimitsOfRfc8259) {
+  EXPECT_EQ(Validate("1e400"), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("[-1e309]"), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("1e-400"), ErrorCode::kOk);               // underflows to 0: accepted
+  EXPECT_EQ(Validate(std::string(300, '9')), ErrorCode::kOk);  // about 1e300: a finite double
+  EXPECT_EQ(Validate(std::string(310, '9')), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("\"\\ud800\""), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("\"\\udc00\""), ErrorCode::kOk);
+}
+
+TEST(AttributesTest, ErrorsCarryTwilioMessagesAndHttpStatus) {
+  const absl::Status invalid = ValidateAttributes("{", kMaxBytes, kMaxDepth);
+  EXPECT_EQ(invalid.message(), "Attributes not valid JSON");
+  EXPECT_EQ(HttpStatusOf(invalid), 400);
+  const absl::Status too_long = ValidateAttributes("[[]]", 3, kMaxDepth);
+  EXPECT_EQ(too_long.message(), "Attributes too long");
+  EXPECT_EQ(HttpStatusOf(too_long), 400);
+  const absl::Status too_deep = ValidateAttributes("[[]]", kMaxBytes, 1);
+  EXPECT_EQ(too_deep.message(), "Attributes too long");
+}
+
+TEST(AttributesTest, SizeLimitIsInclusive) {
+  // `"aaa...a"` of exactly max_bytes bytes.
+  std::string text = "\"" + std::string(kMaxBytes - 2, 'a') + "\"";
+  ASSERT_EQ(text.size(), kMaxBytes);
+  EXPECT_EQ(Validate(text), ErrorCode::kOk);
+  text.insert(1, "a");
+  EXPECT_EQ(Validate(text), ErrorCode::kAttributesTooLong);
+}
+
+TEST(AttributesTest, SizeIsCheckedBeforeSyntax) {
+  // Too long and not JSON: the size error wins.
+  EXPECT_EQ(Validate(std::string(kMaxBytes + 1, '{')), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate(std::string(kMaxBytes + 1, '\0')), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate("{}", 1), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate("", 0), ErrorCode::kAttributesNotValidJson);
+}
+
+TEST(AttributesTest, DepthLimitIsInclusive) {
+  EXPECT_EQ(Validate(Nested(kMaxDepth)), ErrorCode::kOk);
+  EXPECT_EQ(Validate(Nested(kMaxDepth + 1)), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate(NestedObjects(kMaxDepth)), ErrorCode::kOk);
+  EXPECT_EQ(Validate(NestedObjects(kMaxDepth + 1)), ErrorCode::kAttributesTooLong);
+}
+
+TEST(AttributesTest, DepthCountsOpenContainersNotTotal) {
+  // 100 sibling arrays at depth 2 are fine with a limit of 2.
+  std::string text = "[";
+  for (int i = 0; i < 100; ++i) text += i == 0 ? "[1]" : ",[1]";
+  text += "]";
+  EXPECT_EQ(Validate(text, kMaxBytes, 2), ErrorCode::kOk);
+  EXPECT_EQ(Validate(text, kMaxBytes, 1), ErrorCode::kAttributesTooLong);
+}
+
+TEST(AttributesTest, ScalarsHaveDepthZero) {
+  EXPECT_EQ(Validate("3", kMaxBytes, 0), ErrorCode::kOk);
+  EXPECT_EQ(Validate("\"x\"", kMaxBytes, 0), ErrorCode::kOk);
+  EXPECT_EQ(Validate("[]", kMaxBytes, 0), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate("{}", kMaxBytes, -1), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate("null", kMaxBytes, -1), ErrorCode::kOk);
+}
+
+TEST(AttributesTest, DeepButInvalidIsStillTooDeep) {
+  // The depth limit trips before the parser reaches the missing brackets.
+  EXPECT_EQ(Validate(std::string(kMaxDepth + 1, '[')), ErrorCode::kAttributesTooLong);
+  // Within the limit, the same unterminated text is a syntax error.
+  EXPECT_EQ(Validate(std::string(kMaxDepth, '[')), ErrorCode::kAttributesNotValidJson);
+}
+
+TEST(AttributesTest, MillionOpenBracketsIsACleanDepthError) {
+  const std::string text(1000000, '[');
+  EXPECT_EQ(Validate(text, text.size(), kMaxDepth), ErrorCode::kAttributesTooLong);
+}
+
+TEST(AttributesTest, MillionOpenBracketsWithoutDepthLimitDoesNotRecurse) {
+  // With no effective depth limit the parser walks all million levels; the
+  // iterative parser keeps them on its heap stack, so this ends in a syntax
+  // error rather than a stack overflow.
+  const std::string text(1000000, '[');
+  EXPECT_EQ(Validate(text, text.size(), 1 << 30), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate(Nested(500000), 1000000, 1 << 30), ErrorCode::kOk);
+}
+
+TEST(AttributesTest, TenMegabytesIsRefusedFast) {
+  const std::string text(size_t{10} * 1024 * 1024, '[');
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Validate(text), ErrorCode::kAttributesTooLong);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  // The size check reads no byte of the input.
+  EXPECT_LT(elapsed, std::chrono::milliseconds(50));
+}
+
+TEST(AttributesTest, TextNeedNotBeTerminated) {
+  // A view into a larger buffer: only the viewed bytes count.
+  const std::string buffer = "{\"a\":1}garbage";
+  EXPECT_EQ(Validate(absl::string_view(buffer.data(), 7)), ErrorCode::kOk);
+  EXPECT_EQ(Validate(absl::string_view(buffer.data(), 6)), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate(absl::string_view()), ErrorCode::kAttributesNotValidJson);
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace userstore
