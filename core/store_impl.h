@@ -1,0 +1,376 @@
+// -----------------------------------------------------------------------------
+// File: core/store_impl.h
+// -----------------------------------------------------------------------------
+//
+// `StoreImpl` is the engine behind `userstore::UserStore`: services, roles and
+// users of one account, every rule of SEMANTICS sections 1-3, 5 and 6, the
+// change feed and the hooks (through `EventBus`). `UserStore` forwards to it.
+//
+// LAYOUT
+//
+//   StoreImpl
+//     mu_ ─────────── services_             flat_hash_map<Sid128, unique_ptr<ServiceState>>
+//                     services_by_position_ std::map<uint64_t, ServiceState*> (ListServices)
+//                     default_service_
+//     shards_[k].mu ─ shards_[k].table      SidTable: owns every UserRecord whose SID
+//                                           falls in shard k (core/user_table.h)
+//     ids_mu_ ─────── sid_generator_, role_sids_ (every live role SID)
+//     bus_                                  EventBus: hooks and the change feed
+//
+//   ServiceState (one per service, never moved, owned by services_)
+//     mu ─────────── friendly_name, reachability, default role SIDs, dates,
+//                    roles (by position, owns RoleRecord) + roles_by_sid,
+//                    by_identity (IdentityIndex), by_order (OrderIndex),
+//                    next_user_position, next_role_position
+//
+// A user is reachable three ways: from its shard's SidTable (the owner), from
+// its service's identity index and from its service's creation-order index.
+// Its service is `record->role()->service` (a user always has a role of its
+// own service), which saves a word per record.
+//
+// INVARIANTS (what holds whenever no lock is held; `CheckInvariants()` walks them)
+//
+//   (1) For every service S: |S.by_identity| == |S.by_order|, and a record is in
+//       one iff it is in the other and in the SidTable of shard
+//       ShardOf(record.sid). The SidTables hold exactly the union of the users
+//       of all services. No record is ever moved after it is inserted.
+//   (2) Within S, positions along by_order strictly increase and are all below
+//       S.next_user_position; positions are never reused, so a page token's
+//       anchor keeps its meaning after the user it names is deleted.
+//   (3) record.role() is a deployment role of the record's own service, and for
+//       every role R: R.user_count == |{users u : u.role() == R}|. Hence a role
+//       with user_count == 0 has no referrer and may be deleted (unless it is
+//       one of the service's three default roles).
+//   (4) Identities are unique within a service (byte-exact, so case-sensitive);
+//       user SIDs are unique within the store (shards partition them); role
+//       SIDs are unique within the store (role_sids_ mirrors all roles).
+//   (5) 0 <= joined_channels_count <= max_user_channels for locally made
+//       changes; dates are whole seconds and date_updated >= date_created.
+//   (6) Every committed mutation has been published on the bus exactly once,
+//       in an order consistent with the locks that ordered it.
+//
+// LOCKING
+//
+// Lock order (acquire left to right, never the reverse):
+//
+//     mu_  ->  ServiceState::mu  ->  shards_[k].mu  ->  ids_mu_ | EventBus
+//
+// with at most one service lock and at most one shard lock held at a time,
+// except in Snapshot()/CheckInvariants(), which hold every lock shared (service
+// locks in creation order, then shard locks in index order) and nothing
+// exclusively, so they cannot take part in a cycle. ids_mu_ and the bus's
+// mutex are leaves: nothing is acquired while they are held, and no callback
+// (hook, listener, clock aside) ever runs while any store lock is held.
+//
+//   * mu_ exclusive: create/delete service, Apply() of a service event. Shared:
+//     everything else that names a service (it keeps the ServiceState alive).
+//   * ServiceState::mu exclusive: every mutation of that service's users or
+//     roles, and service updates. Shared: identity lookups, lists, counts.
+//   * shards_[k].mu exclusive: insert/erase in the table, and every mutation of
+//     a record of the shard. Shared: lookup by SID.
+//
+// The record rule: a UserRecord is mutated only while BOTH its service's mu
+// and its shard's mu are held exclusively. A reader that holds EITHER one
+// (shared) therefore sees a stable record. This is what lets GetUser by SID
+// take only one shard reader lock:
+//
+//   fast path  shard.mu (shared): find the record; check that
+//              record->role()->service is the requested service and is not
+//              being deleted; copy. The role pointer only changes under the
+//              shard lock; roles and services outlive every record that
+//              refers to them (a role is deleted only at user_count == 0, a
+//              service only after all its records left the SID table).
+//   slow path  anything else (identity, miss, other service): mu_ (shared) ->
+//              service mu (shared) -> shard (shared), which also builds the
+//              right 404.
+//
+// `ServiceState::reachability_enabled` and `deleted` are atomics, written
+// under the service lock exclusively and read under either lock; the fast
+// path reads them while it holds the shard lock, so the (record, flag) pair it
+// returns existed at one instant (linearization point: that read).
+// DeleteService sets `deleted` before it removes any record, so once one user
+// of the service reads as missing, all do.
+//
+// Linearizability: each call's effect happens at one point inside its
+// critical section (the commit, holding the locks that order it), and every
+// reader sees a state that existed at one instant. Hooks run with no lock
+// held: `onUserUpdate` before the commit (the update is validated again under
+// the lock), post-events after it.
+//
+// Why this order: mu_ only keeps services alive, so user traffic of different
+// services never contends (readers share it). The service lock serializes all
+// writers of one service, which makes identity uniqueness, role counts,
+// creation order and GetOrCreateUser atomic with no further protocol. Shards
+// are last because they are touched per record and shared across services;
+// readers by SID touch only them.
+
+#ifndef USERSTORE_CORE_STORE_IMPL_H_
+#define USERSTORE_CORE_STORE_IMPL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "userstore/events.h"
+#include "userstore/options.h"
+#include "userstore/resources.h"
+#include "userstore/user_store.h"
+#include "core/event_bus.h"
+#include "core/page_token.h"
+#include "core/sid.h"
+#include "core/user_table.h"
+
+namespace userstore {
+namespace internal {
+
+struct ServiceState;
+
+// RoleRecord
+//
+// One role. Owned by its service (`ServiceState::roles`); immutable after
+// creation except `user_count`, which is guarded by `service->mu`.
+struct RoleRecord {
+  Sid128 sid;
+  std::string sid_text;
+  ServiceState* service = nullptr;  // owner; never null
+  uint64_t position = 0;            // creation order within the service
+  std::string friendly_name;
+  RoleType type = RoleType::kDeployment;
+  std::vector<std::string> permissions;
+  int64_t date_created = 0;
+  int64_t date_updated = 0;
+  int64_t user_count = 0;  // users holding this role (guarded by service->mu)
+};
+
+// ServiceState
+//
+// One service and the indexes of its users. Never moved (owned through a
+// unique_ptr by StoreImpl::services_).
+struct ServiceState {
+  ServiceState(Sid128 sid_value, uint64_t position_value);
+  ~ServiceState();
+
+  const Sid128 sid;
+  const std::string sid_text;
+  const uint64_t position;  // creation order within the store
+
+  // Written under `mu` exclusively; read under `mu` or under a shard lock.
+  std::atomic<bool> reachability_enabled{false};
+  std::atomic<bool> deleted{false};
+
+  mutable absl::Mutex mu;
+  std::string friendly_name ABSL_GUARDED_BY(mu);
+  Sid128 default_service_role ABSL_GUARDED_BY(mu);
+  Sid128 default_channel_role ABSL_GUARDED_BY(mu);
+  Sid128 default_channel_creator_role ABSL_GUARDED_BY(mu);
+  int64_t date_created ABSL_GUARDED_BY(mu) = 0;
+  int64_t date_updated ABSL_GUARDED_BY(mu) = 0;
+
+  std::map<uint64_t, std::unique_ptr<RoleRecord>> roles ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<Sid128, RoleRecord*> roles_by_sid ABSL_GUARDED_BY(mu);
+  uint64_t next_role_position ABSL_GUARDED_BY(mu) = 1;
+
+  IdentityIndex by_identity ABSL_GUARDED_BY(mu);
+  OrderIndex by_order ABSL_GUARDED_BY(mu);
+  uint64_t next_user_position ABSL_GUARDED_BY(mu) = 1;
+};
+
+// RoleRef
+//
+// A RoleSid parameter after its syntactic checks.
+struct RoleRef {
+  bool supplied = false;
+  // The value when it is the lower-case form the store generates. Supplied but
+  // nullopt: SID-shaped with an upper-case digit, which names no role (50100).
+  std::optional<Sid128> sid;
+};
+
+// One lock shard of the SID table, on its own cache lines.
+struct alignas(64) SidShard {
+  mutable absl::Mutex mu;
+  SidTable table ABSL_GUARDED_BY(mu);
+};
+
+class StoreImpl {
+ public:
+  explicit StoreImpl(const StoreOptions& options);
+  ~StoreImpl();
+  StoreImpl(const StoreImpl&) = delete;
+  StoreImpl& operator=(const StoreImpl&) = delete;
+
+  absl::Status init_status() const { return init_status_; }
+  const std::string& account_sid() const { return account_sid_; }
+  const std::string& default_conversation_service_sid() const;
+
+  // Users.
+  absl::StatusOr<User> CreateUser(absl::string_view service_sid, const CreateUserRequest& request);
+  absl::StatusOr<User> GetUser(absl::string_view service_sid, absl::string_view user) const;
+  absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
+                                  const UpdateUserRequest& request);
+  absl::Status DeleteUser(absl::string_view service_sid, absl::string_view user);
+  absl::StatusOr<GetOrCreateResult> GetOrCreateUser(absl::string_view service_sid,
+                                                    const CreateUserRequest& request);
+  absl::StatusOr<UserPage> ListUsers(absl::string_view service_sid,
+                                     const ListRequest& request) const;
+  absl::StatusOr<int64_t> CountUsers(absl::string_view service_sid) const;
+  absl::StatusOr<User> SetPresence(absl::string_view service_sid, absl::string_view user,
+                                   const PresenceUpdate& update);
+  absl::StatusOr<User> ChangeChannels(absl::string_view service_sid, absl::string_view user,
+                                      int delta);
+
+  // Services.
+  absl::StatusOr<Service> CreateService(const CreateServiceRequest& request);
+  absl::StatusOr<Service> GetService(absl::string_view service_sid) const;
+  absl::StatusOr<Service> UpdateService(absl::string_view service_sid,
+                                        const UpdateServiceRequest& request);
+  absl::Status DeleteService(absl::string_view service_sid);
+  absl::StatusOr<ServicePage> ListServices(const ListRequest& request) const;
+
+  // Roles.
+  absl::StatusOr<Role> CreateRole(absl::string_view service_sid, const CreateRoleRequest& request);
+  absl::StatusOr<Role> GetRole(absl::string_view service_sid, absl::string_view role_sid) const;
+  absl::Status DeleteRole(absl::string_view service_sid, absl::string_view role_sid);
+  absl::StatusOr<RolePage> ListRoles(absl::string_view service_sid,
+                                     const ListRequest& request) const;
+
+  // Hooks and feed.
+  uint64_t AddHook(HookType type, UserHook hook) { return bus_.AddHook(type, std::move(hook)); }
+  bool RemoveHook(uint64_t id) { return bus_.RemoveHook(id); }
+  uint64_t Subscribe(ChangeListener listener) { return bus_.Subscribe(std::move(listener)); }
+  bool Unsubscribe(uint64_t id) { return bus_.Unsubscribe(id); }
+  uint64_t last_sequence() const { return bus_.last_sequence(); }
+  UserStore::SnapshotData Snapshot() const;
+  UserStore::Subscription SubscribeWithSnapshot(ChangeListener listener);
+  absl::Status Apply(const ChangeEvent& event);
+  absl::Status CheckInvariants() const;
+
+ private:
+  // Validated user requests (views into the caller's request).
+  struct UserFields;
+  struct UserPatch;
+  // Which presence a copy of a user shows.
+  enum class PresenceView {
+    kStored,  // as stored (feed events, hooks)
+    kFetch,   // as fetch shows it: null unless the service has reachability on
+    kNone,    // null (lists)
+  };
+
+  // --- helpers (locks as annotated) ---
+  int64_t NowSeconds() const;
+  Sid128 NextSid() ABSL_LOCKS_EXCLUDED(ids_mu_);
+  // A fresh role SID, already registered in role_sids_.
+  Sid128 NewRoleSid() ABSL_LOCKS_EXCLUDED(ids_mu_);
+  SidShard& ShardFor(const Sid128& sid) const { return shards_[ShardOf(sid, shard_mask_)]; }
+
+  ServiceState* FindService(absl::string_view service_sid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The service, or 404 "/Services/{service_sid}".
+  absl::StatusOr<ServiceState*> LookupService(absl::string_view service_sid) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The record named by `user` (SID or identity) in `svc`, or nullptr.
+  UserRecord* FindUser(const ServiceState* svc, absl::string_view user) const
+      ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
+  RoleRecord* FindRole(const ServiceState* svc, const Sid128& sid) const
+      ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
+  // The deployment role a user request names (or the service default):
+  // 50100 unknown, 50105 a channel role.
+  absl::StatusOr<RoleRecord*> ResolveUserRole(const ServiceState* svc, const RoleRef& ref) const
+      ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
+
+  // Inserts a new user at the end of `svc`'s order. `sid` nullopt: generate
+  // one (regenerated on collision); given and taken: returns nullptr.
+  // REQUIRES: the identity is free in `svc`.
+  UserRecord* InsertUser(ServiceState* svc, const std::optional<Sid128>& sid, RoleRecord* role,
+                         const UserRecord::Text& text, int64_t date_created, int64_t date_updated)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // Unlinks and destroys `record`.
+  void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // Role check, identity check, insert, publish. Returns the stored image.
+  absl::StatusOr<User> CreateLocked(ServiceState* svc, const UserFields& fields)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // Runs post-event hooks when `enabled` (no lock may be held).
+  void RunPostHook(HookType type, bool enabled, const User& stored);
+
+  // Copies (the caller holds a lock that keeps the source stable).
+  User ToUser(const UserRecord& record, PresenceView view) const;
+  Service ToService(const ServiceState& svc) const ABSL_SHARED_LOCKS_REQUIRED(svc.mu);
+  Role ToRole(const RoleRecord& role) const;
+  UserEvent ToUserEvent(HookType type, const User& user) const;
+  ChangeEvent UserChange(ChangeEvent::Op op, const UserRecord& record) const;
+  ChangeEvent ServiceChange(ChangeEvent::Op op, const ServiceState& svc, bool is_default) const
+      ABSL_SHARED_LOCKS_REQUIRED(svc.mu);
+  ChangeEvent RoleChange(ChangeEvent::Op op, const RoleRecord& role) const;
+
+  ServiceState* CreateServiceLocked(absl::string_view friendly_name, bool is_default)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DestroyServiceLocked(ServiceState* svc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetDefaultService(ServiceState* svc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  RoleRecord* InsertRole(ServiceState* svc, const Sid128& sid, absl::string_view friendly_name,
+                         RoleType type, std::vector<std::string> permissions, int64_t created,
+                         int64_t updated) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // 409/20409 when in use; else publishes and destroys `role`.
+  absl::Status DeleteRoleLocked(ServiceState* svc, RoleRecord* role)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+
+  // Paging: page-size and token checks (400/20001), token minting.
+  absl::StatusOr<std::optional<PageTokenData>> CheckToken(const ListRequest& request,
+                                                          Collection collection,
+                                                          const Sid128& scope) const;
+  std::string Token(bool forward, Collection collection, Surface surface, const Sid128& scope,
+                    uint64_t anchor) const;
+
+  // Apply() by entity.
+  absl::Status ApplyService(const ChangeEvent& event);
+  absl::Status ApplyRole(const ChangeEvent& event);
+  absl::Status ApplyUser(const ChangeEvent& event);
+
+  // Snapshot body. REQUIRES: mu_ and every service mu held (shared).
+  UserStore::SnapshotData SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Locks every service (shared) in creation order; unlocks in reverse.
+  void LockAllServicesShared() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void UnlockAllServicesShared() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+
+  const StoreOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  std::string account_sid_;
+  absl::Status init_status_;
+  uint64_t token_secret_ = 0;
+
+  // The default service's SID text, published once set and never freed before
+  // the store (so the reference returned by default_conversation_service_sid()
+  // stays valid even if a replica's default is replaced by Apply()).
+  std::atomic<const std::string*> default_sid_text_{nullptr};
+
+  // Lock shards of the SID table. Fixed at construction.
+  size_t shard_mask_ = 0;
+  std::unique_ptr<SidShard[]> shards_;
+
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(ids_mu_);
+  absl::flat_hash_map<Sid128, std::unique_ptr<ServiceState>> services_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, ServiceState*> services_by_position_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_service_position_ ABSL_GUARDED_BY(mu_) = 1;
+  ServiceState* default_service_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::unique_ptr<std::string>> default_sid_texts_ ABSL_GUARDED_BY(mu_);
+
+  mutable absl::Mutex ids_mu_;
+  SidGenerator sid_generator_ ABSL_GUARDED_BY(ids_mu_);
+  absl::flat_hash_set<Sid128> role_sids_ ABSL_GUARDED_BY(ids_mu_);
+
+  mutable EventBus bus_;
+};
+
+}  // namespace internal
+}  // namespace userstore
+
+#endif  // USERSTORE_CORE_STORE_IMPL_H_

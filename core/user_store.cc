@@ -1,0 +1,139 @@
+// userstore::UserStore: the public face of internal::StoreImpl
+// (core/store_impl.h holds the design, the invariants and the lock order).
+
+#include "userstore/user_store.h"
+
+#include <utility>
+
+#include "core/store_impl.h"
+
+namespace userstore {
+
+UserStore::UserStore(const StoreOptions& options)
+    : impl_(std::make_unique<internal::StoreImpl>(options)) {}
+
+UserStore::~UserStore() = default;
+
+absl::Status UserStore::init_status() const { return impl_->init_status(); }
+
+const std::string& UserStore::account_sid() const { return impl_->account_sid(); }
+
+const std::string& UserStore::default_conversation_service_sid() const {
+  return impl_->default_conversation_service_sid();
+}
+
+absl::StatusOr<User> UserStore::CreateUser(absl::string_view service_sid,
+                                           const CreateUserRequest& request) {
+  return impl_->CreateUser(service_sid, request);
+}
+
+absl::StatusOr<User> UserStore::GetUser(absl::string_view service_sid,
+                                        absl::string_view user) const {
+  return impl_->GetUser(service_sid, user);
+}
+
+absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
+                                           const UpdateUserRequest& request) {
+  return impl_->UpdateUser(service_sid, user, request);
+}
+
+absl::Status UserStore::DeleteUser(absl::string_view service_sid, absl::string_view user) {
+  return impl_->DeleteUser(service_sid, user);
+}
+
+absl::StatusOr<GetOrCreateResult> UserStore::GetOrCreateUser(absl::string_view service_sid,
+                                                             const CreateUserRequest& request) {
+  return impl_->GetOrCreateUser(service_sid, request);
+}
+
+absl::StatusOr<UserPage> UserStore::ListUsers(absl::string_view service_sid,
+                                              const ListRequest& request) const {
+  return impl_->ListUsers(service_sid, request);
+}
+
+absl::StatusOr<int64_t> UserStore::CountUsers(absl::string_view service_sid) const {
+  return impl_->CountUsers(service_sid);
+}
+
+absl::StatusOr<User> UserStore::SetPresence(absl::string_view service_sid, absl::string_view user,
+                                            const PresenceUpdate& update) {
+  return impl_->SetPresence(service_sid, user, update);
+}
+
+absl::StatusOr<User> UserStore::JoinChannel(absl::string_view service_sid,
+                                            absl::string_view user) {
+  return impl_->ChangeChannels(service_sid, user, +1);
+}
+
+absl::StatusOr<User> UserStore::LeaveChannel(absl::string_view service_sid,
+                                             absl::string_view user) {
+  return impl_->ChangeChannels(service_sid, user, -1);
+}
+
+absl::StatusOr<Service> UserStore::CreateService(const CreateServiceRequest& request) {
+  return impl_->CreateService(request);
+}
+
+absl::StatusOr<Service> UserStore::GetService(absl::string_view service_sid) const {
+  return impl_->GetService(service_sid);
+}
+
+absl::StatusOr<Service> UserStore::UpdateService(absl::string_view service_sid,
+                                                 const UpdateServiceRequest& request) {
+  return impl_->UpdateService(service_sid, request);
+}
+
+absl::Status UserStore::DeleteService(absl::string_view service_sid) {
+  return impl_->DeleteService(service_sid);
+}
+
+absl::StatusOr<ServicePage> UserStore::ListServices(const ListRequest& request) const {
+  return impl_->ListServices(request);
+}
+
+absl::StatusOr<Role> UserStore::CreateRole(absl::string_view service_sid,
+                                           const CreateRoleRequest& request) {
+  return impl_->CreateRole(service_sid, request);
+}
+
+absl::StatusOr<Role> UserStore::GetRole(absl::string_view service_sid,
+                                        absl::string_view role_sid) const {
+  return impl_->GetRole(service_sid, role_sid);
+}
+
+absl::Status UserStore::DeleteRole(absl::string_view service_sid, absl::string_view role_sid) {
+  return impl_->DeleteRole(service_sid, role_sid);
+}
+
+absl::StatusOr<RolePage> UserStore::ListRoles(absl::string_view service_sid,
+                                              const ListRequest& request) const {
+  return impl_->ListRoles(service_sid, request);
+}
+
+uint64_t UserStore::AddHook(HookType type, UserHook hook) {
+  return impl_->AddHook(type, std::move(hook));
+}
+
+bool UserStore::RemoveHook(uint64_t hook_id) { return impl_->RemoveHook(hook_id); }
+
+uint64_t UserStore::Subscribe(ChangeListener listener) {
+  return impl_->Subscribe(std::move(listener));
+}
+
+UserStore::SnapshotData UserStore::Snapshot() const { return impl_->Snapshot(); }
+
+UserStore::Subscription UserStore::SubscribeWithSnapshot(ChangeListener listener) {
+  return impl_->SubscribeWithSnapshot(std::move(listener));
+}
+
+bool UserStore::Unsubscribe(uint64_t subscription_id) {
+  return impl_->Unsubscribe(subscription_id);
+}
+
+uint64_t UserStore::last_sequence() const { return impl_->last_sequence(); }
+
+absl::Status UserStore::Apply(const ChangeEvent& event) { return impl_->Apply(event); }
+
+absl::Status UserStore::CheckInvariants() const { return impl_->CheckInvariants(); }
+
+}  // namespace userstore

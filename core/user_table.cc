@@ -1,0 +1,74 @@
+#include "core/user_table.h"
+
+#include <cstring>
+#include <new>
+#include <string>
+
+namespace userstore {
+namespace internal {
+
+static_assert(sizeof(UserRecord) <= 104, "UserRecord grew: check the memory budget in user_table.h");
+
+UserRecord::UserRecord(Sid128 sid, uint64_t position, RoleRecord* role, int64_t date_created,
+                       int64_t date_updated)
+    : sid_(sid),
+      role_(role),
+      position_(position),
+      date_created_(date_created),
+      date_updated_(date_updated) {}
+
+UserRecord::~UserRecord() {
+  if (!text_is_inline()) ::operator delete(text_);
+}
+
+void UserRecordDeleter::operator()(UserRecord* record) const {
+  record->~UserRecord();
+  ::operator delete(static_cast<void*>(record));
+}
+
+UserRecordPtr UserRecord::New(Sid128 sid, uint64_t position, RoleRecord* role, const Text& text,
+                              int64_t date_created, int64_t date_updated) {
+  const size_t friendly = text.friendly_name.has_value() ? text.friendly_name->size() : 0;
+  const size_t total = text.identity.size() + friendly + text.attributes.size();
+  void* block = ::operator new(sizeof(UserRecord) + total);
+  UserRecordPtr record(new (block) UserRecord(sid, position, role, date_created, date_updated));
+  UserRecord* r = record.get();
+  r->text_ = r->inline_text();
+  r->text_capacity_ = static_cast<uint32_t>(total);
+  r->identity_len_ = static_cast<uint32_t>(text.identity.size());
+  r->friendly_len_ = static_cast<uint32_t>(friendly);
+  r->attributes_len_ = static_cast<uint32_t>(text.attributes.size());
+  r->has_friendly_name_ = text.friendly_name.has_value();
+  char* out = r->text_;
+  if (!text.identity.empty()) std::memcpy(out, text.identity.data(), text.identity.size());
+  out += text.identity.size();
+  if (friendly != 0) std::memcpy(out, text.friendly_name->data(), friendly);
+  out += friendly;
+  if (!text.attributes.empty()) std::memcpy(out, text.attributes.data(), text.attributes.size());
+  return record;
+}
+
+void UserRecord::SetText(std::optional<absl::string_view> friendly_name,
+                         absl::string_view attributes) {
+  // The new content may overlap the old buffer, so it is assembled apart first.
+  std::string content;
+  const size_t friendly = friendly_name.has_value() ? friendly_name->size() : 0;
+  content.reserve(identity_len_ + friendly + attributes.size());
+  content.append(text_, identity_len_);
+  if (friendly_name.has_value()) content.append(friendly_name->data(), friendly_name->size());
+  content.append(attributes.data(), attributes.size());
+
+  if (content.size() > text_capacity_) {
+    char* fresh = static_cast<char*>(::operator new(content.size()));
+    if (!text_is_inline()) ::operator delete(text_);
+    text_ = fresh;
+    text_capacity_ = static_cast<uint32_t>(content.size());
+  }
+  if (!content.empty()) std::memcpy(text_, content.data(), content.size());
+  friendly_len_ = static_cast<uint32_t>(friendly);
+  attributes_len_ = static_cast<uint32_t>(attributes.size());
+  has_friendly_name_ = friendly_name.has_value();
+}
+
+}  // namespace internal
+}  // namespace userstore

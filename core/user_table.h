@@ -1,0 +1,241 @@
+// -----------------------------------------------------------------------------
+// File: core/user_table.h
+// -----------------------------------------------------------------------------
+//
+// The storage of users: the compact `UserRecord`, the SID table that owns the
+// records (split into lock shards), and the two per-service indexes that point
+// into them (identity, creation order). The locking that makes them safe to
+// share is described in core/store_impl.h; this file only holds the layouts.
+//
+// IMPLEMENTATION DETAILS
+//
+// A user is one heap block that never moves once it is in the SID table:
+//
+//   struct UserRecord {                     // 104 bytes on LP64
+//     OrderHook order_hook;                 // 24: rb-tree links, colour packed
+//                                           //     into the parent pointer
+//     Sid128    sid;                        // 16: the "US..." value
+//     RoleRecord* role;                     //  8: owner service = role->service
+//     uint64_t  position;                   //  8: creation order in the service
+//     int64_t   date_created, date_updated; // 16: Unix seconds
+//     char*     text;                       //  8: identity|friendly|attributes
+//     uint32_t  identity_len, friendly_len, attributes_len, text_capacity;
+//     int32_t   joined_channels_count;
+//     int8_t    is_online, is_notifiable;   // -1 unset, 0 false, 1 true
+//     bool      has_friendly_name;
+//   };
+//   followed by `text_capacity` bytes of inline text storage.
+//
+// The three strings of a user live back to back in one buffer (no NUL
+// terminators, no `std::string` headers). The buffer is the tail of the record
+// block itself, sized exactly at creation, so a typical user is a single
+// allocation: 104 + 12 + 64 bytes for a 12-byte identity and 64-byte attributes
+// (a 192-byte malloc chunk). An update whose text no longer fits the inline
+// tail moves the text to a separate heap buffer (`text` then points there); the
+// record itself never moves, so the pointers held by the indexes stay valid.
+// `text` always points at the current buffer, wherever it is.
+//
+// Ownership and indexes (see STYLE pitfalls 1 and 2):
+//
+//   SidTable       absl::flat_hash_set<UserRecordPtr>, keyed by the 128-bit
+//                  SID (heterogeneous lookup hashes the two words, never the
+//                  text). Owns the records. One table per lock shard; the
+//                  shard of a SID is a function of its bits (`ShardOf`).
+//   IdentityIndex  absl::flat_hash_set<UserRecord*> per service, hashed and
+//                  compared by identity bytes, looked up by `string_view`.
+//   OrderIndex     boost::intrusive::set per service over `order_hook`, keyed
+//                  by `position` (key_of_value), so a page is a lower_bound /
+//                  upper_bound plus a walk: O(log n + page size).
+//
+// A record is unlinked from both per-service indexes before it is erased from
+// (and thereby destroyed by) its SID table. Hooks use `safe_link`, so a record
+// destroyed while still linked trips an assertion in debug builds.
+//
+// Memory per user (10^6 users, 12-byte identities, 64-byte attributes): the
+// 192-byte record chunk, plus ~19 bytes of SID-table slot and control byte at
+// the table's load factor, plus ~19 for the identity index: about 230 bytes.
+
+#ifndef USERSTORE_CORE_USER_TABLE_H_
+#define USERSTORE_CORE_USER_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
+#include "boost/intrusive/options.hpp"
+#include "boost/intrusive/set.hpp"
+#include "boost/intrusive/set_hook.hpp"
+#include "core/sid.h"
+
+namespace userstore {
+namespace internal {
+
+struct RoleRecord;
+class UserRecord;
+
+// Deleter for records made by `UserRecord::New` (one block with its text).
+struct UserRecordDeleter {
+  void operator()(UserRecord* record) const;
+};
+using UserRecordPtr = std::unique_ptr<UserRecord, UserRecordDeleter>;
+
+// The hook of the creation-order index. `optimize_size` packs the node colour
+// into the parent pointer: three words per record.
+using OrderHook = boost::intrusive::set_member_hook<boost::intrusive::optimize_size<true>>;
+
+// UserRecord
+//
+// One stored user. Field access follows the rules of core/store_impl.h:
+// mutators run only with the record's service lock AND its shard lock held
+// exclusively; readers hold at least one of the two (shared).
+class UserRecord {
+ public:
+  // The text fields of a user, as views (the record copies them).
+  struct Text {
+    absl::string_view identity;
+    std::optional<absl::string_view> friendly_name;
+    absl::string_view attributes;
+  };
+
+  // Allocates a record with `text` stored inline. Presence starts unset.
+  static UserRecordPtr New(Sid128 sid, uint64_t position, RoleRecord* role, const Text& text,
+                           int64_t date_created, int64_t date_updated);
+
+  UserRecord(const UserRecord&) = delete;
+  UserRecord& operator=(const UserRecord&) = delete;
+
+  Sid128 sid() const { return sid_; }
+  uint64_t position() const { return position_; }
+  // The key of the creation-order index (by reference, as key_of_value wants).
+  const uint64_t& position_key() const { return position_; }
+  RoleRecord* role() const { return role_; }
+  int64_t date_created() const { return date_created_; }
+  int64_t date_updated() const { return date_updated_; }
+  int joined_channels_count() const { return joined_channels_count_; }
+
+  absl::string_view identity() const { return absl::string_view(text_, identity_len_); }
+  std::optional<absl::string_view> friendly_name() const {
+    if (!has_friendly_name_) return std::nullopt;
+    return absl::string_view(text_ + identity_len_, friendly_len_);
+  }
+  absl::string_view attributes() const {
+    return absl::string_view(text_ + identity_len_ + friendly_len_, attributes_len_);
+  }
+  std::optional<bool> is_online() const { return FromTri(is_online_); }
+  std::optional<bool> is_notifiable() const { return FromTri(is_notifiable_); }
+
+  // Mutators (both locks held exclusively; see core/store_impl.h).
+  void set_role(RoleRecord* role) { role_ = role; }
+  void set_date_updated(int64_t seconds) { date_updated_ = seconds; }
+  void set_joined_channels_count(int count) { joined_channels_count_ = count; }
+  void set_is_online(std::optional<bool> v) { is_online_ = ToTri(v); }
+  void set_is_notifiable(std::optional<bool> v) { is_notifiable_ = ToTri(v); }
+  // Replaces friendly name and attributes (the identity is immutable). Reuses
+  // the current buffer when the new text fits, else allocates a heap buffer.
+  void SetText(std::optional<absl::string_view> friendly_name, absl::string_view attributes);
+
+  // Bytes of heap this record holds beyond its own block (0 when inline).
+  size_t external_text_bytes() const { return text_is_inline() ? 0 : text_capacity_; }
+
+  // The creation-order index hook. Public for `member_hook<>`.
+  OrderHook order_hook;
+
+ private:
+  friend struct UserRecordDeleter;
+
+  UserRecord(Sid128 sid, uint64_t position, RoleRecord* role, int64_t date_created,
+             int64_t date_updated);
+  ~UserRecord();
+
+  static int8_t ToTri(std::optional<bool> v) { return v.has_value() ? (*v ? 1 : 0) : -1; }
+  static std::optional<bool> FromTri(int8_t v) {
+    if (v < 0) return std::nullopt;
+    return v != 0;
+  }
+  char* inline_text() { return reinterpret_cast<char*>(this + 1); }
+  bool text_is_inline() const {
+    return text_ == reinterpret_cast<const char*>(this + 1);
+  }
+
+  Sid128 sid_;
+  RoleRecord* role_;
+  uint64_t position_;
+  int64_t date_created_;
+  int64_t date_updated_;
+  char* text_ = nullptr;
+  uint32_t identity_len_ = 0;
+  uint32_t friendly_len_ = 0;
+  uint32_t attributes_len_ = 0;
+  uint32_t text_capacity_ = 0;  // of the buffer `text_` points at
+  int32_t joined_channels_count_ = 0;
+  int8_t is_online_ = -1;
+  int8_t is_notifiable_ = -1;
+  bool has_friendly_name_ = false;
+};
+
+// --- SID table ------------------------------------------------------------------
+
+// Hash and equality over records and bare SIDs (heterogeneous lookup).
+struct SidHash {
+  using is_transparent = void;
+  size_t operator()(const Sid128& sid) const { return absl::Hash<Sid128>{}(sid); }
+  size_t operator()(const UserRecordPtr& r) const { return (*this)(r->sid()); }
+  size_t operator()(const UserRecord* r) const { return (*this)(r->sid()); }
+};
+struct SidEq {
+  using is_transparent = void;
+  static Sid128 Key(const Sid128& s) { return s; }
+  static Sid128 Key(const UserRecordPtr& r) { return r->sid(); }
+  static Sid128 Key(const UserRecord* r) { return r->sid(); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return Key(a) == Key(b);
+  }
+};
+using SidTable = absl::flat_hash_set<UserRecordPtr, SidHash, SidEq>;
+
+// The shard a SID lives in, for `mask` = shards - 1 (a power of two minus 1).
+// SIDs are uniformly random, so their top bits spread evenly; the hash table
+// inside a shard mixes the whole value again.
+inline size_t ShardOf(const Sid128& sid, size_t mask) {
+  return static_cast<size_t>(sid.hi >> 48) & mask;
+}
+
+// --- Identity index -------------------------------------------------------------
+
+struct IdentityHash {
+  using is_transparent = void;
+  size_t operator()(absl::string_view identity) const {
+    return absl::Hash<absl::string_view>{}(identity);
+  }
+  size_t operator()(const UserRecord* r) const { return (*this)(r->identity()); }
+};
+struct IdentityEq {
+  using is_transparent = void;
+  static absl::string_view Key(absl::string_view s) { return s; }
+  static absl::string_view Key(const UserRecord* r) { return r->identity(); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return Key(a) == Key(b);
+  }
+};
+using IdentityIndex = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>;
+
+// --- Creation-order index -------------------------------------------------------
+
+struct PositionOf {
+  using type = uint64_t;
+  const type& operator()(const UserRecord& r) const { return r.position_key(); }
+};
+using OrderIndex = boost::intrusive::set<
+    UserRecord, boost::intrusive::member_hook<UserRecord, OrderHook, &UserRecord::order_hook>,
+    boost::intrusive::key_of_value<PositionOf>, boost::intrusive::constant_time_size<true>>;
+
+}  // namespace internal
+}  // namespace userstore
+
+#endif  // USERSTORE_CORE_USER_TABLE_H_

@@ -1,0 +1,124 @@
+// Shared helpers of the engine tests (user_store_test, pages_test,
+// services_roles_test): status matchers (absl 20220623 has none) and a fixture
+// that builds a deterministic store (seeded SIDs, a manual clock) with one
+// fresh service.
+
+#ifndef USERSTORE_TESTS_TESTING_STORE_TESTING_H_
+#define USERSTORE_TESTS_TESTING_STORE_TESTING_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "userstore/options.h"
+#include "userstore/resources.h"
+#include "userstore/status.h"
+#include "userstore/user_store.h"
+
+namespace userstore_testing {
+
+inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
+  return status_or.status();
+}
+
+// Matches an OK `absl::Status` or `absl::StatusOr<T>`.
+MATCHER(IsOk, "is OK") {
+  const absl::Status& status = StatusOf(arg);
+  *result_listener << "status: " << status;
+  return status.ok();
+}
+
+// Matches a failed status with Twilio's HTTP status and numeric code.
+MATCHER_P2(IsError, http_status, code,
+           absl::StrCat("is an error ", http_status, "/", static_cast<int>(code))) {
+  const absl::Status& status = StatusOf(arg);
+  *result_listener << "status: " << status << " (code " << static_cast<int>(userstore::ErrorCodeOf(status))
+                   << ", http " << userstore::HttpStatusOf(status) << ")";
+  return !status.ok() && userstore::HttpStatusOf(status) == http_status &&
+         userstore::ErrorCodeOf(status) == code;
+}
+
+// Matches a failed status whose message is exactly `message`.
+MATCHER_P(HasMessage, message, absl::StrCat("has message \"", message, "\"")) {
+  const absl::Status& status = StatusOf(arg);
+  *result_listener << "status: " << status;
+  return status.message() == message;
+}
+
+using userstore::ErrorCode;
+
+// 2016-03-24T21:05:19Z, the date of Twilio's fixtures.
+inline absl::Time StartTime() { return absl::FromUnixSeconds(1458854719); }
+
+// A store on a manual clock with seed 42 and one service, `service_`.
+class StoreTest : public ::testing::Test {
+ protected:
+  StoreTest() : clock_(std::make_shared<userstore::ManualClock>(StartTime())) { Reset(); }
+
+  // Rebuilds the store with `options` (clock and seed filled in when unset).
+  void Reset(userstore::StoreOptions options = userstore::StoreOptions()) {
+    if (options.clock == nullptr) options.clock = clock_;
+    if (!options.seed.has_value()) options.seed = 42;
+    store_ = std::make_unique<userstore::UserStore>(options);
+    auto service = store_->CreateService(Named("test service"));
+    ASSERT_TRUE(service.ok()) << service.status();
+    service_ = service->sid;
+  }
+
+  static userstore::CreateServiceRequest Named(const std::string& name) {
+    userstore::CreateServiceRequest request;
+    request.friendly_name = name;
+    return request;
+  }
+
+  static userstore::CreateUserRequest WithIdentity(const std::string& identity) {
+    userstore::CreateUserRequest request;
+    request.identity = identity;
+    return request;
+  }
+
+  // Creates `identity` in `service` (default: service_); fails the test if
+  // that fails.
+  userstore::User MustCreate(const std::string& identity, std::string service = "") {
+    if (service.empty()) service = service_;
+    auto user = store_->CreateUser(service, WithIdentity(identity));
+    EXPECT_TRUE(user.ok()) << identity << ": " << user.status();
+    return user.ok() ? *user : userstore::User();
+  }
+
+  userstore::Role MustCreateRole(const std::string& name, const std::string& type,
+                                 std::string service = "") {
+    if (service.empty()) service = service_;
+    userstore::CreateRoleRequest request;
+    request.friendly_name = name;
+    request.type = type;
+    request.permissions = {"sendMessage"};
+    auto role = store_->CreateRole(service, request);
+    EXPECT_TRUE(role.ok()) << name << ": " << role.status();
+    return role.ok() ? *role : userstore::Role();
+  }
+
+  userstore::Service MustGetService(std::string service = "") {
+    if (service.empty()) service = service_;
+    auto got = store_->GetService(service);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : userstore::Service();
+  }
+
+  std::shared_ptr<userstore::ManualClock> clock_;
+  std::unique_ptr<userstore::UserStore> store_;
+  std::string service_;
+};
+
+}  // namespace userstore_testing
+
+#endif  // USERSTORE_TESTS_TESTING_STORE_TESTING_H_
