@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Runs userstore_bench and prints the ratio table of docs/performance.md.
+
+Usage (from the repository root, after a Release build):
+
+  cmake --preset release
+  cmake --build --preset release --target userstore_bench
+  python3 bench/run_bench.py --out bench-results.json
+
+  # a quick pass: small stores, short runs
+  python3 bench/run_bench.py --sizes 10000,100000 --min-time 0.1
+  # three repetitions (the table uses the medians), one family only
+  python3 bench/run_bench.py --repetitions 3 --filter 'GetBySid'
+  # the table again from a saved run, without running anything
+  python3 bench/run_bench.py --from-json bench-results.json
+  # anything after `--` goes to the binary unchanged
+  python3 bench/run_bench.py -- --benchmark_enable_random_interleaving=true
+
+The table compares implementations at one store size (default: the largest in
+the results, normally 10^6), single thread, from one run: items per second of
+Store, Rest, Sqlite, Naive and RawMap per operation, the ratios the targets
+are stated in, the scaling rows (two reader threads against one, a page deep
+in the list against the first, GetBySid at 10^6 against 10^4) and memory per
+user. Each target is marked met or missed. Python 3 standard library only.
+"""
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMPLS = ["Store", "Rest", "Sqlite", "Naive", "RawMap"]
+OPS = ["Create", "GetBySid", "GetByIdentity", "Update", "Delete", "List", "Mixed"]
+READ_OPS = ["GetBySid", "GetByIdentity", "List"]
+
+# (op, numerator impl, denominator impl) -> minimum ratio of items/s.
+RATIO_TARGETS = {
+    ("GetBySid", "Store", "Sqlite"): 25.0,
+    ("GetBySid", "Store", "RawMap"): 0.25,
+    ("GetByIdentity", "Store", "Sqlite"): 15.0,
+    ("Create", "Store", "Sqlite"): 20.0,
+    ("Create", "Store", "Naive"): 4.0,
+    ("Update", "Store", "Sqlite"): 20.0,
+    ("Delete", "Store", "Sqlite"): 20.0,
+    ("List", "Store", "Sqlite"): 8.0,
+    ("GetBySid", "Rest", "Sqlite"): 10.0,
+}
+RATIO_COLUMNS = [("Store", "Sqlite"), ("Store", "Naive"), ("Store", "RawMap"), ("Rest", "Sqlite")]
+MEMORY_TARGET = 250.0        # bytes per user, Store
+THREAD_SCALING_TARGET = 1.7  # 2-thread / 1-thread throughput, Store reads
+DEEP_PAGE_TARGET = 1.5       # cost of the page at 900,000 / the first page
+SIZE_SCALING_TARGET = 4.0    # cost of GetBySid at 10^6 / at 10^4
+
+
+def find_binary(explicit):
+    if explicit:
+        return explicit
+    candidates = [os.path.join(REPO, "build", "release", "bench", "userstore_bench")]
+    candidates += sorted(glob.glob(os.path.join(REPO, "build", "*", "bench", "userstore_bench")),
+                         key=os.path.getmtime, reverse=True)
+    for c in candidates:
+        if os.access(c, os.X_OK):
+            return c
+    sys.exit("userstore_bench not found; build it (cmake --build --preset release "
+             "--target userstore_bench) or pass --binary")
+
+
+def run_suite(args, passthrough):
+    binary = find_binary(args.binary)
+    out = args.out or os.path.join(tempfile.mkdtemp(prefix="userstore_bench_"), "results.json")
+    cmd = [binary, "--benchmark_out=" + out, "--benchmark_out_format=json"]
+    if args.sizes:
+        cmd.append("--sizes=" + args.sizes)
+    if args.filter:
+        cmd.append("--benchmark_filter=" + args.filter)
+    if args.repetitions:
+        cmd.append("--benchmark_repetitions=%d" % args.repetitions)
+    if args.min_time:
+        cmd.append("--benchmark_min_time=%s" % args.min_time)
+    cmd += passthrough
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    rc = subprocess.call(cmd)
+    if rc != 0:
+        sys.exit("userstore_bench exited with status %d" % rc)
+    print("results: " + out, file=sys.stderr)
+    return out
+
+
+def load_results(path):
+    """{run_name: {"items_per_second": x, counters...}} using medians of repetitions."""
+    with open(path) as f:
+        data = json.load(f)
+    iterations, medians, errors = {}, {}, {}
+    for b in data.get("benchmarks", []):
+        name = b.get("run_name", b["name"])
+        if b.get("error_occurred"):
+            errors[name] = b.get("error_message", "error")
+            continue
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = b
+        else:
+            iterations.setdefault(name, []).append(b)
+    results = {}
+    for name, runs in iterations.items():
+        if name in medians:
+            results[name] = medians[name]
+            continue
+        merged = {}
+        for key in runs[0]:
+            values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+            if values and len(values) == len(runs):
+                merged[key] = statistics.median(values)
+        results[name] = merged
+    return data.get("context", {}), results, errors
+
+
+class Table:
+    def __init__(self, results, n):
+        self.r = results
+        self.n = n
+
+    def ips(self, impl, op, n=None, threads=None, arg=None):
+        n = self.n if n is None else n
+        if arg is not None:
+            name = "BM_%s_%s/%d" % (impl, op, arg)
+        elif threads is None:
+            name = "BM_%s_%s/%d" % (impl, op, n)
+        else:
+            name = "BM_%s_%s/%d/real_time/threads:%d" % (impl, op, n, threads)
+        return self.r.get(name, {}).get("items_per_second")
+
+    def counter(self, impl, key):
+        return self.r.get("BM_%s_Memory/%d" % (impl, self.n), {}).get(key)
+
+
+def fmt_rate(v):
+    if v is None:
+        return "n/a"
+    if v >= 1e6:
+        return "%.2fM" % (v / 1e6)
+    if v >= 1e3:
+        return "%.1fk" % (v / 1e3)
+    return "%.0f" % v
+
+
+def fmt_ratio(v):
+    if v is None:
+        return "n/a"
+    return "%.1fx" % v if v >= 10 else "%.2fx" % v
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def mark(ok):
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def render(context, results, errors, n_wanted):
+    sizes = sorted({int(name.split("/")[1]) for name in results
+                    if name.count("/") >= 1 and name.split("/")[1].isdigit()
+                    and not name.startswith("BM_Store_ListAt")})
+    if not sizes:
+        return "no results"
+    n = n_wanted if n_wanted else max(sizes)
+    small = min(sizes)
+    t = Table(results, n)
+    lines = []
+    verdicts = []
+    p = lines.append
+
+    p("Store size N = %d users (one service), single thread unless stated; items/s." % n)
+    p("")
+    head = ["op"] + IMPLS + ["%s/%s" % c for c in RATIO_COLUMNS] + ["targets"]
+    p("| " + " | ".join(head) + " |")
+    p("|" + "---|" * len(head))
+    for op in OPS:
+        row = [op] + [fmt_rate(t.ips(impl, op)) for impl in IMPLS]
+        notes = []
+        for num, den in RATIO_COLUMNS:
+            r = ratio(t.ips(num, op), t.ips(den, op))
+            target = RATIO_TARGETS.get((op, num, den))
+            cell = fmt_ratio(r)
+            if target is not None:
+                ok = None if r is None else r >= target
+                cell += " (>= %g %s)" % (target, mark(ok))
+                notes.append(mark(ok))
+                verdicts.append(("%s %s/%s >= %g" % (op, num, den, target), r, ok))
+            row.append(cell)
+        row.append(", ".join(notes) if notes else "")
+        p("| " + " | ".join(row) + " |")
+
+    p("")
+    p("Scaling (Store unless stated):")
+    p("")
+    p("| row | value | target | verdict |")
+    p("|---|---|---|---|")
+    for op in READ_OPS:
+        for impl in ["Store"] + [i for i in IMPLS if i != "Store"]:
+            one = t.ips(impl, op, threads=1)
+            two = t.ips(impl, op, threads=2)
+            r = ratio(two, one)
+            if impl == "Store":
+                ok = None if r is None else r >= THREAD_SCALING_TARGET
+                verdicts.append(("%s 2 threads / 1 thread >= %g" % (op, THREAD_SCALING_TARGET), r, ok))
+                p("| %s %s, 2 threads / 1 thread (wall clock) | %s | >= %g | %s |"
+                  % (impl, op, fmt_ratio(r), THREAD_SCALING_TARGET, mark(ok)))
+            elif r is not None:
+                p("| %s %s, 2 threads / 1 thread (wall clock) | %s | | |" % (impl, op, fmt_ratio(r)))
+    first = t.ips("Store", "ListAt", arg=0)
+    deep = t.ips("Store", "ListAt", arg=900000)
+    r = ratio(first, deep)  # cost ratio = inverse throughput ratio
+    ok = None if r is None else r <= DEEP_PAGE_TARGET
+    verdicts.append(("page at 900,000 / first page <= %g" % DEEP_PAGE_TARGET, r, ok))
+    p("| Store page of 50 at 900,000 / first page (cost, 10^6 store) | %s | <= %g | %s |"
+      % (fmt_ratio(r), DEEP_PAGE_TARGET, mark(ok)))
+    if n != small:
+        for impl in IMPLS:
+            r = ratio(t.ips(impl, "GetBySid", n=small), t.ips(impl, "GetBySid", n=n))
+            if impl == "Store":
+                ok = None if r is None else r <= SIZE_SCALING_TARGET
+                verdicts.append(("GetBySid cost at %d / at %d <= %g" % (n, small, SIZE_SCALING_TARGET), r, ok))
+                p("| %s GetBySid cost at N=%d / at N=%d | %s | <= %g | %s |"
+                  % (impl, n, small, fmt_ratio(r), SIZE_SCALING_TARGET, mark(ok)))
+            elif r is not None:
+                p("| %s GetBySid cost at N=%d / at N=%d | %s | | |" % (impl, n, small, fmt_ratio(r)))
+
+    p("")
+    p("Memory per user at N = %d (64-byte attributes, 12-byte identities):" % n)
+    p("")
+    p("| impl | RSS delta B/user | allocated B/user | engine's own count B/user | target |")
+    p("|---|---|---|---|---|")
+    for impl in ["Store", "Sqlite", "Naive", "RawMap"]:
+        rss = t.counter(impl, "bytes_per_user_rss")
+        alloc = t.counter(impl, "bytes_per_user_alloc")
+        engine = t.counter(impl, "bytes_per_user_engine")
+        target = ""
+        if impl == "Store":
+            ok = None if rss is None or alloc is None else max(rss, alloc) <= MEMORY_TARGET
+            verdicts.append(("memory <= %g bytes/user" % MEMORY_TARGET,
+                             None if rss is None or alloc is None else max(rss, alloc), ok))
+            target = "<= %g: %s" % (MEMORY_TARGET, mark(ok))
+        f = lambda v: "n/a" if v is None else "%.0f" % v
+        p("| %s | %s | %s | %s | %s |" % (impl, f(rss), f(alloc), f(engine) if engine is not None else "", target))
+
+    p("")
+    met = sum(1 for _, _, ok in verdicts if ok)
+    missed = [v for v in verdicts if v[2] is False]
+    unknown = [v for v in verdicts if v[2] is None]
+    p("Targets: %d met, %d missed, %d not measured." % (met, len(missed), len(unknown)))
+    for name, value, _ in missed:
+        p("  MISSED: %s (got %s)" % (name, fmt_ratio(value) if value is not None and value < 100 else value))
+    for name, _, _ in unknown:
+        p("  not measured: %s" % name)
+    if errors:
+        p("")
+        p("Benchmarks that reported an error:")
+        for name, message in sorted(errors.items()):
+            p("  %s: %s" % (name, message))
+
+    ctx = ["%s=%s" % (k, context[k]) for k in
+           ("date", "host_name", "num_cpus", "mhz_per_cpu", "library_build_type", "sqlite_version")
+           if k in context]
+    if "load_avg" in context:
+        ctx.append("load_avg=%s" % ",".join("%.2f" % x for x in context["load_avg"]))
+    header = "Run: " + " ".join(ctx)
+    return header + "\n\n" + "\n".join(lines)
+
+
+def main():
+    argv = sys.argv[1:]
+    passthrough = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, passthrough = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", help="path to userstore_bench (default: build/release, else newest build/*)")
+    ap.add_argument("--sizes", help="comma-separated store sizes to register (default 10000,100000,1000000)")
+    ap.add_argument("--filter", help="--benchmark_filter regex")
+    ap.add_argument("--repetitions", type=int, help="--benchmark_repetitions; the table uses medians")
+    ap.add_argument("--min-time", help="--benchmark_min_time in seconds")
+    ap.add_argument("--out", help="where to keep the JSON results (default: a temporary file)")
+    ap.add_argument("--from-json", help="print the table from this results file; run nothing")
+    ap.add_argument("--n", type=int, help="store size of the table (default: the largest measured)")
+    args = ap.parse_args(argv)
+    path = args.from_json or run_suite(args, passthrough)
+    context, results, errors = load_results(path)
+    print()
+    print(render(context, results, errors, args.n))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+// -----------------------------------------------------------------------------
+// File: bench/store_benchmark.cc
+// -----------------------------------------------------------------------------
+//
+// `Store` and `Rest`: the engine, through its public API only.
+//
+//   Store  userstore::UserStore (options.seed set, default clock, default
+//          shards), one service made with CreateService; every call is the
+//          public C++ call (CreateUser, GetUser by SID or identity, UpdateUser,
+//          DeleteUser, ListUsers on Surface::kCpp) and returns the
+//          absl::StatusOr<User> / UserPage the API returns.
+//   Rest   userstore::Dispatcher over the same store (the Rest fixture shares
+//          the Store fixture's users and keys): path-only Chat v2 requests
+//          (`/v2/Services/{IS}/Users[/{Sid}]`). Each operation builds its
+//          HttpRequest (URL concatenation; FormEncode for POST bodies) and gets
+//          back the rendered JSON. List follows `meta.next_page_url`.
+//
+// Also BM_Store_ListAt/{0,900000}: one page of 50 from a 10^6 store, starting
+// at that position, through a page token obtained (untimed) by walking there.
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "absl/status/statusor.h"
+#include "bench/bench_harness.h"
+#include "userstore/options.h"
+#include "userstore/resources.h"
+#include "userstore/rest.h"
+#include "userstore/user_store.h"
+
+namespace userstore_bench {
+namespace {
+
+constexpr uint64_t kStoreSeed = 20260101;
+constexpr int64_t kListAtStoreSize = 1000000;
+
+class StoreAdapter {
+ public:
+  static constexpr const char* kName = "Store";
+
+  static std::unique_ptr<StoreAdapter> MakeEmpty() { return std::make_unique<StoreAdapter>(); }
+  static void BuildFixture(int64_t n, Fixture<StoreAdapter>* fx) { BuildStandardFixture(n, fx); }
+  static int64_t EngineBytes() { return -1; }
+
+  StoreAdapter() {
+    userstore::StoreOptions options;
+    options.seed = kStoreSeed;
+    store_ = std::make_unique<userstore::UserStore>(options);
+    userstore::CreateServiceRequest request;
+    request.friendly_name = "userstore_bench";
+    absl::StatusOr<userstore::Service> service = store_->CreateService(request);
+    if (!service.ok()) std::abort();
+    service_ = service->sid;
+  }
+
+  userstore::UserStore* store() { return store_.get(); }
+  const std::string& service() const { return service_; }
+
+  void Load(const Dataset& d, SidText* sids) {
+    for (int64_t i = 0; i < d.n; ++i) {
+      if (!Create(0, d.identity(i), d.attribute(i), &sids[i])) std::abort();
+    }
+  }
+
+  bool Create(int t, absl::string_view identity, absl::string_view attributes, SidText* sid_out) {
+    userstore::CreateUserRequest request;
+    request.identity.emplace(identity.data(), identity.size());
+    request.attributes.emplace(attributes.data(), attributes.size());
+    absl::StatusOr<userstore::User> user = store_->CreateUser(service_, request);
+    benchmark::DoNotOptimize(user);
+    if (!user.ok()) return false;
+    if (sid_out != nullptr) sid_out->Set(user->sid);
+    return true;
+  }
+
+  bool GetBySid(int t, absl::string_view sid) {
+    absl::StatusOr<userstore::User> user = store_->GetUser(service_, sid);
+    benchmark::DoNotOptimize(user);
+    return user.ok();
+  }
+
+  bool GetByIdentity(int t, absl::string_view identity) {
+    absl::StatusOr<userstore::User> user = store_->GetUser(service_, identity);
+    benchmark::DoNotOptimize(user);
+    return user.ok();
+  }
+
+  bool Update(int t, absl::string_view sid, absl::string_view attributes) {
+    userstore::UpdateUserRequest request;
+    request.attributes.emplace(attributes.data(), attributes.size());
+    absl::StatusOr<userstore::User> user = store_->UpdateUser(service_, sid, request);
+    benchmark::DoNotOptimize(user);
+    return user.ok();
+  }
+
+  bool Delete(int t, absl::string_view sid) { return store_->DeleteUser(service_, sid).ok(); }
+
+  int64_t List(int t, std::string* token) {
+    userstore::ListRequest request;
+    request.page_size = kPageSize;
+    request.page_token = std::move(*token);
+    absl::StatusOr<userstore::UserPage> page = store_->ListUsers(service_, request);
+    benchmark::DoNotOptimize(page);
+    if (!page.ok()) return -1;
+    *token = std::move(page->next_page_token);
+    return static_cast<int64_t>(page->items.size());
+  }
+
+  bool DeleteByIdentity(absl::string_view identity) {
+    return store_->DeleteUser(service_, identity).ok();
+  }
+
+  void BeginBatch(int) {}
+  void CommitBatch(int) {}
+  void Compact() {}
+
+  // A token whose page starts at `position` in creation order (empty for 0),
+  // found by walking pages of 1000 (untimed); cached.
+  const std::string& TokenAt(int64_t position) {
+    std::lock_guard<std::mutex> lock(tokens_mu_);
+    auto it = tokens_.find(position);
+    if (it != tokens_.end()) return it->second;
+    std::string token;
+    for (int64_t remaining = position; remaining > 0;) {
+      userstore::ListRequest request;
+      request.page_size = std::min<int64_t>(remaining, 1000);
+      request.page_token = token;
+      absl::StatusOr<userstore::UserPage> page = store_->ListUsers(service_, request);
+      if (!page.ok() || page->items.empty()) std::abort();
+      remaining -= static_cast<int64_t>(page->items.size());
+      token = page->next_page_token;
+    }
+    return tokens_.emplace(position, std::move(token)).first->second;
+  }
+
+ private:
+  std::unique_ptr<userstore::UserStore> store_;
+  std::string service_;
+  std::mutex tokens_mu_;
+  std::map<int64_t, std::string> tokens_;
+};
+
+// The string value of the first `"key":` in `json`, with JSON escapes undone
+// (the URLs and SIDs this reads are ASCII); false when absent or null.
+bool JsonStringField(absl::string_view json, absl::string_view key, std::string* out) {
+  std::string quoted;
+  quoted.reserve(key.size() + 2);
+  quoted += '"';
+  quoted.append(key.data(), key.size());
+  quoted += '"';
+  size_t pos = json.find(quoted);
+  if (pos == absl::string_view::npos) return false;
+  pos += quoted.size();
+  while (pos < json.size() && (json[pos] == ' ' || json[pos] == ':')) ++pos;
+  if (pos >= json.size() || json[pos] != '"') return false;  // null
+  out->clear();
+  for (++pos; pos < json.size() && json[pos] != '"'; ++pos) {
+    char c = json[pos];
+    if (c == '\\' && pos + 1 < json.size()) {
+      c = json[++pos];
+      if (c == 'u' && pos + 4 < json.size()) {
+        c = static_cast<char>(std::strtol(std::string(json.substr(pos + 1, 4)).c_str(), nullptr, 16));
+        pos += 4;
+      }
+    }
+    *out += c;
+  }
+  return true;
+}
+
+size_t CountOccurrences(absl::string_view text, absl::string_view needle) {
+  size_t count = 0;
+  for (size_t pos = text.find(needle); pos != absl::string_view::npos;
+       pos = text.find(needle, pos + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+class RestAdapter {
+ public:
+  static constexpr const char* kName = "Rest";
+
+  static void BuildFixture(int64_t n, Fixture<RestAdapter>* fx) {
+    std::shared_ptr<Fixture<StoreAdapter>> base = GetFixtureShared<StoreAdapter>(n);
+    fx->impl = std::make_unique<RestAdapter>(base->impl.get());
+    fx->keys = base->keys;
+    fx->keep_alive = std::move(base);
+  }
+  static int64_t EngineBytes() { return -1; }
+
+  explicit RestAdapter(StoreAdapter* store)
+      : store_(store),
+        dispatcher_(store->store()),
+        users_path_("/v2/Services/" + store->service() + "/Users"),
+        first_page_(users_path_ + "?PageSize=50") {}
+
+  bool Create(int t, absl::string_view identity, absl::string_view attributes, SidText* sid_out) {
+    userstore::HttpRequest request;
+    request.method = "POST";
+    request.url = users_path_;
+    request.body = userstore::FormEncode({{"Identity", std::string(identity)},
+                                          {"Attributes", std::string(attributes)}});
+    userstore::HttpResponse response = dispatcher_.Handle(request);
+    benchmark::DoNotOptimize(response);
+    if (response.status != 201) return false;
+    if (sid_out != nullptr) {
+      std::string sid;
+      if (!JsonStringField(response.body, "sid", &sid)) return false;
+      sid_out->Set(sid);
+    }
+    return true;
+  }
+
+  bool GetBySid(int t, absl::string_view sid) { return Get(sid); }
+  bool GetByIdentity(int t, absl::string_view identity) { return Get(identity); }
+
+  bool Update(int t, absl::string_view sid, absl::string_view attributes) {
+    userstore::HttpRequest request;
+    request.method = "POST";
+    UserUrl(sid, &request.url);
+    request.body = userstore::FormEncode({{"Attributes", std::string(attributes)}});
+    userstore::HttpResponse response = dispatcher_.Handle(request);
+    benchmark::DoNotOptimize(response);
+    return response.status == 200;
+  }
+
+  bool Delete(int t, absl::string_view sid) {
+    userstore::HttpRequest request;
+    request.method = "DELETE";
+    UserUrl(sid, &request.url);
+    userstore::HttpResponse response = dispatcher_.Handle(request);
+    benchmark::DoNotOptimize(response);
+    return response.status == 204;
+  }
+
+  // `token` holds the next page's URL (from meta.next_page_url).
+  int64_t List(int t, std::string* token) {
+    userstore::HttpRequest request;
+    request.method = "GET";
+    request.url = token->empty() ? first_page_ : std::move(*token);
+    userstore::HttpResponse response = dispatcher_.Handle(request);
+    benchmark::DoNotOptimize(response);
+    if (response.status != 200) return -1;
+    if (JsonStringField(response.body, "next_page_url", token)) return kPageSize;
+    token->clear();
+    return static_cast<int64_t>(CountOccurrences(response.body, "\"identity\""));
+  }
+
+  bool DeleteByIdentity(absl::string_view identity) { return store_->DeleteByIdentity(identity); }
+
+  void BeginBatch(int) {}
+  void CommitBatch(int) {}
+  void Compact() {}
+
+ private:
+  bool Get(absl::string_view user) {
+    userstore::HttpRequest request;
+    request.method = "GET";
+    UserUrl(user, &request.url);
+    userstore::HttpResponse response = dispatcher_.Handle(request);
+    benchmark::DoNotOptimize(response);
+    return response.status == 200;
+  }
+
+  // Identities here are "usr_"/"new_" + hex: unreserved, no encoding needed.
+  void UserUrl(absl::string_view user, std::string* url) const {
+    url->reserve(users_path_.size() + 1 + user.size());
+    *url = users_path_;
+    *url += '/';
+    url->append(user.data(), user.size());
+  }
+
+  StoreAdapter* store_;
+  userstore::Dispatcher dispatcher_;
+  const std::string users_path_;
+  const std::string first_page_;
+};
+
+// BM_Store_ListAt/<position>: one page of 50 starting at `position` of a 10^6
+// store; items = users returned.
+void BM_Store_ListAt(benchmark::State& state) {
+  Fixture<StoreAdapter>& fx = GetFixture<StoreAdapter>(kListAtStoreSize);
+  StoreAdapter& a = *fx.impl;
+  const std::string token = a.TokenAt(state.range(0));
+  int64_t items = 0;
+  int64_t failures = 0;
+  for (auto _ : state) {
+    userstore::ListRequest request;
+    request.page_size = kPageSize;
+    request.page_token = token;
+    absl::StatusOr<userstore::UserPage> page = a.store()->ListUsers(a.service(), request);
+    benchmark::DoNotOptimize(page);
+    if (page.ok() && static_cast<int64_t>(page->items.size()) == kPageSize) {
+      items += kPageSize;
+    } else {
+      ++failures;
+    }
+  }
+  FinishRun(state, items, failures);
+}
+
+const bool kRegistered = [] {
+  ImplEntry store = MakeEntry<StoreAdapter>(/*order=*/0);
+  store.extras.push_back({"ListAt", &BM_Store_ListAt, {0, 900000}});
+  RegisterImpl(std::move(store));
+  return RegisterImpl(MakeEntry<RestAdapter, /*kWithMemory=*/false>(/*order=*/1));
+}();
+
+}  // namespace
+}  // namespace userstore_bench
