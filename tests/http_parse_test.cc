@@ -172,6 +172,44 @@ TEST(DecodeFormTest, BrokenEscapeInKeyOrValueFails) {
   EXPECT_TRUE(Is20001(DecodeForm("ok=1&b=%4").status()));
 }
 
+TEST(DecodeFormTest, SelectedKeepsFirstOfSingleAndAllOfRepeated) {
+  absl::StatusOr<Pairs> f = DecodeForm(
+      "Other=1&Identity=a&Permission=p1&Identity=b&Iden%74ity2=x&Permission=p%202&Type=t",
+      {"Identity", "Type"}, {"Permission"});
+  ASSERT_TRUE(f.ok());
+  EXPECT_THAT(*f, ElementsAre(Pair("Identity", "a"), Pair("Permission", "p1"),
+                              Pair("Permission", "p 2"), Pair("Type", "t")));
+}
+
+TEST(DecodeFormTest, SelectedStillChecksEscapesOfSkippedPairs) {
+  EXPECT_TRUE(Is20001(DecodeForm("Identity=a&skipped=%zz", {"Identity"}).status()));
+  EXPECT_TRUE(Is20001(DecodeForm("Identity=a&%4=1", {"Identity"}).status()));
+  EXPECT_TRUE(Is20001(DecodeForm("Identity=a&Identity=%", {"Identity"}).status()));
+}
+
+TEST(DecodeFormTest, SelectedAgreesWithDecodeFormOnKeptNames) {
+  std::mt19937 rng(11);
+  const char* const kNames[] = {"A", "B", "C"};
+  for (int i = 0; i < 500; ++i) {
+    std::string body;
+    for (int j = rng() % 8; j > 0; --j) {
+      if (!body.empty()) body += '&';
+      body += kNames[rng() % 3];
+      body += "=v" + std::to_string(rng() % 5);
+    }
+    absl::StatusOr<Pairs> all = DecodeForm(body);
+    absl::StatusOr<Pairs> some = DecodeForm(body, {"A"}, {"B"});
+    ASSERT_TRUE(all.ok() && some.ok()) << body;
+    Pairs want;
+    bool seen_a = false;
+    for (const auto& kv : *all) {
+      if (kv.first == "B" || (kv.first == "A" && !seen_a)) want.push_back(kv);
+      if (kv.first == "A") seen_a = true;
+    }
+    EXPECT_EQ(*some, want) << body;
+  }
+}
+
 // --- SplitPath ------------------------------------------------------------------------
 
 TEST(SplitPathTest, SplitsRawSegments) {

@@ -139,6 +139,8 @@ TEST(ParseReplayLineTest, RejectsWhatIsNotARequestObject) {
       R"({"method":"POST","url":"/v1/Users","form":{"Identity":1}})",
       R"({"method":"POST","url":"/v1/Users","form":{"Identity":["a",2]}})",
       R"({"method":"POST","url":"/v1/Users","form":{"Identity":{"a":"b"}}})",
+      R"({"method":"POST","url":"/v1/Users","form":{"Identity":[["a"]]}})",
+      R"({"method":"GET","url":"/v1/Users","note":[[["deeper than a request"]]]})",
       R"({"method":"GET","url":"/v1/Users"} trailing)",
       R"({"method":"GET","url":"/v1/Users\ud800"})",  // lone surrogate
       "{\"method\":\"GET\",\"url\":\"/v1/Users\xFF\"}",  // not UTF-8
@@ -152,6 +154,16 @@ TEST(ParseReplayLineTest, RejectsWhatIsNotARequestObject) {
       EXPECT_THAT(std::string(r.status().message()), HasSubstr("Invalid replay line")) << line;
     }
   }
+}
+
+TEST(ParseReplayLineTest, FirstOfARepeatedMemberWinsAndUnknownMembersAreSkipped) {
+  absl::StatusOr<HttpRequest> r = ParseReplayLine(
+      R"({"note":{"x":[1,true,null]},"method":"POST","url":"/v1/Users","method":"GET",)"
+      R"("form":{"Identity":"a b","Role":["x","y"]},"form":"ignored"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->method, "POST");
+  EXPECT_EQ(r->url, "/v1/Users");
+  EXPECT_EQ(r->body, "Identity=a+b&Role=x&Role=y");
 }
 
 TEST(ParseReplayLineTest, DeepNestingIsAnErrorNotACrash) {

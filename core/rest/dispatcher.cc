@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -253,7 +254,7 @@ absl::Status ParseListQuery(absl::string_view query, Surface surface, ListReques
                             PageQuery* page_query) {
   list->surface = surface;
   if (query.empty()) return absl::OkStatus();
-  absl::StatusOr<Params> params = internal::DecodeForm(query);
+  absl::StatusOr<Params> params = internal::DecodeForm(query, {"PageSize", "Page", "PageToken"});
   if (!params.ok()) return params.status();
   if (const std::string* size = FindParam(*params, "PageSize")) {
     // A plain decimal integer; a '-' sign is allowed so that "-5" reaches
@@ -318,8 +319,12 @@ class RequestHandler {
   }
 
  private:
-  // The form of a POST. Query parameters of a POST are not read.
-  absl::StatusOr<Params> Form() const { return internal::DecodeForm(request_.body); }
+  // The form of a POST: the parameters named, nothing else is decoded. Query
+  // parameters of a POST are not read.
+  absl::StatusOr<Params> Form(std::initializer_list<absl::string_view> single,
+                              std::initializer_list<absl::string_view> repeated = {}) const {
+    return internal::DecodeForm(request_.body, single, repeated);
+  }
 
   // The header exists on Chat v2 create/update and on every Conversations
   // user write; elsewhere it is ignored.
@@ -375,7 +380,7 @@ class RequestHandler {
   }
 
   HttpResponse CreateService() const {
-    absl::StatusOr<Params> form = Form();
+    absl::StatusOr<Params> form = Form({"FriendlyName"});
     if (!form.ok()) return ErrorResponse(form.status());
     CreateServiceRequest req;
     absl::Status s = TextParam(&*form, "FriendlyName", &req.friendly_name);
@@ -392,7 +397,7 @@ class RequestHandler {
   }
 
   HttpResponse UpdateService() const {
-    absl::StatusOr<Params> form = Form();
+    absl::StatusOr<Params> form = Form({"FriendlyName", "DefaultServiceRoleSid", "ReachabilityEnabled"});
     if (!form.ok()) return ErrorResponse(form.status());
     UpdateServiceRequest req;
     absl::Status s = TextParam(&*form, "FriendlyName", &req.friendly_name);
@@ -435,7 +440,7 @@ class RequestHandler {
   HttpResponse CreateUser() const {
     absl::StatusOr<bool> webhooks = Webhooks(/*chat_v2_has_it=*/true);
     if (!webhooks.ok()) return ErrorResponse(webhooks.status());
-    absl::StatusOr<Params> form = Form();
+    absl::StatusOr<Params> form = Form({"Identity", "FriendlyName", "RoleSid", "Attributes"});
     if (!form.ok()) return ErrorResponse(form.status());
     CreateUserRequest req;
     req.webhooks_enabled = *webhooks;
@@ -464,7 +469,7 @@ class RequestHandler {
     std::string storage;
     absl::StatusOr<absl::string_view> sid = UserSegment(&storage);
     if (!sid.ok()) return ErrorResponse(sid.status());
-    absl::StatusOr<Params> form = Form();
+    absl::StatusOr<Params> form = Form({"Identity", "FriendlyName", "RoleSid", "Attributes"});
     if (!form.ok()) return ErrorResponse(form.status());
     UpdateUserRequest req;
     req.webhooks_enabled = *webhooks;
@@ -504,7 +509,7 @@ class RequestHandler {
   }
 
   HttpResponse CreateRole() const {
-    absl::StatusOr<Params> form = Form();
+    absl::StatusOr<Params> form = Form({"FriendlyName", "Type"}, {"Permission"});
     if (!form.ok()) return ErrorResponse(form.status());
     CreateRoleRequest req;
     absl::Status s = TextParam(&*form, "FriendlyName", &req.friendly_name);

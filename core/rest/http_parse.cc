@@ -149,8 +149,33 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view text, bool plus_is_s
   return out;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
-    absl::string_view body) {
+namespace {
+
+// Whether `text` percent-decodes cleanly, without decoding it.
+bool HasValidEscapes(absl::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') continue;
+    if (text.size() - i < 3 || HexValue(text[i + 1]) < 0 || HexValue(text[i + 2]) < 0) {
+      return false;
+    }
+    i += 2;
+  }
+  return true;
+}
+
+// The index of `name` in `names`, or -1.
+int IndexOf(absl::Span<const absl::string_view> names, absl::string_view name) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// The decoding loop of both DecodeForm overloads. `keep(name, pairs)` says
+// whether a pair whose decoded name is `name` is kept.
+template <typename Keep>
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeFormIf(
+    absl::string_view body, Keep keep) {
   std::vector<std::pair<std::string, std::string>> pairs;
   size_t start = 0;
   while (start <= body.size()) {
@@ -165,12 +190,39 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
         eq == absl::string_view::npos ? absl::string_view() : field.substr(eq + 1);
     absl::StatusOr<std::string> k = PercentDecode(key, /*plus_is_space=*/true);
     if (!k.ok()) return k.status();
+    if (!keep(*k, pairs)) {
+      if (!HasValidEscapes(value)) {
+        return userstore::InvalidParameterError("Invalid percent-encoding");
+      }
+      continue;
+    }
     absl::StatusOr<std::string> v = PercentDecode(value, /*plus_is_space=*/true);
     if (!v.ok()) return v.status();
     pairs.emplace_back(*std::move(k), *std::move(v));
   }
   return pairs;
 }
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
+    absl::string_view body) {
+  return DecodeFormIf(body, [](const std::string&, const auto&) { return true; });
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
+    absl::string_view body, absl::Span<const absl::string_view> single,
+    absl::Span<const absl::string_view> repeated) {
+  std::vector<bool> seen(single.size(), false);
+  return DecodeFormIf(body, [&](const std::string& name, const auto& /*pairs*/) {
+    if (IndexOf(repeated, name) >= 0) return true;
+    const int i = IndexOf(single, name);
+    if (i < 0 || seen[i]) return false;  // the first occurrence wins
+    seen[i] = true;
+    return true;
+  });
+}
+
 
 std::optional<std::vector<std::string>> SplitPath(absl::string_view path) {
   if (path.empty() || path.front() != '/') return std::nullopt;

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace userstore {
 namespace internal {
@@ -37,6 +38,17 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view text, bool plus_is_s
 // are skipped; a key without '=' has an empty value. Errors as PercentDecode.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
     absl::string_view body);
+
+// What the dispatcher uses: decodes only the parameters an operation reads,
+// so that memory is bounded by the input however many pairs it holds
+// ("a&a&a&..." would otherwise cost 64 bytes of pairs per 2 input bytes).
+// Keeps the first pair named in `single` (later ones are ignored, as Twilio
+// reads the first) and every pair named in `repeated`, in order; every other
+// pair is only checked for broken escapes (400/20001, as DecodeForm).
+// O(len(body) * (len(single) + len(repeated))).
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
+    absl::string_view body, absl::Span<const absl::string_view> single,
+    absl::Span<const absl::string_view> repeated = {});
 
 // Splits a raw path into raw segments ("/v2/Services/IS1/Users" ->
 // {"v2","Services","IS1","Users"}). Empty segments ("//") and "." or ".."

@@ -6,7 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "rapidjson/document.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 #include "rapidjson/error/en.h"
 #include "userstore/status.h"
 
@@ -16,35 +17,218 @@ namespace userstore {
 namespace internal {
 namespace {
 
-using JsonValue = rapidjson::Value;
-
-std::string AsString(const JsonValue& v) { return std::string(v.GetString(), v.GetStringLength()); }
-
 absl::Status BadLine(absl::string_view why) {
   return userstore::InvalidParameterError(absl::StrCat("Invalid replay line: ", why));
 }
 
-// "form" as an object: {"Name": "value" | ["v1", "v2", ...]}, in member order.
-absl::StatusOr<std::string> EncodeFormObject(const JsonValue& form) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  for (auto it = form.MemberBegin(); it != form.MemberEnd(); ++it) {
-    const std::string name = AsString(it->name);
-    if (it->value.IsString()) {
-      pairs.emplace_back(name, AsString(it->value));
-    } else if (it->value.IsArray()) {
-      for (const JsonValue& item : it->value.GetArray()) {
-        if (!item.IsString()) {
-          return BadLine(absl::StrCat("form value \"", name, "\" has a non-string array item"));
-        }
-        pairs.emplace_back(name, AsString(item));
+// Reads a replay line as SAX events, keeping only what a request has: no DOM
+// of the line is built and no nesting deeper than the protocol's own
+// (line object > form object > array of values) is followed, so memory stays
+// a small multiple of the line whatever it holds. The form is encoded as it
+// is read. Returning false stops the parse at once; `error` then says why.
+// A member seen twice is read the first time and skipped after, as a JSON
+// object lookup would; unknown members are skipped.
+class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
+ public:
+  static constexpr int kMaxDepth = 3;
+
+  bool Null() { return Scalar(Kind::kNull, {}); }
+  bool Bool(bool) { return Scalar(Kind::kOther, {}); }
+  bool Int(int) { return Scalar(Kind::kOther, {}); }
+  bool Uint(unsigned) { return Scalar(Kind::kOther, {}); }
+  bool Int64(int64_t) { return Scalar(Kind::kOther, {}); }
+  bool Uint64(uint64_t) { return Scalar(Kind::kOther, {}); }
+  bool Double(double) { return Scalar(Kind::kOther, {}); }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return Scalar(Kind::kOther, {}); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return Scalar(Kind::kString, absl::string_view(s, n));
+  }
+
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    const absl::string_view key(s, n);
+    if (depth_ == 1) {
+      member_ = Member::kSkip;
+      if (key == "method" && !has_method_) member_ = Member::kMethod;
+      if (key == "url" && !has_url_) member_ = Member::kUrl;
+      if (key == "headers" && !has_headers_) member_ = Member::kHeaders;
+      if (key == "form" && !has_form_) member_ = Member::kForm;
+    } else {
+      key_.assign(key.data(), key.size());
+    }
+    return true;
+  }
+
+  bool StartObject() {
+    if (depth_ == 0) return Enter();
+    if (depth_ == 1 && member_ == Member::kHeaders) {
+      has_headers_ = true;
+      in_ = In::kHeaders;
+      return Enter();
+    }
+    if (depth_ == 1 && member_ == Member::kForm) {
+      has_form_ = true;
+      in_ = In::kForm;
+      return Enter();
+    }
+    if (!CheckContainer()) return false;
+    return Enter();
+  }
+  bool EndObject(rapidjson::SizeType) { return Leave(); }
+  bool StartArray() {
+    if (depth_ == 0) return Fail("expected a JSON object");
+    if (depth_ == 2 && in_ == In::kForm) {
+      in_ = In::kFormArray;
+      return Enter();
+    }
+    if (!CheckContainer()) return false;
+    return Enter();
+  }
+  bool EndArray(rapidjson::SizeType) { return Leave(); }
+
+  // After a successful parse: the request, or what is wrong with it.
+  absl::StatusOr<HttpRequest> Finish() {
+    if (!has_method_) return BadLine("\"method\" must be a string");
+    if (!has_url_) return BadLine("\"url\" must be a string");
+    if (request_.method == "GET") {
+      // A GET has no body: its form is the query string.
+      if (!form_.empty()) {
+        request_.url.push_back(request_.url.find('?') == std::string::npos ? '?' : '&');
+        request_.url.append(form_);
       }
     } else {
-      return BadLine(
-          absl::StrCat("form value \"", name, "\" must be a string or an array of strings"));
+      request_.body = std::move(form_);
+    }
+    return std::move(request_);
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  enum class Kind { kNull, kString, kOther };
+  enum class Member { kSkip, kMethod, kUrl, kHeaders, kForm };
+  enum class In { kNone, kHeaders, kForm, kFormArray, kSkipped };
+
+  bool Fail(std::string why) {
+    error_ = std::move(why);
+    return false;
+  }
+
+  bool Enter() {
+    if (depth_ >= kMaxDepth) return Fail("nested deeper than a request can be");
+    ++depth_;
+    return true;
+  }
+  bool Leave() {
+    --depth_;
+    if (depth_ == 2 && in_ == In::kFormArray) in_ = In::kForm;
+    if (depth_ == 1) in_ = In::kNone;
+    return true;
+  }
+
+  // A container where the protocol has none.
+  bool CheckContainer() {
+    if (depth_ == 1) {
+      switch (member_) {
+        case Member::kMethod:
+          return Fail("\"method\" must be a string");
+        case Member::kUrl:
+          return Fail("\"url\" must be a string");
+        case Member::kHeaders:  // an array: objects were taken by StartObject
+          return Fail("\"headers\" must be an object");
+        case Member::kForm:
+          return Fail("\"form\" must be an object or a form-encoded string");
+        default:
+          in_ = In::kSkipped;
+          return true;
+      }
+    }
+    switch (in_) {
+      case In::kHeaders:
+        return Fail(absl::StrCat("header \"", key_, "\" must be a string"));
+      case In::kForm:
+        return Fail(absl::StrCat("form value \"", key_,
+                                 "\" must be a string or an array of strings"));
+      case In::kFormArray:
+        return Fail(absl::StrCat("form value \"", key_, "\" has a non-string array item"));
+      default:
+        return true;
     }
   }
-  return FormEncode(pairs);
-}
+
+  void AppendFormPair(absl::string_view value) {
+    if (!form_.empty()) form_.push_back('&');
+    form_.append(FormEncode({{key_, std::string(value)}}));
+  }
+
+  bool Scalar(Kind kind, absl::string_view text) {
+    if (depth_ == 0) return Fail("expected a JSON object");
+    if (depth_ == 1) {
+      switch (member_) {
+        case Member::kMethod:
+          if (kind != Kind::kString) return Fail("\"method\" must be a string");
+          request_.method.assign(text.data(), text.size());
+          has_method_ = true;
+          return true;
+        case Member::kUrl:
+          if (kind != Kind::kString) return Fail("\"url\" must be a string");
+          request_.url.assign(text.data(), text.size());
+          has_url_ = true;
+          return true;
+        case Member::kHeaders:
+          has_headers_ = true;
+          if (kind != Kind::kNull) return Fail("\"headers\" must be an object");
+          return true;
+        case Member::kForm:
+          has_form_ = true;
+          if (kind == Kind::kString) {
+            form_.assign(text.data(), text.size());
+            return true;
+          }
+          if (kind != Kind::kNull) {
+            return Fail("\"form\" must be an object or a form-encoded string");
+          }
+          return true;
+        case Member::kSkip:
+          return true;
+      }
+    }
+    switch (in_) {
+      case In::kHeaders:
+        if (kind != Kind::kString) {
+          return Fail(absl::StrCat("header \"", key_, "\" must be a string"));
+        }
+        request_.headers.emplace_back(key_, std::string(text));
+        return true;
+      case In::kForm:
+        if (kind != Kind::kString) {
+          return Fail(absl::StrCat("form value \"", key_,
+                                   "\" must be a string or an array of strings"));
+        }
+        AppendFormPair(text);
+        return true;
+      case In::kFormArray:
+        if (kind != Kind::kString) {
+          return Fail(absl::StrCat("form value \"", key_, "\" has a non-string array item"));
+        }
+        AppendFormPair(text);
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  HttpRequest request_;
+  std::string form_;  // form-encoded, as read
+  std::string key_;   // the current key inside headers or form
+  std::string error_;
+  int depth_ = 0;
+  Member member_ = Member::kSkip;
+  In in_ = In::kNone;
+  bool has_method_ = false;
+  bool has_url_ = false;
+  bool has_headers_ = false;
+  bool has_form_ = false;
+};
 
 }  // namespace
 
@@ -57,63 +241,20 @@ absl::StatusOr<HttpRequest> ParseReplayLine(absl::string_view line) {
   if (nul != absl::string_view::npos) {
     return BadLine(absl::StrCat("not JSON at offset ", nul, ": a raw NUL byte"));
   }
-  rapidjson::Document doc;
-  // Iterative: nesting depth costs heap, never stack. Strings are validated
-  // as UTF-8 ("\u0000" is allowed and reaches the dispatcher as a NUL).
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(line.data(),
-                                                                                   line.size());
-  if (doc.HasParseError()) {
-    return BadLine(absl::StrCat("not JSON at offset ", doc.GetErrorOffset(), ": ",
-                                rapidjson::GetParseError_En(doc.GetParseError())));
+  // Iterative: no input can exhaust the stack. Strings are validated as UTF-8
+  // ("\u0000" is allowed and reaches the dispatcher as a NUL).
+  rapidjson::MemoryStream stream(line.data(), line.size());
+  LineHandler handler;
+  rapidjson::Reader reader;
+  const rapidjson::ParseResult result =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(stream,
+                                                                                           handler);
+  if (!handler.error().empty()) return BadLine(handler.error());
+  if (result.IsError()) {
+    return BadLine(absl::StrCat("not JSON at offset ", result.Offset(), ": ",
+                                rapidjson::GetParseError_En(result.Code())));
   }
-  if (!doc.IsObject()) return BadLine("expected a JSON object");
-
-  HttpRequest request;
-  auto method = doc.FindMember("method");
-  if (method == doc.MemberEnd() || !method->value.IsString()) {
-    return BadLine("\"method\" must be a string");
-  }
-  request.method = AsString(method->value);
-  auto url = doc.FindMember("url");
-  if (url == doc.MemberEnd() || !url->value.IsString()) {
-    return BadLine("\"url\" must be a string");
-  }
-  request.url = AsString(url->value);
-
-  auto headers = doc.FindMember("headers");
-  if (headers != doc.MemberEnd() && !headers->value.IsNull()) {
-    if (!headers->value.IsObject()) return BadLine("\"headers\" must be an object");
-    for (auto it = headers->value.MemberBegin(); it != headers->value.MemberEnd(); ++it) {
-      if (!it->value.IsString()) {
-        return BadLine(absl::StrCat("header \"", AsString(it->name), "\" must be a string"));
-      }
-      request.headers.emplace_back(AsString(it->name), AsString(it->value));
-    }
-  }
-
-  auto form = doc.FindMember("form");
-  std::string encoded;
-  if (form != doc.MemberEnd() && !form->value.IsNull()) {
-    if (form->value.IsString()) {
-      encoded = AsString(form->value);
-    } else if (form->value.IsObject()) {
-      absl::StatusOr<std::string> e = EncodeFormObject(form->value);
-      if (!e.ok()) return e.status();
-      encoded = *std::move(e);
-    } else {
-      return BadLine("\"form\" must be an object or a form-encoded string");
-    }
-  }
-  if (request.method == "GET") {
-    // A GET has no body: its form is the query string.
-    if (!encoded.empty()) {
-      request.url.push_back(request.url.find('?') == std::string::npos ? '?' : '&');
-      request.url.append(encoded);
-    }
-  } else {
-    request.body = std::move(encoded);
-  }
-  return request;
+  return handler.Finish();
 }
 
 std::string RenderReplayLine(const HttpResponse& response) {
