@@ -164,13 +164,12 @@ inline bool RefSidShaped(absl::string_view prefix, absl::string_view s) {
 
 // The verdict of RefCheckJson. `kUnknown` marks texts where RFC 8259 leaves
 // the outcome to the implementation: a \u escape of a lone surrogate or of
-// U+0000 (section 8.2), and a number beyond the range of a double (section
-// 6 lets implementations limit range). A store may accept or refuse them.
+// U+0000 (section 8.2). A store may accept or refuse them.
 //
-// Open finding (docs/reliability.md, tests/regress/attributes_big_number_test.cc):
-// the validator refuses 1e400, 0e400 and 309-digit integers as "not valid
-// JSON" although the store never reads numbers. Until SEMANTICS.md decides,
-// such numbers are `kUnknown` here so that fuzzing goes on past them.
+// Numbers beyond the range of a double are valid: the store never reads
+// numbers and accepts them (a fixed finding, docs/reliability.md and
+// tests/regress/attributes_big_number_test.cc); `huge_number` records that
+// one was seen, so that the fuzzer keeps checking that they pass.
 struct RefJson {
   enum Verdict { kValid, kInvalid, kUnknown };
   Verdict verdict = kInvalid;
@@ -325,7 +324,6 @@ inline RefJson RefCheckJson(absl::string_view s) {
       if (!String(s, &i, &unknown)) return fail();
     } else if (c == '-' || IsDigit(c)) {
       if (!Number(s, &i, &out.huge_number)) return fail();
-      if (out.huge_number) unknown = true;
     } else if (s.substr(i, 4) == "true" || s.substr(i, 4) == "null") {
       i += 4;
     } else if (s.substr(i, 5) == "false") {
