@@ -5,7 +5,7 @@
 // `Store` and `Rest`: the engine, through its public API only.
 //
 //   Store  userstore::UserStore (options.seed set, default clock, default
-//          shards), one service made with CreateService; every call is the
+//          shards unless USERSTORE_BENCH_SID_SHARDS says), one service made with CreateService; every call is the
 //          public C++ call (CreateUser, GetUser by SID or identity, UpdateUser,
 //          DeleteUser, ListUsers on Surface::kCpp) and returns the
 //          absl::StatusOr<User> / UserPage the API returns.
@@ -52,6 +52,11 @@ class StoreAdapter {
   StoreAdapter() {
     userstore::StoreOptions options;
     options.seed = kStoreSeed;
+    // USERSTORE_BENCH_SID_SHARDS=1 measures the lock scheme the shards
+    // replaced: one reader/writer lock over the whole SID table.
+    if (const char* shards = std::getenv("USERSTORE_BENCH_SID_SHARDS")) {
+      options.sid_shards = std::atoi(shards);
+    }
     store_ = std::make_unique<userstore::UserStore>(options);
     userstore::CreateServiceRequest request;
     request.friendly_name = "userstore_bench";
