@@ -326,6 +326,22 @@ class RequestHandler {
     return internal::DecodeForm(request_.body, single, repeated);
   }
 
+  // The form of a user create or update into `req` (a CreateUserRequest or an
+  // UpdateUserRequest: the same fields). The store decides what is allowed
+  // (an Identity on update is its 400/20001).
+  template <typename Request>
+  absl::Status ReadUserForm(bool webhooks, Request* req) const {
+    absl::StatusOr<Params> form = Form({"Identity", "FriendlyName", "RoleSid", "Attributes"});
+    if (!form.ok()) return form.status();
+    req->webhooks_enabled = webhooks;
+    absl::Status s = TextParam(&*form, "Identity", &req->identity);
+    if (s.ok()) s = TextParam(&*form, "FriendlyName", &req->friendly_name);
+    if (s.ok()) s = TextParam(&*form, "RoleSid", &req->role_sid);
+    if (!s.ok()) return s;
+    RawParam(&*form, "Attributes", &req->attributes);
+    return absl::OkStatus();
+  }
+
   // The header exists on Chat v2 create/update and on every Conversations
   // user write; elsewhere it is ignored.
   absl::StatusOr<bool> Webhooks(bool chat_v2_has_it) const {
@@ -440,15 +456,9 @@ class RequestHandler {
   HttpResponse CreateUser() const {
     absl::StatusOr<bool> webhooks = Webhooks(/*chat_v2_has_it=*/true);
     if (!webhooks.ok()) return ErrorResponse(webhooks.status());
-    absl::StatusOr<Params> form = Form({"Identity", "FriendlyName", "RoleSid", "Attributes"});
-    if (!form.ok()) return ErrorResponse(form.status());
     CreateUserRequest req;
-    req.webhooks_enabled = *webhooks;
-    absl::Status s = TextParam(&*form, "Identity", &req.identity);
-    if (s.ok()) s = TextParam(&*form, "FriendlyName", &req.friendly_name);
-    if (s.ok()) s = TextParam(&*form, "RoleSid", &req.role_sid);
+    absl::Status s = ReadUserForm(*webhooks, &req);
     if (!s.ok()) return ErrorResponse(s);
-    RawParam(&*form, "Attributes", &req.attributes);
     absl::StatusOr<User> user = store_->CreateUser(service_, req);
     if (!user.ok()) return ServiceError(user.status());
     return Ok(201, internal::RenderUser(ctx_, *user));
@@ -469,15 +479,9 @@ class RequestHandler {
     std::string storage;
     absl::StatusOr<absl::string_view> sid = UserSegment(&storage);
     if (!sid.ok()) return ErrorResponse(sid.status());
-    absl::StatusOr<Params> form = Form({"Identity", "FriendlyName", "RoleSid", "Attributes"});
-    if (!form.ok()) return ErrorResponse(form.status());
     UpdateUserRequest req;
-    req.webhooks_enabled = *webhooks;
-    absl::Status s = TextParam(&*form, "Identity", &req.identity);
-    if (s.ok()) s = TextParam(&*form, "FriendlyName", &req.friendly_name);
-    if (s.ok()) s = TextParam(&*form, "RoleSid", &req.role_sid);
+    absl::Status s = ReadUserForm(*webhooks, &req);
     if (!s.ok()) return ErrorResponse(s);
-    RawParam(&*form, "Attributes", &req.attributes);
     absl::StatusOr<User> user = store_->UpdateUser(service_, *sid, req);
     if (!user.ok()) return ItemError(user.status());
     return Ok(200, internal::RenderUser(ctx_, *user));
