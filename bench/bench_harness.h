@@ -54,11 +54,10 @@
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include <benchmark/benchmark.h>
 
 namespace userstore_bench {
 
@@ -68,14 +67,13 @@ inline constexpr int64_t kSizes[] = {10000, 100000, 1000000};
 inline constexpr size_t kIdentityLen = 12;    // "usr_" + 8 hex digits
 inline constexpr size_t kAttributesLen = 64;  // one JSON object, 64 bytes
 inline constexpr int64_t kPageSize = 50;
-inline constexpr int kTxnOps = 1000;          // operations per transaction
+inline constexpr int kTxnOps = 1000;  // operations per transaction
 inline constexpr size_t kUpdatePoolSize = 1021;
 
 // Operations, in the order they are registered and reported.
 enum Op { kCreate, kGetBySid, kGetByIdentity, kUpdate, kDelete, kList, kMixed, kNumOps };
-inline constexpr const char* kOpNames[kNumOps] = {"Create", "GetBySid", "GetByIdentity",
-                                                  "Update", "Delete",   "List",
-                                                  "Mixed"};
+inline constexpr const char* kOpNames[kNumOps] = {"Create", "GetBySid", "GetByIdentity", "Update",
+                                                  "Delete", "List",     "Mixed"};
 inline bool IsReadOp(int op) { return op == kGetBySid || op == kGetByIdentity || op == kList; }
 
 // --- SIDs ---------------------------------------------------------------------
@@ -84,9 +82,7 @@ inline bool IsReadOp(int op) { return op == kGetBySid || op == kGetByIdentity ||
 struct Sid128 {
   uint64_t hi = 0;
   uint64_t lo = 0;
-  friend bool operator==(const Sid128& a, const Sid128& b) {
-    return a.hi == b.hi && a.lo == b.lo;
-  }
+  friend bool operator==(const Sid128& a, const Sid128& b) { return a.hi == b.hi && a.lo == b.lo; }
   template <typename H>
   friend H AbslHashValue(H h, const Sid128& s) {
     return H::combine(std::move(h), s.hi, s.lo);
@@ -182,8 +178,8 @@ MemSample SampleMemory();
 // `dataset.order[k]`. Delete re-creates the users it deletes (untimed) and
 // writes their new SIDs here, so the keys stay valid.
 struct KeySet {
-  std::vector<SidText> sids;  // n entries
-  std::string identities;     // n * kIdentityLen
+  std::vector<SidText> sids;        // n entries
+  std::string identities;           // n * kIdentityLen
   std::atomic<uint64_t> cursor{0};  // where the next benchmark starts reading
 
   absl::string_view identity(size_t k) const {
@@ -227,8 +223,8 @@ void BuildStandardFixture(int64_t n, Fixture<A>* fx) {
   for (int64_t k = 0; k < n; ++k) {
     const uint32_t i = d.order[static_cast<size_t>(k)];
     keys->sids[static_cast<size_t>(k)] = by_index[i];
-    std::memcpy(&keys->identities[static_cast<size_t>(k) * kIdentityLen],
-                d.identity(i).data(), kIdentityLen);
+    std::memcpy(&keys->identities[static_cast<size_t>(k) * kIdentityLen], d.identity(i).data(),
+                kIdentityLen);
   }
   fx->keys = keys;
 }
@@ -279,9 +275,10 @@ inline void FinishRun(benchmark::State& state, int64_t items, int64_t failures) 
 template <class A>
 size_t StartPosition(const Fixture<A>& fx, const benchmark::State& state) {
   const uint64_t n = static_cast<uint64_t>(fx.n);
-  return static_cast<size_t>((fx.keys->cursor.load() +
-                              n * static_cast<uint64_t>(state.thread_index()) /
-                                  static_cast<uint64_t>(state.threads())) % n);
+  return static_cast<size_t>(
+      (fx.keys->cursor.load() +
+       n * static_cast<uint64_t>(state.thread_index()) / static_cast<uint64_t>(state.threads())) %
+      n);
 }
 
 template <class A>
@@ -460,8 +457,8 @@ void BM_Delete(benchmark::State& state) {
     a.BeginBatch(t);
     for (size_t c = 0; c < count; ++c) {
       const size_t k = start + c;
-      failures += !a.Create(t, keys.identity(k), d.attribute(static_cast<int64_t>(k)),
-                            &keys.sids[k]);
+      failures +=
+          !a.Create(t, keys.identity(k), d.attribute(static_cast<int64_t>(k)), &keys.sids[k]);
     }
     a.CommitBatch(t);
   };

@@ -60,9 +60,6 @@
 // Flags: the usual --benchmark_* ones, plus --sizes=10000,100000 to register
 // only some N. bench/run_bench.py runs the suite and prints the ratio table.
 
-#include <malloc.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -72,9 +69,11 @@
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "bench/bench_harness.h"
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <unistd.h>
+
 #include "userstore/resources.h"
 
 namespace userstore_bench {
@@ -152,9 +151,9 @@ void WriteIdentity(const char* prefix, uint32_t i, char* out) {
 // A 64-byte JSON object: {"level":..,"score":..,"team":"..","vip":..,"pad":"xx"}.
 std::string MakeAttributes(uint64_t r, const char* team) {
   char buf[96];
-  int len = std::snprintf(buf, sizeof(buf), "{\"level\":%u,\"score\":%u,\"team\":\"%s\",\"vip\":%s,\"pad\":\"",
-                          static_cast<unsigned>(r % 100),
-                          static_cast<unsigned>((r >> 8) % 1000000),
+  int len = std::snprintf(buf, sizeof(buf),
+                          "{\"level\":%u,\"score\":%u,\"team\":\"%s\",\"vip\":%s,\"pad\":\"",
+                          static_cast<unsigned>(r % 100), static_cast<unsigned>((r >> 8) % 1000000),
                           team, ((r >> 40) & 1) ? "true" : "false");
   std::string s(buf, static_cast<size_t>(len));
   if (s.size() > kAttributesLen - 2) std::abort();
@@ -184,7 +183,8 @@ std::unique_ptr<Dataset> BuildDataset(int64_t n) {
   d->attributes.reserve(static_cast<size_t>(n) * kAttributesLen);
   Rng rng(0x5eed0000u + static_cast<uint64_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    WriteIdentity("usr_", static_cast<uint32_t>(i), &d->identities[static_cast<size_t>(i) * kIdentityLen]);
+    WriteIdentity("usr_", static_cast<uint32_t>(i),
+                  &d->identities[static_cast<size_t>(i) * kIdentityLen]);
     const uint64_t r = rng.Next();
     d->attributes += MakeAttributes(r, kTeams[(r >> 48) % 6]);
   }
@@ -346,8 +346,7 @@ void RegisterAll(const std::vector<int64_t>& sizes) {
     for (int op = 0; op < kNumOps; ++op) {
       for (const ImplEntry& impl : impls) {
         if (impl.ops[op] == nullptr) continue;
-        benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + kOpNames[op]).c_str(),
-                                     impl.ops[op])
+        benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + kOpNames[op]).c_str(), impl.ops[op])
             ->Arg(n);
       }
     }
@@ -355,8 +354,7 @@ void RegisterAll(const std::vector<int64_t>& sizes) {
       if (!IsReadOp(op)) continue;
       for (const ImplEntry& impl : impls) {
         if (impl.ops[op] == nullptr) continue;
-        benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + kOpNames[op]).c_str(),
-                                     impl.ops[op])
+        benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + kOpNames[op]).c_str(), impl.ops[op])
             ->Arg(n)
             ->Threads(1)
             ->Threads(2)
@@ -366,8 +364,8 @@ void RegisterAll(const std::vector<int64_t>& sizes) {
     if (n == largest) {
       for (const ImplEntry& impl : impls) {
         for (const ImplEntry::Extra& extra : impl.extras) {
-          auto* b = benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + extra.op).c_str(),
-                                                 extra.fn);
+          auto* b =
+              benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + extra.op).c_str(), extra.fn);
           for (const int64_t arg : extra.args) b->Arg(arg);
         }
       }

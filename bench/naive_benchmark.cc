@@ -22,10 +22,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "bench/bench_harness.h"
 #include "rapidjson/document.h"
+#include <benchmark/benchmark.h>
+
 #include "userstore/resources.h"
 
 namespace userstore_bench {

@@ -21,12 +21,11 @@
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "absl/container/flat_hash_map.h"
 #include "bench/bench_harness.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
+#include <benchmark/benchmark.h>
 
 namespace userstore_bench {
 namespace {

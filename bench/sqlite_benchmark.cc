@@ -28,17 +28,16 @@
 // column (one per store); every read builds a full `userstore::User`.
 // Memory counters add bytes_per_user_engine from sqlite3_memory_used().
 
-#include <sqlite3.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "bench/bench_harness.h"
+#include <benchmark/benchmark.h>
+#include <sqlite3.h>
+
 #include "userstore/resources.h"
 
 namespace userstore_bench {
@@ -129,8 +128,8 @@ class SqliteAdapter {
       s.remove.Prepare(db_, "DELETE FROM users WHERE sid = ?1");
       s.remove_by_identity.Prepare(db_,
                                    "DELETE FROM users WHERE service_sid = ?1 AND identity = ?2");
-      s.list.Prepare(db_, "SELECT " USER_COLUMNS
-                          " FROM users WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+      s.list.Prepare(db_,
+                     "SELECT " USER_COLUMNS " FROM users WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
       s.begin.Prepare(db_, "BEGIN");
       s.commit.Prepare(db_, "COMMIT");
     }
@@ -248,8 +247,8 @@ class SqliteAdapter {
 
  private:
   struct Statements {
-    Statement insert, get_by_sid, get_by_identity, update, remove, remove_by_identity, list,
-        begin, commit;
+    Statement insert, get_by_sid, get_by_identity, update, remove, remove_by_identity, list, begin,
+        commit;
   };
 
   void Exec(sqlite3_stmt* s) {

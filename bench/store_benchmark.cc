@@ -5,8 +5,8 @@
 // `Store` and `Rest`: the engine, through its public API only.
 //
 //   Store  userstore::UserStore (options.seed set, default clock, default
-//          shards unless USERSTORE_BENCH_SID_SHARDS says), one service made with CreateService; every call is the
-//          public C++ call (CreateUser, GetUser by SID or identity, UpdateUser,
+//          shards unless USERSTORE_BENCH_SID_SHARDS says), one service made with CreateService;
+//          every call is the public C++ call (CreateUser, GetUser by SID or identity, UpdateUser,
 //          DeleteUser, ListUsers on Surface::kCpp) and returns the
 //          absl::StatusOr<User> / UserPage the API returns.
 //   Rest   userstore::Dispatcher over the same store (the Rest fixture shares
@@ -26,10 +26,10 @@
 #include <utility>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "absl/status/statusor.h"
 #include "bench/bench_harness.h"
+#include <benchmark/benchmark.h>
+
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/rest.h"
@@ -171,7 +171,8 @@ bool JsonStringField(absl::string_view json, absl::string_view key, std::string*
     if (c == '\\' && pos + 1 < json.size()) {
       c = json[++pos];
       if (c == 'u' && pos + 4 < json.size()) {
-        c = static_cast<char>(std::strtol(std::string(json.substr(pos + 1, 4)).c_str(), nullptr, 16));
+        c = static_cast<char>(
+            std::strtol(std::string(json.substr(pos + 1, 4)).c_str(), nullptr, 16));
         pos += 4;
       }
     }
@@ -211,8 +212,8 @@ class RestAdapter {
     userstore::HttpRequest request;
     request.method = "POST";
     request.url = users_path_;
-    request.body = userstore::FormEncode({{"Identity", std::string(identity)},
-                                          {"Attributes", std::string(attributes)}});
+    request.body = userstore::FormEncode(
+        {{"Identity", std::string(identity)}, {"Attributes", std::string(attributes)}});
     userstore::HttpResponse response = dispatcher_.Handle(request);
     benchmark::DoNotOptimize(response);
     if (response.status != 201) return false;

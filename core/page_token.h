@@ -19,8 +19,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/sid.h"
+
 #include "userstore/resources.h"
+
+#include "core/sid.h"
 
 namespace userstore {
 namespace internal {
@@ -31,8 +33,8 @@ struct PageTokenData {
   bool forward = true;  // "PA" vs "PB"
   Collection collection = Collection::kUsers;
   Surface surface = Surface::kCpp;
-  Sid128 scope;          // service SID (users, roles); zero for services
-  uint64_t anchor = 0;   // creation position (see above)
+  Sid128 scope;         // service SID (users, roles); zero for services
+  uint64_t anchor = 0;  // creation position (see above)
 };
 
 // Encodes `data`, sealed with `secret`.

@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "userstore/status.h"
+
 #include "core/attributes.h"
 #include "core/text.h"
 
@@ -16,14 +18,14 @@ namespace internal {
 // Private error plumbing (absl 20220623 has no status_macros.h).
 #define USERSTORE_INTERNAL_CONCAT_(a, b) a##b
 #define USERSTORE_INTERNAL_CONCAT(a, b) USERSTORE_INTERNAL_CONCAT_(a, b)
-#define USERSTORE_RETURN_IF_ERROR(expr)  \
-  do {                                   \
-    absl::Status _us_status = (expr);    \
+#define USERSTORE_RETURN_IF_ERROR(expr)      \
+  do {                                       \
+    absl::Status _us_status = (expr);        \
     if (!_us_status.ok()) return _us_status; \
   } while (0)
 #define USERSTORE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \
-  auto tmp = (rexpr);                                    \
-  if (!tmp.ok()) return tmp.status();                    \
+  auto tmp = (rexpr);                                     \
+  if (!tmp.ok()) return tmp.status();                     \
   lhs = std::move(*tmp)
 #define USERSTORE_ASSIGN_OR_RETURN(lhs, rexpr) \
   USERSTORE_ASSIGN_OR_RETURN_IMPL_(USERSTORE_INTERNAL_CONCAT(_us_statusor_, __LINE__), lhs, rexpr)
@@ -411,10 +413,9 @@ User StoreImpl::ToUser(const UserRecord& record, PresenceView view) const {
   if (std::optional<absl::string_view> fn = record.friendly_name(); fn.has_value()) {
     user.friendly_name = std::string(*fn);
   }
-  const bool show_presence =
-      view == PresenceView::kStored ||
-      (view == PresenceView::kFetch &&
-       role->service->reachability_enabled.load(std::memory_order_acquire));
+  const bool show_presence = view == PresenceView::kStored ||
+                             (view == PresenceView::kFetch &&
+                              role->service->reachability_enabled.load(std::memory_order_acquire));
   if (show_presence) {
     user.is_online = record.is_online();
     user.is_notifiable = record.is_notifiable();
@@ -522,9 +523,8 @@ absl::StatusOr<User> StoreImpl::CreateUser(absl::string_view service_sid,
                                            const CreateUserRequest& request) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid));
   UserFields fields;
-  const absl::Status valid =
-      ValidateCreate(request, options_, &fields.identity, &fields.friendly_name,
-                     &fields.attributes, &fields.role);
+  const absl::Status valid = ValidateCreate(
+      request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
   User created;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -621,7 +621,8 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
       }
       const Effect e = effect_of(*record, role);
       proposed = ToUser(*record, PresenceView::kStored);
-      if (patch.friendly_name.has_value()) proposed.friendly_name = std::string(*patch.friendly_name);
+      if (patch.friendly_name.has_value())
+        proposed.friendly_name = std::string(*patch.friendly_name);
       if (patch.attributes.has_value()) proposed.attributes = std::string(*patch.attributes);
       proposed.role_sid = role->sid_text;
       if (e.text || e.role) proposed.date_updated = FromSeconds(NowSeconds());
@@ -708,9 +709,8 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
     }
   }
   UserFields fields;
-  const absl::Status valid =
-      ValidateCreate(request, options_, &fields.identity, &fields.friendly_name,
-                     &fields.attributes, &fields.role);
+  const absl::Status valid = ValidateCreate(
+      request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
   User created;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -1090,8 +1090,8 @@ absl::StatusOr<Role> StoreImpl::CreateRole(absl::string_view service_sid,
     USERSTORE_RETURN_IF_ERROR(valid);
     absl::MutexLock service_lock(&svc->mu);
     const int64_t now = NowSeconds();
-    RoleRecord* role = InsertRole(svc, NewRoleSid(), *request.friendly_name, type,
-                                  request.permissions, now, now);
+    RoleRecord* role =
+        InsertRole(svc, NewRoleSid(), *request.friendly_name, type, request.permissions, now, now);
     bus_.Publish([&]() { return RoleChange(ChangeEvent::Op::kCreate, *role); });
     out = ToRole(*role);
   }
@@ -1187,8 +1187,7 @@ UserStore::SnapshotData StoreImpl::SnapshotLocked() const ABSL_NO_THREAD_SAFETY_
   // exclusively, so nothing can be published while we hold all of them shared.
   data.sequence = bus_.last_sequence();
   auto add_service = [&](const ServiceState* svc) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    data.events.push_back(
-        ServiceChange(ChangeEvent::Op::kCreate, *svc, svc == default_service_));
+    data.events.push_back(ServiceChange(ChangeEvent::Op::kCreate, *svc, svc == default_service_));
     for (const auto& entry : svc->roles) {
       data.events.push_back(RoleChange(ChangeEvent::Op::kCreate, *entry.second));
     }
@@ -1383,8 +1382,8 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
     }
     if (u.identity.empty()) return MakeError(ErrorCode::kIdentityNotProvided);
     UserRecord::Text text{u.identity, fn, u.attributes};
-    record = InsertUser(svc, *sid, role, text, ToSeconds(u.date_created),
-                        ToSeconds(u.date_updated));
+    record =
+        InsertUser(svc, *sid, role, text, ToSeconds(u.date_created), ToSeconds(u.date_updated));
     if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);  // SID elsewhere
     SidShard& shard = ShardFor(*sid);
     absl::MutexLock shard_lock(&shard.mu);
@@ -1430,7 +1429,8 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
   };
   absl::Status status = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
     if (services_.size() != services_by_position_.size()) return fail("services index sizes");
-    if (default_service_ != nullptr && FindService(default_service_->sid_text) != default_service_) {
+    if (default_service_ != nullptr &&
+        FindService(default_service_->sid_text) != default_service_) {
       return fail("default service not in the services map");
     }
     size_t total_users = 0;

@@ -122,10 +122,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+
 #include "userstore/events.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
+
 #include "core/event_bus.h"
 #include "core/page_token.h"
 #include "core/sid.h"
@@ -339,7 +341,6 @@ class StoreImpl {
   // Locks every service (shared) in creation order; unlocks in reverse.
   void LockAllServicesShared() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void UnlockAllServicesShared() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;

@@ -60,8 +60,7 @@ absl::StatusOr<User> UserStore::SetPresence(absl::string_view service_sid, absl:
   return impl_->SetPresence(service_sid, user, update);
 }
 
-absl::StatusOr<User> UserStore::JoinChannel(absl::string_view service_sid,
-                                            absl::string_view user) {
+absl::StatusOr<User> UserStore::JoinChannel(absl::string_view service_sid, absl::string_view user) {
   return impl_->ChangeChannels(service_sid, user, +1);
 }
 

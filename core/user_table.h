@@ -69,6 +69,7 @@
 #include "boost/intrusive/options.hpp"
 #include "boost/intrusive/set.hpp"
 #include "boost/intrusive/set_hook.hpp"
+
 #include "core/sid.h"
 
 namespace userstore {
@@ -157,9 +158,7 @@ class UserRecord {
     return v != 0;
   }
   char* inline_text() { return reinterpret_cast<char*>(this + 1); }
-  bool text_is_inline() const {
-    return text_ == reinterpret_cast<const char*>(this + 1);
-  }
+  bool text_is_inline() const { return text_ == reinterpret_cast<const char*>(this + 1); }
 
   Sid128 sid_;
   RoleRecord* role_;

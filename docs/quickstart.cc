@@ -54,7 +54,8 @@ int main() {
   duplicate.identity = "alice";
   absl::Status taken = store.CreateUser(service->sid, duplicate).status();
   std::printf("second alice: HTTP %d, code %d, \"%s\"\n", userstore::HttpStatusOf(taken),
-              static_cast<int>(userstore::ErrorCodeOf(taken)), std::string(taken.message()).c_str());
+              static_cast<int>(userstore::ErrorCodeOf(taken)),
+              std::string(taken.message()).c_str());
 
   // A partial update by identity.
   userstore::UpdateUserRequest update;
@@ -75,9 +76,8 @@ int main() {
 
   // The same store through Twilio's REST surface (no socket involved).
   userstore::Dispatcher rest(&store);
-  userstore::HttpResponse response =
-      rest.Handle({"GET", "https://chat.twilio.com/v2/Services/" + service->sid + "/Users/alice",
-                   {}, ""});
+  userstore::HttpResponse response = rest.Handle(
+      {"GET", "https://chat.twilio.com/v2/Services/" + service->sid + "/Users/alice", {}, ""});
   std::printf("GET /v2/Services/%s/Users/alice -> %d\n%s\n", service->sid.c_str(), response.status,
               response.body.c_str());
   return 0;

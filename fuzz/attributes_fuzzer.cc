@@ -18,9 +18,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "core/attributes.h"
 #include "fuzz_common.h"
+
 #include "userstore/status.h"
+
+#include "core/attributes.h"
 
 namespace {
 
@@ -31,8 +33,7 @@ using userstore::fuzz::RefCheckJson;
 using userstore::fuzz::RefJson;
 
 void CheckOne(absl::string_view text, size_t max_bytes, int max_depth) {
-  const absl::Status status =
-      userstore::internal::ValidateAttributes(text, max_bytes, max_depth);
+  const absl::Status status = userstore::internal::ValidateAttributes(text, max_bytes, max_depth);
   const ErrorCode code = ErrorCodeOf(status);
   FUZZ_CHECK(code == ErrorCode::kOk || code == ErrorCode::kAttributesTooLong ||
                  code == ErrorCode::kAttributesNotValidJson,
@@ -42,9 +43,8 @@ void CheckOne(absl::string_view text, size_t max_bytes, int max_depth) {
                userstore::HttpStatusOf(status), Escape(text).c_str());
   }
   if (text.size() > max_bytes) {
-    FUZZ_CHECK(code == ErrorCode::kAttributesTooLong,
-               "%zu bytes > limit %zu must be 50303, got %s", text.size(), max_bytes,
-               status.ToString().c_str());
+    FUZZ_CHECK(code == ErrorCode::kAttributesTooLong, "%zu bytes > limit %zu must be 50303, got %s",
+               text.size(), max_bytes, status.ToString().c_str());
     return;
   }
   const RefJson ref = RefCheckJson(text);

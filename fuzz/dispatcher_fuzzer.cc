@@ -30,12 +30,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "core/rest/http_parse.h"
 #include "fuzz_common.h"
 #include "fuzz_store.h"
 #include "rapidjson/document.h"
+
 #include "userstore/rest.h"
 #include "userstore/user_store.h"
+
+#include "core/rest/http_parse.h"
 
 namespace {
 
@@ -73,8 +75,7 @@ std::string RandomHex(ByteReader* in, size_t n, bool upper) {
 
 // A SID-like string: taken from `pool`, or a near miss of one.
 std::string SidLike(ByteReader* in, const std::vector<std::string>& pool, const char* prefix) {
-  std::string base =
-      pool.empty() ? std::string(prefix) + RandomHex(in, 32, false) : in->Pick(pool);
+  std::string base = pool.empty() ? std::string(prefix) + RandomHex(in, 32, false) : in->Pick(pool);
   switch (in->Below(8)) {
     case 0:  // upper-case hex: SID-shaped, names nothing
       for (size_t i = 2; i < base.size(); ++i) {
@@ -116,9 +117,9 @@ std::string IdentityValue(ByteReader* in, Pools* pools, int* counter) {
     case 7:
       return "";
     case 8:
-      return in->Pick({std::string("\xC0\xAF"), std::string("\xED\xA0\x80"),
-                       std::string("a\0b", 3), std::string("\xF4\x90\x80\x80"),
-                       std::string("caf\xC3\xA9"), std::string("a b/c?d#e%f&g=h+i")});
+      return in->Pick({std::string("\xC0\xAF"), std::string("\xED\xA0\x80"), std::string("a\0b", 3),
+                       std::string("\xF4\x90\x80\x80"), std::string("caf\xC3\xA9"),
+                       std::string("a b/c?d#e%f&g=h+i")});
     default:
       return in->Bytes(40);
   }
@@ -168,12 +169,11 @@ std::string FormValue(ByteReader* in, const std::string& key, Pools* pools,
                      std::string("")});
   }
   if (key == "ReachabilityEnabled") {
-    return in->Pick({std::string("true"), std::string("false"), std::string("True"),
-                     std::string("1")});
+    return in->Pick(
+        {std::string("true"), std::string("false"), std::string("True"), std::string("1")});
   }
   if (key == "Permission") {
-    return in->Pick({std::string("sendMessage"), std::string("editOwnUserInfo"),
-                     std::string("")});
+    return in->Pick({std::string("sendMessage"), std::string("editOwnUserInfo"), std::string("")});
   }
   return in->Bytes(16);
 }
@@ -226,7 +226,8 @@ std::string PathFor(ByteReader* in, Pools* pools, const userstore::fuzz::FuzzSto
                         std::string("/Users%2Falice")});
       break;
   }
-  if (in->Below(16) == 0) path += in->Pick({std::string("/"), std::string("/x"), std::string("//")});
+  if (in->Below(16) == 0)
+    path += in->Pick({std::string("/"), std::string("/x"), std::string("//")});
   return path;
 }
 
@@ -237,11 +238,11 @@ std::string QueryFor(ByteReader* in, Pools* pools) {
     switch (in->Below(4)) {
       case 0:
         params.emplace_back(
-            "PageSize", in->Pick({std::string("1"), std::string("2"), std::string("50"),
-                                  std::string("0"), std::string("-1"), std::string("1.5"),
-                                  std::string("abc"), std::string("99999999999999999999"),
-                                  std::string("1001"), std::string("+5"), std::string(""),
-                                  std::string("9223372036854775807")}));
+            "PageSize",
+            in->Pick({std::string("1"), std::string("2"), std::string("50"), std::string("0"),
+                      std::string("-1"), std::string("1.5"), std::string("abc"),
+                      std::string("99999999999999999999"), std::string("1001"), std::string("+5"),
+                      std::string(""), std::string("9223372036854775807")}));
         break;
       case 1: {
         std::string token;
@@ -267,8 +268,8 @@ std::string QueryFor(ByteReader* in, Pools* pools) {
         break;
       }
       case 2:
-        params.emplace_back("Page", in->Pick({std::string("0"), std::string("1"),
-                                              std::string("-1"), std::string("x")}));
+        params.emplace_back("Page", in->Pick({std::string("0"), std::string("1"), std::string("-1"),
+                                              std::string("x")}));
         break;
       default:
         params.emplace_back(in->Bytes(8), in->Bytes(8));
@@ -277,7 +278,8 @@ std::string QueryFor(ByteReader* in, Pools* pools) {
   }
   if (params.empty()) return "";
   std::string query = userstore::FormEncode(params);
-  if (in->Below(8) == 0) query += in->Pick({std::string("&%"), std::string("%zz"), std::string("&&")});
+  if (in->Below(8) == 0)
+    query += in->Pick({std::string("&%"), std::string("%zz"), std::string("&&")});
   return "?" + query;
 }
 
@@ -291,9 +293,8 @@ HttpRequest BuildRequest(ByteReader* in, Pools* pools, const userstore::fuzz::Fu
     request.body = fixture.ExpandMacros(in->Bytes(120));
     return request;
   }
-  static const char* const kMethods[] = {"GET",    "POST", "DELETE", "GET", "POST",
-                                         "POST",   "PUT",  "PATCH",  "get", "",
-                                         "DELETE", "HEAD"};
+  static const char* const kMethods[] = {"GET", "POST",  "DELETE", "GET", "POST",   "POST",
+                                         "PUT", "PATCH", "get",    "",    "DELETE", "HEAD"};
   request.method = in->Pick(kMethods);
   static const char* const kHosts[] = {"",
                                        "",
@@ -318,11 +319,10 @@ HttpRequest BuildRequest(ByteReader* in, Pools* pools, const userstore::fuzz::Fu
     default:
       break;
   }
-  static const char* const kKeys[] = {"Identity",   "Identity",     "FriendlyName",
-                                      "Attributes", "Attributes",   "RoleSid",
-                                      "Type",       "Permission",   "ReachabilityEnabled",
-                                      "DefaultServiceRoleSid",      "identity",
-                                      "Unknown"};
+  static const char* const kKeys[] = {
+      "Identity", "Identity", "FriendlyName", "Attributes",          "Attributes",
+      "RoleSid",  "Type",     "Permission",   "ReachabilityEnabled", "DefaultServiceRoleSid",
+      "identity", "Unknown"};
   std::vector<std::pair<std::string, std::string>> form;
   const size_t n = in->Below(5);
   for (size_t i = 0; i < n; ++i) {
@@ -331,7 +331,8 @@ HttpRequest BuildRequest(ByteReader* in, Pools* pools, const userstore::fuzz::Fu
     form.emplace_back(std::move(key), std::move(value));
   }
   request.body = userstore::FormEncode(form);
-  if (in->Below(10) == 0) request.body += in->Pick({std::string("&Identity=%"), std::string("%G1"), std::string("&=")});
+  if (in->Below(10) == 0)
+    request.body += in->Pick({std::string("&Identity=%"), std::string("%G1"), std::string("&=")});
   return request;
 }
 
@@ -359,8 +360,8 @@ void HarvestItem(const rapidjson::Value& item, Pools* pools) {
     Pools::Add(&pools->users, s);
     const auto identity = item.FindMember("identity");
     if (identity != item.MemberEnd() && identity->value.IsString()) {
-      Pools::Add(&pools->identities, std::string(identity->value.GetString(),
-                                                 identity->value.GetStringLength()));
+      Pools::Add(&pools->identities,
+                 std::string(identity->value.GetString(), identity->value.GetStringLength()));
     }
   } else if (s.rfind("IS", 0) == 0) {
     Pools::Add(&pools->services, s);
@@ -395,9 +396,8 @@ bool SameUser(const userstore::User& a, const userstore::User& b) {
 }
 bool SameRole(const userstore::Role& a, const userstore::Role& b) {
   return a.sid == b.sid && a.account_sid == b.account_sid && a.service_sid == b.service_sid &&
-         a.friendly_name == b.friendly_name && a.type == b.type &&
-         a.permissions == b.permissions && a.date_created == b.date_created &&
-         a.date_updated == b.date_updated;
+         a.friendly_name == b.friendly_name && a.type == b.type && a.permissions == b.permissions &&
+         a.date_created == b.date_created && a.date_updated == b.date_updated;
 }
 bool SameService(const userstore::Service& a, const userstore::Service& b) {
   return a.sid == b.sid && a.account_sid == b.account_sid && a.friendly_name == b.friendly_name &&
@@ -419,7 +419,8 @@ void CheckSameSnapshot(const userstore::UserStore::SnapshotData& a,
                    x.default_conversation_service == y.default_conversation_service,
                "replica snapshot event %zu differs in kind", i);
     bool same = x.service.has_value() == y.service.has_value() &&
-                x.role.has_value() == y.role.has_value() && x.user.has_value() == y.user.has_value();
+                x.role.has_value() == y.role.has_value() &&
+                x.user.has_value() == y.user.has_value();
     if (same && x.service) same = SameService(*x.service, *y.service);
     if (same && x.role) same = SameRole(*x.role, *y.role);
     if (same && x.user) same = SameUser(*x.user, *y.user);

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
+
 #include "userstore/rest.h"
 #include "userstore/status.h"
 
@@ -27,15 +28,15 @@ namespace fuzz {
 // FUZZ_CHECK(cond, printf-args...): a failed property. Prints the condition,
 // the location and the message, then aborts, which libFuzzer (or ctest, for
 // replay_main.cc) reports as a crash with the input that caused it.
-#define FUZZ_CHECK(cond, ...)                                                      \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "\n*** FUZZ_CHECK failed at %s:%d: %s\n*** ", __FILE__, \
-                   __LINE__, #cond);                                               \
-      std::fprintf(stderr, __VA_ARGS__);                                           \
-      std::fprintf(stderr, "\n");                                                  \
-      std::abort();                                                                \
-    }                                                                              \
+#define FUZZ_CHECK(cond, ...)                                                                \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::fprintf(stderr, "\n*** FUZZ_CHECK failed at %s:%d: %s\n*** ", __FILE__, __LINE__, \
+                   #cond);                                                                   \
+      std::fprintf(stderr, __VA_ARGS__);                                                     \
+      std::fprintf(stderr, "\n");                                                            \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 // Printable form of a byte string for failure messages: non-printable bytes
@@ -366,8 +367,8 @@ inline RefJson RefCheckJson(absl::string_view s) {
 // Parses `text` as strict JSON (iterative, UTF-8 validated). False when it is
 // not JSON.
 inline bool ParseStrictJson(absl::string_view text, rapidjson::Document* doc) {
-  doc->Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-      text.data(), text.size());
+  doc->Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(),
+                                                                                     text.size());
   return !doc->HasParseError();
 }
 

@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "fuzz_common.h"
+
 #include "userstore/options.h"
 #include "userstore/rest.h"
 #include "userstore/user_store.h"

@@ -28,9 +28,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "core/rest/http_parse.h"
 #include "fuzz_common.h"
+
 #include "userstore/rest.h"
+
+#include "core/rest/http_parse.h"
 
 namespace {
 
@@ -83,13 +85,12 @@ std::optional<Pairs> RefDecodeForm(absl::string_view body) {
 }
 
 bool IsUnreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 void CheckPercentDecode(absl::string_view text, bool plus_is_space) {
-  const absl::StatusOr<std::string> got =
-      userstore::internal::PercentDecode(text, plus_is_space);
+  const absl::StatusOr<std::string> got = userstore::internal::PercentDecode(text, plus_is_space);
   const std::optional<std::string> want = RefPercentDecode(text, plus_is_space);
   FUZZ_CHECK(got.ok() == want.has_value(), "PercentDecode(%s, %d): ok=%d, reference ok=%d",
              Escape(text).c_str(), plus_is_space, got.ok(), want.has_value());
@@ -177,15 +178,15 @@ void CheckUrl(absl::string_view url) {
     return;
   }
   const auto& u = *parsed;
-  FUZZ_CHECK(!u.path.empty() && u.path.front() == '/', "ParseUrl(%s): path %s",
-             Escape(url).c_str(), Escape(u.path).c_str());
+  FUZZ_CHECK(!u.path.empty() && u.path.front() == '/', "ParseUrl(%s): path %s", Escape(url).c_str(),
+             Escape(u.path).c_str());
   FUZZ_CHECK(u.path.find_first_of("?#") == std::string::npos, "ParseUrl(%s): path %s",
              Escape(url).c_str(), Escape(u.path).c_str());
-  FUZZ_CHECK(u.query.find('#') == std::string::npos, "ParseUrl(%s): query %s",
-             Escape(url).c_str(), Escape(u.query).c_str());
+  FUZZ_CHECK(u.query.find('#') == std::string::npos, "ParseUrl(%s): query %s", Escape(url).c_str(),
+             Escape(u.query).c_str());
   for (char c : u.host) {
-    FUZZ_CHECK(!(c >= 'A' && c <= 'Z'), "ParseUrl(%s): host %s not lower case",
-               Escape(url).c_str(), Escape(u.host).c_str());
+    FUZZ_CHECK(!(c >= 'A' && c <= 'Z'), "ParseUrl(%s): host %s not lower case", Escape(url).c_str(),
+               Escape(u.host).c_str());
     FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f &&
                    c != '/' && c != '?' && c != '#' && c != '@' && c != '"' && c != '\\',
                "ParseUrl(%s): host %s holds 0x%02x", Escape(url).c_str(), Escape(u.host).c_str(),

@@ -47,6 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "fuzz_common.h"
+
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
@@ -550,8 +551,8 @@ class Runner {
 
   // --- comparison ---
 
-  void CompareUser(const userstore::User& got, const MUser& want, const MService& svc,
-                   bool listed, const std::string& what) {
+  void CompareUser(const userstore::User& got, const MUser& want, const MService& svc, bool listed,
+                   const std::string& what) {
     const bool show = svc.reachability && !listed;
     const std::optional<bool> online = show ? want.is_online : std::nullopt;
     const std::optional<bool> notifiable = show ? want.is_notifiable : std::nullopt;
@@ -732,8 +733,7 @@ class Runner {
   }
 
   // Adds a user the store created (as `req` asked) to the model and compares.
-  void AddUser(MService* svc, const userstore::User& got,
-               const userstore::CreateUserRequest& req) {
+  void AddUser(MService* svc, const userstore::User& got, const userstore::CreateUserRequest& req) {
     FUZZ_CHECK(IsGeneratedSid("US", got.sid), "bad user SID %s", Escape(got.sid).c_str());
     FUZZ_CHECK(model_.all_sids.insert(got.sid).second, "SID issued twice: %s", got.sid.c_str());
     MUser u;
@@ -793,8 +793,7 @@ class Runner {
       changed = proposed.friendly_name != u->friendly_name ||
                 proposed.attributes != u->attributes || proposed.role_sid != u->role_sid;
       const bool valid = e.codes.empty() || (unknown && e.codes.size() == 1);
-      if (valid && req.webhooks_enabled &&
-          proposed.attributes.find("veto") != std::string::npos) {
+      if (valid && req.webhooks_enabled && proposed.attributes.find("veto") != std::string::npos) {
         // The pre-event hook sees the proposed user. Whether it runs for an
         // update that changes nothing is left open.
         e.Add(ErrorCode::kWebhookRejected);
@@ -836,13 +835,13 @@ class Runner {
     req.friendly_name = OptFriendlyName();
     req.attributes = OptAttributes();
     req.role_sid = OptRoleSid(svc, 6);
-    last_op_ = absl::StrCat("GetOrCreateUser(", service, ", ", req.identity.value_or("<none>"),
-                            ")");
+    last_op_ =
+        absl::StrCat("GetOrCreateUser(", service, ", ", req.identity.value_or("<none>"), ")");
     Expect e;
     bool unknown = false;
     svc = ServiceFor(service, &e);
-    MUser* existing = (svc != nullptr && req.identity) ? svc->FindByIdentity(*req.identity)
-                                                       : nullptr;
+    MUser* existing =
+        (svc != nullptr && req.identity) ? svc->FindByIdentity(*req.identity) : nullptr;
     if (existing == nullptr) {
       IdentityErrors(req.identity, &e);
       FriendlyNameErrors(req.friendly_name, kMaxFriendlyName, &e);
@@ -879,8 +878,8 @@ class Runner {
     const std::string service = ServiceArg();
     userstore::ListRequest req;
     req.surface = static_cast<Surface>(in_.Below(4));
-    static const int64_t kSizes[] = {1, 1, 2, 2, 3, 5, 50, 0, -1, 51, 101, 1001, INT64_MAX,
-                                     INT64_MIN};
+    static const int64_t kSizes[] = {1, 1,  2,  2,   3,    5,         50,
+                                     0, -1, 51, 101, 1001, INT64_MAX, INT64_MIN};
     req.page_size = in_.Pick(kSizes);
     switch (in_.Below(6)) {
       case 0:
@@ -899,7 +898,8 @@ class Runner {
         if (!model_.token_list.empty()) {
           // Mostly the latest tokens: that is how clients walk.
           const size_t n = model_.token_list.size();
-          const size_t back = std::min<size_t>(n - 1, in_.Below(4) == 0 ? in_.Below(n) : in_.Below(2));
+          const size_t back =
+              std::min<size_t>(n - 1, in_.Below(4) == 0 ? in_.Below(n) : in_.Below(2));
           req.page_token = model_.token_list[n - 1 - back];
         }
         break;
@@ -1163,11 +1163,11 @@ class Runner {
     if (!CheckOutcome(got.status(), e, last_op_)) return false;
     FUZZ_CHECK(IsGeneratedSid("RL", got->sid), "bad role SID %s", Escape(got->sid).c_str());
     FUZZ_CHECK(model_.all_sids.insert(got->sid).second, "SID issued twice: %s", got->sid.c_str());
-    FUZZ_CHECK(got->service_sid == service && got->friendly_name == *req.friendly_name &&
-                   got->type == (*req.type == "channel" ? RoleType::kChannel
-                                                        : RoleType::kDeployment) &&
-                   got->permissions == req.permissions,
-               "%s: role differs from the request", last_op_.c_str());
+    FUZZ_CHECK(
+        got->service_sid == service && got->friendly_name == *req.friendly_name &&
+            got->type == (*req.type == "channel" ? RoleType::kChannel : RoleType::kDeployment) &&
+            got->permissions == req.permissions,
+        "%s: role differs from the request", last_op_.c_str());
     MRole role;
     role.sid = got->sid;
     role.name = got->friendly_name;
@@ -1211,8 +1211,8 @@ class Runner {
     all.page_size = 1000;
     auto services = store_->ListServices(all);
     FUZZ_CHECK(services.ok(), "ListServices: %s", services.status().ToString().c_str());
-    FUZZ_CHECK(services->items.size() == model_.service_order.size(),
-               "%zu services, model %zu", services->items.size(), model_.service_order.size());
+    FUZZ_CHECK(services->items.size() == model_.service_order.size(), "%zu services, model %zu",
+               services->items.size(), model_.service_order.size());
     for (size_t i = 0; i < services->items.size(); ++i) {
       FUZZ_CHECK(services->items[i].sid == model_.service_order[i], "service order differs at %zu",
                  i);
@@ -1230,9 +1230,8 @@ class Runner {
                    "role %s differs from the model", r.sid.c_str());
       }
       auto page = store_->ListUsers(svc.sid, all);
-      FUZZ_CHECK(page.ok() && page->items.size() == svc.users.size(),
-                 "users of %s: %zu, model %zu", svc.sid.c_str(),
-                 page.ok() ? page->items.size() : 0, svc.users.size());
+      FUZZ_CHECK(page.ok() && page->items.size() == svc.users.size(), "users of %s: %zu, model %zu",
+                 svc.sid.c_str(), page.ok() ? page->items.size() : 0, svc.users.size());
       FUZZ_CHECK(page->next_page_token.empty() && page->previous_page_token.empty(),
                  "a complete first page has tokens");
       size_t k = 0;
@@ -1248,8 +1247,8 @@ class Runner {
         CompareUser(*by_identity, kv.second, svc, false, "final fetch by identity");
       }
       auto count = store_->CountUsers(svc.sid);
-      FUZZ_CHECK(count.ok() && *count == static_cast<int64_t>(svc.users.size()),
-                 "count of %s", svc.sid.c_str());
+      FUZZ_CHECK(count.ok() && *count == static_cast<int64_t>(svc.users.size()), "count of %s",
+                 svc.sid.c_str());
     }
     for (const auto& sid : deleted_services_) {
       FUZZ_CHECK(ErrorCodeOf(store_->GetService(sid).status()) == ErrorCode::kNotFound,

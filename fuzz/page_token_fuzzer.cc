@@ -20,9 +20,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/page_token.h"
 #include "fuzz_common.h"
+
 #include "userstore/status.h"
+
+#include "core/page_token.h"
 
 namespace {
 
@@ -43,18 +45,18 @@ bool SameRecord(const PageTokenData& a, const PageTokenData& b) {
 }
 
 bool IsBase64Url(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
 }
 
 void CheckDecode(absl::string_view token) {
   const absl::StatusOr<PageTokenData> decoded = DecodePageToken(token, kSecret);
   if (!decoded.ok()) {
-    FUZZ_CHECK(userstore::ErrorCodeOf(decoded.status()) ==
-                       userstore::ErrorCode::kInvalidParameter &&
-                   userstore::HttpStatusOf(decoded.status()) == 400,
-               "a bad token must be 400/20001, got %s for %s",
-               decoded.status().ToString().c_str(), Escape(token).c_str());
+    FUZZ_CHECK(
+        userstore::ErrorCodeOf(decoded.status()) == userstore::ErrorCode::kInvalidParameter &&
+            userstore::HttpStatusOf(decoded.status()) == 400,
+        "a bad token must be 400/20001, got %s for %s", decoded.status().ToString().c_str(),
+        Escape(token).c_str());
     return;
   }
   FUZZ_CHECK(token.size() <= 128, "a %zu-byte token decoded", token.size());

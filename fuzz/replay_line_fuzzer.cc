@@ -18,10 +18,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "core/rest/replay.h"
 #include "fuzz_common.h"
 #include "fuzz_store.h"
 #include "rapidjson/document.h"
+
+#include "core/rest/replay.h"
 
 namespace {
 

@@ -159,7 +159,7 @@ TEST(AttributesTest, ImplementationLimitsOfRfc8259) {
 // nor touch digits inside strings.
 TEST(AttributesTest, LongNumbersKeepTheGrammar) {
   const std::string many(400, '0');
-  EXPECT_EQ(Validate("0" + many), ErrorCode::kAttributesNotValidJson);        // leading zero
+  EXPECT_EQ(Validate("0" + many), ErrorCode::kAttributesNotValidJson);         // leading zero
   EXPECT_EQ(Validate("-0" + many + "1"), ErrorCode::kAttributesNotValidJson);  // leading zero
   EXPECT_EQ(Validate("1" + many + "."), ErrorCode::kAttributesNotValidJson);   // no fraction
   EXPECT_EQ(Validate("1" + many + "e"), ErrorCode::kAttributesNotValidJson);   // no exponent

@@ -237,10 +237,10 @@ std::vector<Case> AllCases() {
       k.name = Sanitize("example_" + spec + "_" + op + "_" +
                         (e["example_name"].IsString() ? e["example_name"].GetString() : "none"));
       k.method = e["method"].GetString();
-      k.url = Replace(Replace(Replace(e["url_template"].GetString(), "{ServiceSid}",
-                                      kServicePlaceholder),
-                              "{ChatServiceSid}", kServicePlaceholder),
-                      "{Sid}", kUserPlaceholder);
+      k.url = Replace(
+          Replace(Replace(e["url_template"].GetString(), "{ServiceSid}", kServicePlaceholder),
+                  "{ChatServiceSid}", kServicePlaceholder),
+          "{Sid}", kUserPlaceholder);
       k.form = Pairs(e, "request_form_example");
       k.want_status = e["response_status"].GetInt();
       k.want_body = &e["response_body"];
@@ -386,9 +386,9 @@ TEST(FixtureInventoryTest, EveryRecordedCaseIsReplayed) {
   EXPECT_EQ(response, 34);
   EXPECT_EQ(request, 30);
   EXPECT_EQ(examples, 34);
-  EXPECT_EQ(hosts, (std::set<std::string>{"https://chat.twilio.com",
-                                          "https://conversations.twilio.com",
-                                          "https://ip-messaging.twilio.com"}));
+  EXPECT_EQ(hosts,
+            (std::set<std::string>{"https://chat.twilio.com", "https://conversations.twilio.com",
+                                   "https://ip-messaging.twilio.com"}));
 }
 
 // The comparator itself must catch differences, or the replay proves nothing.
@@ -404,14 +404,15 @@ TEST(FixtureComparatorTest, DetectsDifferences) {
   CompareBody(want, got, "$", "", &errors);
   EXPECT_TRUE(errors.empty()) << errors.front();
 
-  for (const char* bad :
-       {R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jinG","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
-        R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":1,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
-        R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://ip-messaging.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
-        R"({"identity":"jing","sid":"US0123456789abcdef0123456789abcdef","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
-        R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":{},"is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
-        R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":"yes","date_created":"2026-01-01T00:00:00Z"})",
-        R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01 00:00:00"})"}) {
+  for (
+      const char* bad :
+      {R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jinG","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
+       R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":1,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
+       R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://ip-messaging.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
+       R"({"identity":"jing","sid":"US0123456789abcdef0123456789abcdef","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
+       R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":{},"is_online":null,"date_created":"2026-01-01T00:00:00Z"})",
+       R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":"yes","date_created":"2026-01-01T00:00:00Z"})",
+       R"({"sid":"US0123456789abcdef0123456789abcdef","identity":"jing","n":0,"url":"https://chat.twilio.com/v2/Services/IS0123456789abcdef0123456789abcdef","attributes":"{}","is_online":null,"date_created":"2026-01-01 00:00:00"})"}) {
     rapidjson::Document b;
     b.Parse(bad);
     std::vector<std::string> e;

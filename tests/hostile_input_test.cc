@@ -30,12 +30,14 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+#include "tests/regress/heap_meter.h"
+
 #include "userstore/options.h"
 #include "userstore/rest.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
+
 #include "core/rest/replay.h"
-#include "tests/regress/heap_meter.h"
 
 namespace userstore {
 namespace {
@@ -112,8 +114,8 @@ bool SameUser(const User& a, const User& b) {
   return a.sid == b.sid && a.role_sid == b.role_sid && a.identity == b.identity &&
          a.attributes == b.attributes && a.friendly_name == b.friendly_name &&
          a.is_online == b.is_online && a.is_notifiable == b.is_notifiable &&
-         a.joined_channels_count == b.joined_channels_count &&
-         a.date_created == b.date_created && a.date_updated == b.date_updated;
+         a.joined_channels_count == b.joined_channels_count && a.date_created == b.date_created &&
+         a.date_updated == b.date_updated;
 }
 
 // Every service, role and user, field by field.
@@ -153,7 +155,7 @@ bool SameUser(const User& a, const User& b) {
 ::testing::AssertionResult IsTwilioError(absl::string_view body, int status, int code) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.data(),
-                                                                                   body.size());
+                                                                                    body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return ::testing::AssertionFailure() << "error body is not a JSON object: " << body;
   }
@@ -208,8 +210,8 @@ struct Row {
   std::string url;     // with macros
   std::string body;    // form body, with macros
   std::vector<std::pair<std::string, std::string>> headers;
-  int status;          // expected HTTP status
-  int code;            // expected Twilio code (0 for a success)
+  int status;  // expected HTTP status
+  int code;    // expected Twilio code (0 for a success)
 
   friend void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
 };
@@ -248,22 +250,22 @@ const std::vector<Row>& Table() {
         Post("AttributesOneByteTooLarge", users,
              "Identity=l&Attributes=" + Enc("\"" + std::string(16 * 1024 - 1, 'x') + "\""), 400,
              50303),
-        Post("AttributesInvalidUtf8", users, "Identity=u&Attributes=" + Enc("{\"a\": \"\xC3\x28\"}"),
-             400, 50304),
+        Post("AttributesInvalidUtf8", users,
+             "Identity=u&Attributes=" + Enc("{\"a\": \"\xC3\x28\"}"), 400, 50304),
         Post("AttributesOverlongUtf8", users, "Identity=u&Attributes=" + Enc("\"\xC0\xAF\""), 400,
              50304),
         Post("AttributesSurrogateUtf8", users, "Identity=u&Attributes=" + Enc("\"\xED\xA0\x80\""),
              400, 50304),
         Post("AttributesBeyondU10FFFF", users,
              "Identity=u&Attributes=" + Enc("\"\xF4\x90\x80\x80\""), 400, 50304),
-        Post("AttributesNulByte", users, "Identity=u&Attributes=" + Enc(std::string("{\"a\":\"\0\"}", 9)),
-             400, 50304),
+        Post("AttributesNulByte", users,
+             "Identity=u&Attributes=" + Enc(std::string("{\"a\":\"\0\"}", 9)), 400, 50304),
         Post("AttributesNotJson", users, "Identity=u&Attributes=" + Enc("{a: 1}"), 400, 50304),
         Post("AttributesTrailingGarbage", users, "Identity=u&Attributes=" + Enc("{} x"), 400,
              50304),
         Post("AttributesEmpty", users, "Identity=u&Attributes=", 400, 50304),
-        Post("UpdateAttributesNestedAMillionDeep", alice,
-             "Attributes=" + Repeat("%5B", 1000000), 400, 50303),
+        Post("UpdateAttributesNestedAMillionDeep", alice, "Attributes=" + Repeat("%5B", 1000000),
+             400, 50303),
         Post("UpdateAttributesInvalidUtf8", alice, "Attributes=" + Enc("\"\xFF\""), 400, 50304),
         // --- identity: encoding, NUL, length in code points, shape ---
         Post("IdentityInvalidUtf8", users, "Identity=" + Enc("a\xC3\x28"), 400, 20001),
@@ -276,10 +278,10 @@ const std::vector<Row>& Table() {
         Post("Identity257FourByteCharacters", users, "Identity=" + Enc(Repeat(four, 257)), 400,
              50207),
         Post("Identity256Characters", users, "Identity=" + std::string(256, 'i'), kCreated, 0),
-        Post("Identity256FourByteCharacters", users, "Identity=" + Enc(Repeat(four, 256)),
-             kCreated, 0),
-        Post("IdentityMatchesSidPattern", users, "Identity=US0123456789ABCDEF0123456789abcdef",
-             400, 50206),
+        Post("Identity256FourByteCharacters", users, "Identity=" + Enc(Repeat(four, 256)), kCreated,
+             0),
+        Post("IdentityMatchesSidPattern", users, "Identity=US0123456789ABCDEF0123456789abcdef", 400,
+             50206),
         Post("IdentityEmpty", users, "Identity=", 400, 50204),
         Post("IdentityMissing", users, "FriendlyName=x", 400, 20001),
         Post("IdentityTaken", users, "Identity=alice", 409, 50201),
@@ -316,8 +318,7 @@ const std::vector<Row>& Table() {
         Get("PageTokenOneCharacterChanged", users + "?PageToken=ALTERED", 400, 20001),
         Get("PageTokenOfAnotherService", users + "?PageToken=$TOKEN_IS2", 400, 20001),
         Get("PageTokenOfAnotherSurface", users + "?PageToken=$TOKEN_V1", 400, 20001),
-        Get("PageTokenOfAnotherCollection", "/v2/Services/$IS/Roles?PageToken=$TOKEN", 400,
-            20001),
+        Get("PageTokenOfAnotherCollection", "/v2/Services/$IS/Roles?PageToken=$TOKEN", 400, 20001),
         Get("PageTokenGenuine", users + "?PageToken=$TOKEN", 200, 0),
         // --- SIDs: case and length ---
         Get("ServiceSidUpperCase", "/v2/Services/$ISU/Users", 404, 20404),
@@ -353,10 +354,20 @@ const std::vector<Row>& Table() {
         Get("UrlBadHost", "https://chat twilio.com/v2/Services", 400, 20001),
         Get("UrlBadPort", "https://chat.twilio.com:x/v2/Services", 400, 20001),
         // --- headers ---
-        Row{"WebhookHeaderNotBoolean", "POST", users, "Identity=w", {{"X-Twilio-Webhook-Enabled", "yes"}},
-            400, 20001},
-        Row{"WebhookHeaderWithNul", "POST", users, "Identity=w",
-            {{"X-Twilio-Webhook-Enabled", std::string("true\0", 5)}}, 400, 20001},
+        Row{"WebhookHeaderNotBoolean",
+            "POST",
+            users,
+            "Identity=w",
+            {{"X-Twilio-Webhook-Enabled", "yes"}},
+            400,
+            20001},
+        Row{"WebhookHeaderWithNul",
+            "POST",
+            users,
+            "Identity=w",
+            {{"X-Twilio-Webhook-Enabled", std::string("true\0", 5)}},
+            400,
+            20001},
     };
     return t;
   }());
@@ -448,19 +459,16 @@ const std::vector<ApiRow>& ApiTable() {
        [](UserStore& s, S is, S) { return Create(s, is, "u", std::string("\"\0\"", 3)); }, 50304},
       {"IdentityInvalidUtf8", [](UserStore& s, S is, S) { return Create(s, is, "\xC0\xAF"); },
        20001},
-      {"IdentitySurrogateUtf8",
-       [](UserStore& s, S is, S) { return Create(s, is, "\xED\xA0\x80"); }, 20001},
+      {"IdentitySurrogateUtf8", [](UserStore& s, S is, S) { return Create(s, is, "\xED\xA0\x80"); },
+       20001},
       {"IdentityNulByte",
        [](UserStore& s, S is, S) { return Create(s, is, std::string("a\0b", 3)); }, 20001},
       {"Identity257FourByteCharacters",
-       [](UserStore& s, S is, S) { return Create(s, is, Repeat("\xF0\x9F\x98\x80", 257)); },
-       50207},
-      {"IdentityMissing", [](UserStore& s, S is, S) { return Create(s, is, std::nullopt); },
-       20001},
+       [](UserStore& s, S is, S) { return Create(s, is, Repeat("\xF0\x9F\x98\x80", 257)); }, 50207},
+      {"IdentityMissing", [](UserStore& s, S is, S) { return Create(s, is, std::nullopt); }, 20001},
       {"PageSizeZero", [](UserStore& s, S is, S) { return List(s, is, 0, ""); }, 20001},
       {"PageSizeNegative", [](UserStore& s, S is, S) { return List(s, is, -1, ""); }, 20001},
-      {"PageSizeMinInt64", [](UserStore& s, S is, S) { return List(s, is, INT64_MIN, ""); },
-       20001},
+      {"PageSizeMinInt64", [](UserStore& s, S is, S) { return List(s, is, INT64_MIN, ""); }, 20001},
       {"PageTokenForged",
        [](UserStore& s, S is, S) { return List(s, is, 5, "PA" + std::string(48, 'A')); }, 20001},
       {"PageTokenTruncated",
@@ -504,9 +512,9 @@ TEST(HostileApiDepthTest, MillionDeepReachesTheParserAndIsRefused) {
   StoreOptions options;
   options.max_attributes_bytes = 4 * 1024 * 1024;
   Env env(options);
-  for (const std::string& text : {std::string(1000000, '['),
-                                  std::string(1000000, '[') + std::string(1000000, ']'),
-                                  Repeat("{\"a\":", 1000000)}) {
+  for (const std::string& text :
+       {std::string(1000000, '['), std::string(1000000, '[') + std::string(1000000, ']'),
+        Repeat("{\"a\":", 1000000)}) {
     const auto before = env.store().Snapshot();
     const absl::Status status = Create(env.store(), env.is(), "deep", text);
     EXPECT_EQ(ErrorCodeOf(status), ErrorCode::kAttributesTooLong) << status;
@@ -538,7 +546,8 @@ const std::vector<LineRow>& LineTable() {
       {"HeadersNotObject", "{\"method\": \"GET\", \"url\": \"/v1/Users\", \"headers\": []}", 400,
        20001},
       {"HeaderValueNotString",
-       "{\"method\": \"GET\", \"url\": \"/v1/Users\", \"headers\": {\"X-Twilio-Webhook-Enabled\": true}}",
+       "{\"method\": \"GET\", \"url\": \"/v1/Users\", \"headers\": {\"X-Twilio-Webhook-Enabled\": "
+       "true}}",
        400, 20001},
       {"FormNumber", "{\"method\": \"POST\", \"url\": \"/v1/Users\", \"form\": 5}", 400, 20001},
       {"FormArrayOfNumbers",
@@ -546,11 +555,12 @@ const std::vector<LineRow>& LineTable() {
       {"FormNestedObject",
        "{\"method\": \"POST\", \"url\": \"/v1/Users\", \"form\": {\"Identity\": {\"a\": \"b\"}}}",
        400, 20001},
-      {"InvalidUtf8", "{\"method\": \"POST\", \"url\": \"/v1/Users\", \"form\": {\"Identity\": \"\xC3\x28\"}}",
+      {"InvalidUtf8",
+       "{\"method\": \"POST\", \"url\": \"/v1/Users\", \"form\": {\"Identity\": \"\xC3\x28\"}}",
        400, 20001},
       // A NUL after a complete object: tests/regress/replay_trailing_nul_test.cc.
-      {"NulByteInsideJson", std::string("{\"method\": \"GET\", \"url\": \"/v1/\0Users\"}", 38),
-       400, 20001},
+      {"NulByteInsideJson", std::string("{\"method\": \"GET\", \"url\": \"/v1/\0Users\"}", 38), 400,
+       20001},
       {"NestedAMillionDeep", std::string(1000000, '['), 400, 20001},
       {"MemberNestedAMillionDeep",
        "{\"method\": \"GET\", \"url\": \"/v1/Users\", \"x\": " + std::string(1000000, '['), 400,
@@ -578,7 +588,7 @@ TEST_P(HostileReplayLineTest, AnsweredWithTwilioErrorAndStoreUnchanged) {
   EXPECT_EQ(out.find('\n'), std::string::npos);
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(out.data(),
-                                                                                   out.size());
+                                                                                    out.size());
   ASSERT_FALSE(doc.HasParseError()) << out.substr(0, 300);
   ASSERT_TRUE(doc.IsObject() && doc.HasMember("status") && doc["status"].IsInt() &&
               doc.HasMember("body"))
@@ -649,9 +659,9 @@ TEST(HostileInputBoundsTest, AcceptedMaxSizeUser) {
   // friendly name, 16 KiB of attributes.
   const std::string four = "\xF0\x9F\x98\x80";
   const std::string attributes = "\"" + std::string(16 * 1024 - 2, 'x') + "\"";
-  const HttpRequest request =
-      PostUsers(env, "Identity=" + Enc(Repeat(four, 256)) + "&FriendlyName=" +
-                         Enc(Repeat(four, 256)) + "&Attributes=" + Enc(attributes));
+  const HttpRequest request = PostUsers(env, "Identity=" + Enc(Repeat(four, 256)) +
+                                                 "&FriendlyName=" + Enc(Repeat(four, 256)) +
+                                                 "&Attributes=" + Enc(attributes));
   HttpResponse response;
   const HeapUsage usage = MeasureHeap([&] { response = env.dispatcher().Handle(request); });
   ASSERT_EQ(response.status, 201) << response.body.substr(0, 300);

@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "userstore/rest.h"
 #include "userstore/status.h"
 
@@ -112,7 +113,9 @@ TEST(ParseUrlTest, RejectsWhatIsNeitherAbsoluteNorPath) {
 
 TEST(PercentDecodeTest, DecodesEscapesInBothCases) {
   EXPECT_EQ(*PercentDecode("a%20b%2fc%2Fd", false), "a b/c/d");
-  EXPECT_EQ(*PercentDecode("mar%C3%ADa", false), "mar\xC3\xAD" "a");
+  EXPECT_EQ(*PercentDecode("mar%C3%ADa", false),
+            "mar\xC3\xAD"
+            "a");
 }
 
 TEST(PercentDecodeTest, PlusIsSpaceOnlyWhenAsked) {
@@ -142,7 +145,8 @@ TEST(PercentDecodeTest, EmptyIsEmpty) { EXPECT_EQ(*PercentDecode("", true), "");
 // --- DecodeForm ---------------------------------------------------------------------
 
 TEST(DecodeFormTest, KeepsOrderAndRepeats) {
-  absl::StatusOr<Pairs> f = DecodeForm("Type=deployment&Permission=a&Permission=b+c&FriendlyName=x");
+  absl::StatusOr<Pairs> f =
+      DecodeForm("Type=deployment&Permission=a&Permission=b+c&FriendlyName=x");
   ASSERT_TRUE(f.ok());
   EXPECT_THAT(*f, ElementsAre(Pair("Type", "deployment"), Pair("Permission", "a"),
                               Pair("Permission", "b c"), Pair("FriendlyName", "x")));
@@ -259,8 +263,7 @@ TEST(FormEncodeTest, RoundTripsThroughDecodeForm) {
 }
 
 TEST(PercentEncodePathSegmentTest, KeepsOnlyUnreserved) {
-  EXPECT_EQ(PercentEncodePathSegment("ana maría@example.com"),
-            "ana%20mar%C3%ADa%40example.com");
+  EXPECT_EQ(PercentEncodePathSegment("ana maría@example.com"), "ana%20mar%C3%ADa%40example.com");
   EXPECT_EQ(PercentEncodePathSegment("AZaz09-._~"), "AZaz09-._~");
   EXPECT_EQ(PercentEncodePathSegment("a/b?c#d+e"), "a%2Fb%3Fc%23d%2Be");
   EXPECT_EQ(PercentEncodePathSegment(""), "");

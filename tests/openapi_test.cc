@@ -5,8 +5,6 @@
 // dispatcher, validates against its spec. (The other REST tests validate
 // every 2xx Users body they produce through the same function.)
 
-#include "tests/testing/openapi_validator.h"
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,6 +14,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "tests/testing/openapi_validator.h"
 #include "tests/testing/rest_testing.h"
 
 namespace {
@@ -38,9 +37,10 @@ std::string ToJson(const rapidjson::Value& v) {
 
 // Calls `fn(path, method, status, schema, example)` for every JSON response
 // example of `spec`.
-void ForEachExample(const OpenApiSpec& spec,
-                    const std::function<void(const std::string&, const std::string&, int,
-                                             const rapidjson::Value&, const rapidjson::Value&)>& fn) {
+void ForEachExample(
+    const OpenApiSpec& spec,
+    const std::function<void(const std::string&, const std::string&, int, const rapidjson::Value&,
+                             const rapidjson::Value&)>& fn) {
   const auto& paths = spec.doc()["paths"];
   for (auto p = paths.MemberBegin(); p != paths.MemberEnd(); ++p) {
     for (const char* method : {"get", "post", "delete"}) {
@@ -95,7 +95,8 @@ TEST(OpenApiSpecTest, EverySpecLoadsAndEveryRefResolves) {
     for (const std::string& ref : refs) {
       ASSERT_EQ(ref.rfind("#/components/schemas/", 0), 0u) << ref;
       const std::string key = ref.substr(21);
-      EXPECT_TRUE(spec->doc()["components"]["schemas"].HasMember(key.c_str())) << name << " " << ref;
+      EXPECT_TRUE(spec->doc()["components"]["schemas"].HasMember(key.c_str()))
+          << name << " " << ref;
     }
   }
 }
@@ -110,8 +111,8 @@ TEST(OpenApiSpecTest, EveryExampleInTheSpecsValidates) {
       ++examples;
       std::vector<std::string> errors;
       spec->Validate(schema, example, "$", &errors);
-      EXPECT_THAT(errors, ::testing::IsEmpty()) << name << " " << method << " " << path << " "
-                                                << status;
+      EXPECT_THAT(errors, ::testing::IsEmpty())
+          << name << " " << method << " " << path << " " << status;
     });
   }
   EXPECT_GE(examples, 20);  // create, fetch, update, list (full/empty) per surface
@@ -123,7 +124,8 @@ TEST(OpenApiValidatorTest, RejectsBrokenCopiesOfRealExamples) {
   ASSERT_NE(spec, nullptr);
   const rapidjson::Value* user =
       spec->ResponseSchema("/v2/Services/{ServiceSid}/Users/{Sid}", "get", 200);
-  const rapidjson::Value* list = spec->ResponseSchema("/v2/Services/{ServiceSid}/Users", "get", 200);
+  const rapidjson::Value* list =
+      spec->ResponseSchema("/v2/Services/{ServiceSid}/Users", "get", 200);
   ASSERT_NE(user, nullptr);
   ASSERT_NE(list, nullptr);
   std::string good;
@@ -216,12 +218,12 @@ TEST(OpenApiValidatorTest, PicksTheSpecByHostAndVersion) {
   EXPECT_EQ(SpecNameFor("", "/v1/Users/x"), "conversations_v1_users");
   EXPECT_EQ(SpecNameFor("chat.twilio.com", "/v2/Services/IS1"), "");
   // A status the operation does not declare is reported.
-  EXPECT_THAT(ValidateUserResponse("GET", "https://chat.twilio.com/v2/Services/IS1/Users/a", 201,
-                                   "{}"),
-              ::testing::Not(::testing::IsEmpty()));
-  EXPECT_THAT(ValidateUserResponse("DELETE", "https://chat.twilio.com/v2/Services/IS1/Users/a",
-                                   204, ""),
-              ::testing::IsEmpty());
+  EXPECT_THAT(
+      ValidateUserResponse("GET", "https://chat.twilio.com/v2/Services/IS1/Users/a", 201, "{}"),
+      ::testing::Not(::testing::IsEmpty()));
+  EXPECT_THAT(
+      ValidateUserResponse("DELETE", "https://chat.twilio.com/v2/Services/IS1/Users/a", 204, ""),
+      ::testing::IsEmpty());
 }
 
 // Every Users operation of every surface, as the dispatcher serves it, is
@@ -251,16 +253,16 @@ TEST(OpenApiDispatcherTest, EveryOperationOfEverySurfaceValidates) {
     ++n;
     Reply created = rest.Post(list, {{"Identity", a}});
     ASSERT_EQ(created.status, 201) << created.body;
-    Reply full = rest.Post(list, {{"Identity", b},
-                                  {"FriendlyName", "B"},
-                                  {"Attributes", "{\"x\": [1, 2]}"}});
+    Reply full = rest.Post(
+        list, {{"Identity", b}, {"FriendlyName", "B"}, {"Attributes", "{\"x\": [1, 2]}"}});
     ASSERT_EQ(full.status, 201) << full.body;
     userstore::PresenceUpdate presence;
     presence.is_online = true;
-    ASSERT_TRUE(rest.store().SetPresence(created.Str("chat_service_sid").empty()
-                                             ? created.Str("service_sid")
-                                             : created.Str("chat_service_sid"),
-                                         a, presence)
+    ASSERT_TRUE(rest.store()
+                    .SetPresence(created.Str("chat_service_sid").empty()
+                                     ? created.Str("service_sid")
+                                     : created.Str("chat_service_sid"),
+                                 a, presence)
                     .ok());
     Reply fetched = rest.Get(list + "/" + a);
     EXPECT_EQ(fetched.status, 200);

@@ -8,12 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"
+
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
-#include "tests/testing/store_testing.h"
-#include "tests/testing/tsan_absl_mutex.h"
 
 namespace userstore {
 namespace {
@@ -283,9 +284,17 @@ TEST_F(PagesTest, ForgedAndTruncatedTokensAreRejected) {
   Populate(5);
   const std::string good = MustList(Request(2)).next_page_token;
   ASSERT_GT(good.size(), 4u);
-  std::vector<std::string> bad = {"x", "PA", "PB", "PAAAAA", "PA!!!!", good.substr(0, good.size() - 1),
-                                  good + "A", "PB" + good.substr(2), std::string(200, 'A'),
-                                  "PA\xFF\xFE", std::string("PA\0", 3)};
+  std::vector<std::string> bad = {"x",
+                                  "PA",
+                                  "PB",
+                                  "PAAAAA",
+                                  "PA!!!!",
+                                  good.substr(0, good.size() - 1),
+                                  good + "A",
+                                  "PB" + good.substr(2),
+                                  std::string(200, 'A'),
+                                  "PA\xFF\xFE",
+                                  std::string("PA\0", 3)};
   for (size_t i = 2; i < good.size(); ++i) {
     std::string flipped = good;
     flipped[i] = flipped[i] == 'A' ? 'B' : 'A';
@@ -329,8 +338,7 @@ TEST_F(PagesTest, TokenOfDeletedServiceIs404) {
   Populate(5, other->sid);
   const std::string token = MustList(Request(2), other->sid).next_page_token;
   ASSERT_THAT(store_->DeleteService(other->sid), IsOk());
-  EXPECT_THAT(store_->ListUsers(other->sid, Request(2, token)),
-              IsError(404, ErrorCode::kNotFound));
+  EXPECT_THAT(store_->ListUsers(other->sid, Request(2, token)), IsError(404, ErrorCode::kNotFound));
 }
 
 TEST_F(PagesTest, ListedUsersMatchFetchedUsersExceptPresence) {
@@ -387,7 +395,8 @@ TEST_F(PagesTest, RolesPageBackward) {
 }
 
 TEST_F(PagesTest, ServicesArePagedInCreationOrder) {
-  for (int i = 0; i < 5; ++i) ASSERT_THAT(store_->CreateService(Named(absl::StrCat("s", i))), IsOk());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_THAT(store_->CreateService(Named(absl::StrCat("s", i))), IsOk());
   std::vector<std::string> names;
   ListRequest request = Request(2);
   int pages = 0;
@@ -400,13 +409,14 @@ TEST_F(PagesTest, ServicesArePagedInCreationOrder) {
     request.page_token = page->next_page_token;
   }
   EXPECT_EQ(pages, 4);
-  EXPECT_THAT(names, ElementsAreArray({"Default Conversations Service", "test service", "s0",
-                                       "s1", "s2", "s3", "s4"}));
+  EXPECT_THAT(names, ElementsAreArray({"Default Conversations Service", "test service", "s0", "s1",
+                                       "s2", "s3", "s4"}));
 }
 
 TEST_F(PagesTest, ServiceTokensSurviveServiceDeletion) {
   std::vector<std::string> sids;
-  for (int i = 0; i < 4; ++i) sids.push_back(store_->CreateService(Named(absl::StrCat("s", i)))->sid);
+  for (int i = 0; i < 4; ++i)
+    sids.push_back(store_->CreateService(Named(absl::StrCat("s", i)))->sid);
   auto first = store_->ListServices(Request(3));  // default, test service, s0
   ASSERT_THAT(first, IsOk());
   ASSERT_THAT(store_->DeleteService(sids[0]), IsOk());

@@ -5,8 +5,8 @@
 #include "core/rest/replay.h"
 
 #include <fstream>
-#include <set>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+
 #include "userstore/options.h"
 #include "userstore/rest.h"
 #include "userstore/status.h"
@@ -77,9 +78,9 @@ TEST(ParseReplayLineTest, FullRequest) {
 }
 
 TEST(ParseReplayLineTest, FormArraysRepeatTheParameter) {
-  absl::StatusOr<HttpRequest> r = ParseReplayLine(
-      R"({"method":"POST","url":"/v2/Services/IS1/Roles",)"
-      R"("form":{"Permission":["a","b c"],"Type":"channel","Empty":[]}})");
+  absl::StatusOr<HttpRequest> r =
+      ParseReplayLine(R"({"method":"POST","url":"/v2/Services/IS1/Roles",)"
+                      R"("form":{"Permission":["a","b c"],"Type":"channel","Empty":[]}})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "Permission=a&Permission=b+c&Type=channel");
 }
@@ -142,7 +143,7 @@ TEST(ParseReplayLineTest, RejectsWhatIsNotARequestObject) {
       R"({"method":"POST","url":"/v1/Users","form":{"Identity":[["a"]]}})",
       R"({"method":"GET","url":"/v1/Users","note":[[["deeper than a request"]]]})",
       R"({"method":"GET","url":"/v1/Users"} trailing)",
-      R"({"method":"GET","url":"/v1/Users\ud800"})",  // lone surrogate
+      R"({"method":"GET","url":"/v1/Users\ud800"})",     // lone surrogate
       "{\"method\":\"GET\",\"url\":\"/v1/Users\xFF\"}",  // not UTF-8
   };
   for (const std::string& line : bad) {

@@ -14,6 +14,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "tests/testing/rest_testing.h"
+
 #include "userstore/rest.h"
 
 #include "core/rest/render.h"
@@ -26,20 +27,23 @@ using userstore_test::Keys;
 using userstore_test::Reply;
 using userstore_test::RestHarness;
 
-const std::vector<std::string> kChatKeys = {
-    "sid",          "account_sid",   "service_sid",           "role_sid",
-    "identity",     "attributes",    "is_online",             "is_notifiable",
-    "friendly_name", "joined_channels_count", "date_created", "date_updated",
-    "links",        "url"};
+const std::vector<std::string> kChatKeys = {"sid",           "account_sid",
+                                            "service_sid",   "role_sid",
+                                            "identity",      "attributes",
+                                            "is_online",     "is_notifiable",
+                                            "friendly_name", "joined_channels_count",
+                                            "date_created",  "date_updated",
+                                            "links",         "url"};
 const std::vector<std::string> kChatListItemKeys = {
-    "sid",          "account_sid",  "service_sid",  "role_sid",
-    "identity",     "attributes",   "is_online",    "is_notifiable",
+    "sid",           "account_sid",  "service_sid",  "role_sid",
+    "identity",      "attributes",   "is_online",    "is_notifiable",
     "friendly_name", "date_created", "date_updated", "joined_channels_count",
-    "links",        "url"};
+    "links",         "url"};
 const std::vector<std::string> kConversationsKeys = {
-    "sid",       "account_sid",   "chat_service_sid", "role_sid",     "identity",
-    "friendly_name", "attributes", "is_online",       "is_notifiable", "date_created",
-    "date_updated", "url",         "links"};
+    "sid",           "account_sid",   "chat_service_sid", "role_sid",
+    "identity",      "friendly_name", "attributes",       "is_online",
+    "is_notifiable", "date_created",  "date_updated",     "url",
+    "links"};
 
 class RestDispatcherTest : public ::testing::Test {
  protected:
@@ -70,12 +74,13 @@ TEST_F(RestDispatcherTest, OneUserRenderedBySurface) {
   EXPECT_EQ(Keys(v1["links"]), (std::vector<std::string>{"user_channels"}));
   EXPECT_EQ(std::string(v1["links"]["user_channels"].GetString()), v1url + "/Channels");
 
-  Reply conv = rest_.Get("https://conversations.twilio.com/v1/Services/" + service_ +
-                         "/Users/" + sid);
+  Reply conv =
+      rest_.Get("https://conversations.twilio.com/v1/Services/" + service_ + "/Users/" + sid);
   ASSERT_EQ(conv.status, 200);
   EXPECT_EQ(Keys(*conv.json), kConversationsKeys);
   EXPECT_EQ(conv.Str("chat_service_sid"), service_);
-  const std::string cu = "https://conversations.twilio.com/v1/Services/" + service_ + "/Users/" + sid;
+  const std::string cu =
+      "https://conversations.twilio.com/v1/Services/" + service_ + "/Users/" + sid;
   EXPECT_EQ(conv.Str("url"), cu);
   EXPECT_EQ(Keys(conv["links"]), (std::vector<std::string>{"user_conversations"}));
   EXPECT_EQ(std::string(conv["links"]["user_conversations"].GetString()), cu + "/Conversations");
@@ -101,8 +106,7 @@ TEST_F(RestDispatcherTest, ListItemsKeepTheFixtureOrder) {
   ASSERT_EQ(rest_.Post("/v2/Services/" + service_ + "/Users", {{"Identity", "x"}}).status, 201);
   Reply chat = rest_.Get("/v2/Services/" + service_ + "/Users");
   EXPECT_EQ(Keys(chat["users"][0]), kChatListItemKeys);
-  Reply conv =
-      rest_.Get("https://conversations.twilio.com/v1/Services/" + service_ + "/Users");
+  Reply conv = rest_.Get("https://conversations.twilio.com/v1/Services/" + service_ + "/Users");
   EXPECT_EQ(Keys(conv["users"][0]), kConversationsKeys);
 }
 
@@ -128,9 +132,8 @@ TEST_F(RestDispatcherTest, UrlsUseTheHostTheRequestNamed) {
 
 TEST_F(RestDispatcherTest, IdentitiesInPathsArePercentDecoded) {
   const std::string users = "/v2/Services/" + service_ + "/Users";
-  for (const std::string& id :
-       {std::string("ana maría@example.com"), std::string("a+b"), std::string("x/y?z#w"),
-        std::string("100%"), std::string("..")}) {
+  for (const std::string& id : {std::string("ana maría@example.com"), std::string("a+b"),
+                                std::string("x/y?z#w"), std::string("100%"), std::string("..")}) {
     Reply c = rest_.Post(users, {{"Identity", id}});
     ASSERT_EQ(c.status, 201) << id << " " << c.body;
     Reply f = rest_.Get(users + "/" + userstore::PercentEncodePathSegment(id));
@@ -150,8 +153,8 @@ TEST_F(RestDispatcherTest, UpdateAndDelete) {
   EXPECT_EQ(same.status, 200);
   EXPECT_EQ(same.body, rest_.Get(users + "/u").body);
   EXPECT_EQ(same.Str("date_updated"), c.Str("date_updated"));
-  Reply changed = rest_.Post(users + "/" + c.Str("sid"),
-                             {{"FriendlyName", "U"}, {"Attributes", " [ 1 ] "}});
+  Reply changed =
+      rest_.Post(users + "/" + c.Str("sid"), {{"FriendlyName", "U"}, {"Attributes", " [ 1 ] "}});
   EXPECT_EQ(changed.Str("friendly_name"), "U");
   EXPECT_EQ(changed.Str("attributes"), " [ 1 ] ");
   EXPECT_NE(changed.Str("date_updated"), c.Str("date_updated"));
@@ -184,11 +187,10 @@ TEST_F(RestDispatcherTest, ServicesAndRolesRender) {
   Reply s = rest_.Get("https://chat.twilio.com/v2/Services/" + service_);
   ASSERT_EQ(s.status, 200);
   EXPECT_EQ(Keys(*s.json),
-            (std::vector<std::string>{"sid", "account_sid", "friendly_name", "date_created",
-                                      "date_updated", "default_service_role_sid",
-                                      "default_channel_role_sid",
-                                      "default_channel_creator_role_sid", "reachability_enabled",
-                                      "url", "links"}));
+            (std::vector<std::string>{
+                "sid", "account_sid", "friendly_name", "date_created", "date_updated",
+                "default_service_role_sid", "default_channel_role_sid",
+                "default_channel_creator_role_sid", "reachability_enabled", "url", "links"}));
   const std::string url = "https://chat.twilio.com/v2/Services/" + service_;
   EXPECT_EQ(s.Str("url"), url);
   EXPECT_EQ(std::string(s["links"]["users"].GetString()), url + "/Users");
@@ -201,13 +203,14 @@ TEST_F(RestDispatcherTest, ServicesAndRolesRender) {
   ASSERT_EQ(roles.status, 200);
   ASSERT_EQ(roles["roles"].Size(), 4u);
   std::vector<std::string> names;
-  for (const auto& r : roles["roles"].GetArray()) names.emplace_back(r["friendly_name"].GetString());
+  for (const auto& r : roles["roles"].GetArray())
+    names.emplace_back(r["friendly_name"].GetString());
   EXPECT_THAT(names, ::testing::UnorderedElementsAre("service admin", "service user",
-                                                      "channel admin", "channel user"));
+                                                     "channel admin", "channel user"));
   const auto& role = roles["roles"][0];
-  EXPECT_EQ(Keys(role), (std::vector<std::string>{"sid", "account_sid", "service_sid",
-                                                  "friendly_name", "type", "permissions",
-                                                  "date_created", "date_updated", "url"}));
+  EXPECT_EQ(Keys(role),
+            (std::vector<std::string>{"sid", "account_sid", "service_sid", "friendly_name", "type",
+                                      "permissions", "date_created", "date_updated", "url"}));
   EXPECT_EQ(std::string(role["url"].GetString()), url + "/Roles/" + role["sid"].GetString());
   Reply conv_role = rest_.Get("https://conversations.twilio.com/v1/Services/" + service_ +
                               "/Roles/" + role["sid"].GetString());
@@ -218,8 +221,8 @@ TEST_F(RestDispatcherTest, ServicesAndRolesRender) {
                                               {"Permission", "editAnyMessage"}});
   ASSERT_EQ(created.status, 201);
   EXPECT_EQ(created.Str("type"), "deployment");
-  EXPECT_THAT(std::vector<std::string>({created["permissions"][0].GetString(),
-                                        created["permissions"][1].GetString()}),
+  EXPECT_THAT(std::vector<std::string>(
+                  {created["permissions"][0].GetString(), created["permissions"][1].GetString()}),
               ElementsAre("sendMessage", "editAnyMessage"));
   EXPECT_EQ(rest_.Get(url + "/Roles/" + created.Str("sid")).body, created.body);
   EXPECT_EQ(rest_.Delete(url + "/Roles/" + created.Str("sid")).status, 204);
@@ -230,7 +233,7 @@ TEST_F(RestDispatcherTest, ServicesAndRolesRender) {
 TEST(RenderTest, AppendIsoTimeMatchesFormatIsoTime) {
   std::mt19937_64 rng(99);
   std::uniform_int_distribution<int64_t> secs(-62135596800LL, 253402300799LL);  // years 1..9999
-  std::vector<int64_t> samples = {0,          -1,         1458853519, 951782400 /* 2000-02-29 */,
+  std::vector<int64_t> samples = {0,          -1,           1458853519,  951782400 /* 2000-02-29 */,
                                   4107542399, 253402300799, -62135596800};
   for (int i = 0; i < 20000; ++i) samples.push_back(secs(rng));
   for (int64_t s : samples) {
@@ -247,9 +250,16 @@ TEST(RenderTest, AppendIsoTimeMatchesFormatIsoTime) {
 // The renderer's own string escaping must equal rapidjson's.
 TEST(RenderTest, EscapingMatchesRapidJson) {
   // An empty message means "the default message" (see ErrorBodyShape).
-  std::vector<std::string> samples = {"plain", "a\"b", "back\\slash", "\b\f\n\r\t",
-                                      "\x01\x1f\x7f", "/slash", "caf\xC3\xA9 \xE2\x82\xAC",
-                                      "12345678\"", "1234567\n89", std::string(40, '"')};
+  std::vector<std::string> samples = {"plain",
+                                      "a\"b",
+                                      "back\\slash",
+                                      "\b\f\n\r\t",
+                                      "\x01\x1f\x7f",
+                                      "/slash",
+                                      "caf\xC3\xA9 \xE2\x82\xAC",
+                                      "12345678\"",
+                                      "1234567\n89",
+                                      std::string(40, '"')};
   std::string all;
   for (int c = 1; c < 0x80; ++c) all.push_back(static_cast<char>(c));
   samples.push_back(all);
@@ -279,8 +289,8 @@ TEST(RenderTest, EscapingMatchesRapidJson) {
 }
 
 TEST(RenderTest, ErrorBodyShape) {
-  EXPECT_EQ(userstore::internal::RenderError(userstore::MakeError(
-                userstore::ErrorCode::kUserAlreadyExists)),
+  EXPECT_EQ(userstore::internal::RenderError(
+                userstore::MakeError(userstore::ErrorCode::kUserAlreadyExists)),
             R"({"code":50201,"message":"User already exists",)"
             R"("more_info":"https://www.twilio.com/docs/errors/50201","status":409})");
   EXPECT_EQ(userstore::internal::RenderError(userstore::NotFoundError("/Users/a\"b")),

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "tests/testing/rest_testing.h"
+
 #include "userstore/events.h"
 #include "userstore/rest.h"
 #include "userstore/status.h"
@@ -39,8 +40,7 @@ const std::vector<Surface>& Surfaces() {
       {"chat v2 alias", "https://ip-messaging.twilio.com/v2/Services/", false, true, false},
       {"chat v1", "https://chat.twilio.com/v1/Services/", false, false, false},
       {"chat v1 path-only", "/v1/Services/", false, false, false},
-      {"conversations service", "https://conversations.twilio.com/v1/Services/", false, true,
-       true},
+      {"conversations service", "https://conversations.twilio.com/v1/Services/", false, true, true},
       {"conversations default", "https://conversations.twilio.com/v1/Users", true, true, true},
   };
   return *s;
@@ -94,8 +94,8 @@ TEST_F(RestErrorsTest, CreateWithoutIdentityIs20001) {
 
 TEST_F(RestErrorsTest, CreateWithEmptyIdentityIs50204) {
   for (const Surface& s : Surfaces()) {
-    EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", ""}}), 400, 50204,
-                        "Identity not provided"))
+    EXPECT_TRUE(
+        IsError(rest_.Post(Users(s), {{"Identity", ""}}), 400, 50204, "Identity not provided"))
         << s.name;
   }
 }
@@ -143,8 +143,8 @@ TEST_F(RestErrorsTest, DuplicateIdentityIs409And50201OnEverySurfaceOfTheService)
   CreateUser(chat_v2, "alice");
   for (const Surface& s : Surfaces()) {
     if (s.default_service) continue;  // another service
-    EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", "alice"}}), 409, 50201,
-                        "User already exists"))
+    EXPECT_TRUE(
+        IsError(rest_.Post(Users(s), {{"Identity", "alice"}}), 409, 50201, "User already exists"))
         << s.name;
   }
   const Surface& conv_default = Surfaces()[5];
@@ -157,17 +157,17 @@ TEST_F(RestErrorsTest, DuplicateIdentityIs409And50201OnEverySurfaceOfTheService)
 TEST_F(RestErrorsTest, FriendlyNameLongerThan256Is50003) {
   const std::string too_long(257, 'f');
   for (const Surface& s : Surfaces()) {
-    EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", "fn-" + s.name}, {"FriendlyName",
-                                                                              too_long}}),
-                        400, 50003, TableMessage(ErrorCode::kFriendlyNameTooLong)))
+    EXPECT_TRUE(
+        IsError(rest_.Post(Users(s), {{"Identity", "fn-" + s.name}, {"FriendlyName", too_long}}),
+                400, 50003, TableMessage(ErrorCode::kFriendlyNameTooLong)))
         << s.name;
     const std::string sid = CreateUser(s, "fn2-" + s.name);
-    EXPECT_TRUE(IsError(rest_.Post(Users(s) + "/" + sid, {{"FriendlyName", too_long}}), 400,
-                        50003))
+    EXPECT_TRUE(IsError(rest_.Post(Users(s) + "/" + sid, {{"FriendlyName", too_long}}), 400, 50003))
         << s.name;
   }
-  EXPECT_EQ(rest_.Post(Users(Surfaces()[0]),
-                       {{"Identity", "fine"}, {"FriendlyName", std::string(256, 'f')}})
+  EXPECT_EQ(rest_
+                .Post(Users(Surfaces()[0]),
+                      {{"Identity", "fine"}, {"FriendlyName", std::string(256, 'f')}})
                 .status,
             201);
 }
@@ -197,11 +197,11 @@ TEST_F(RestErrorsTest, AttributesTooLargeOrTooDeepAre50303) {
   const std::string deep = std::string(65, '[') + std::string(65, ']');
   const std::string deep_ok = std::string(64, '[') + std::string(64, ']');
   for (const Surface& s : Surfaces()) {
-    EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", "big"}, {"Attributes", big}}), 400,
-                        50303))
+    EXPECT_TRUE(
+        IsError(rest_.Post(Users(s), {{"Identity", "big"}, {"Attributes", big}}), 400, 50303))
         << s.name;
-    EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", "deep"}, {"Attributes", deep}}), 400,
-                        50303))
+    EXPECT_TRUE(
+        IsError(rest_.Post(Users(s), {{"Identity", "deep"}, {"Attributes", deep}}), 400, 50303))
         << s.name;
   }
   Reply ok = rest_.Post(Users(Surfaces()[0]), {{"Identity", "deep"}, {"Attributes", deep_ok}});
@@ -211,8 +211,8 @@ TEST_F(RestErrorsTest, AttributesTooLargeOrTooDeepAre50303) {
 
 TEST_F(RestErrorsTest, RoleSidMalformedUnknownOrChannelRole) {
   for (const Surface& s : Surfaces()) {
-    EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", "r"}, {"RoleSid", "RL123"}}), 400,
-                        20001))
+    EXPECT_TRUE(
+        IsError(rest_.Post(Users(s), {{"Identity", "r"}, {"RoleSid", "RL123"}}), 400, 20001))
         << s.name;
     EXPECT_TRUE(IsError(rest_.Post(Users(s), {{"Identity", "r"},
                                               {"RoleSid", "RL0123456789abcdef0123456789abcdef"}}),
@@ -227,9 +227,9 @@ TEST_F(RestErrorsTest, RoleSidMalformedUnknownOrChannelRole) {
         << s.name;
     // ... and the deployment role of another service is unknown here.
   }
-  EXPECT_TRUE(IsError(rest_.Post(Users(Surfaces()[5]), {{"Identity", "r"},
-                                                         {"RoleSid", service_role_}}),
-                      400, 50100, "Role not found"));
+  EXPECT_TRUE(
+      IsError(rest_.Post(Users(Surfaces()[5]), {{"Identity", "r"}, {"RoleSid", service_role_}}),
+              400, 50100, "Role not found"));
 }
 
 // --- SEMANTICS 3: operations ---------------------------------------------------------
@@ -242,8 +242,7 @@ TEST_F(RestErrorsTest, UnknownUserIs404QuotingTheRequestPath) {
       const std::string url = Users(s) + "/" + user;
       const std::string message = NotFoundMessage(QuotedPath(url));
       EXPECT_TRUE(IsError(rest_.Get(url), 404, 20404, message)) << s.name << " " << url;
-      EXPECT_TRUE(IsError(rest_.Post(url, {{"FriendlyName", "x"}}), 404, 20404, message))
-          << s.name;
+      EXPECT_TRUE(IsError(rest_.Post(url, {{"FriendlyName", "x"}}), 404, 20404, message)) << s.name;
       EXPECT_TRUE(IsError(rest_.Delete(url), 404, 20404, message)) << s.name;
     }
   }
@@ -297,8 +296,9 @@ TEST_F(RestErrorsTest, WebhookHeaderMustBeTrueOrFalseWhereItExists) {
     }
     // Both valid values work where the header exists.
     EXPECT_EQ(rest_.Post(Users(s), {{"Identity", "wh-t" + s.name}}, kWebhookTrue).status, 201);
-    EXPECT_EQ(rest_.Post(Users(s), {{"Identity", "wh-f" + s.name}},
-                         {{"X-Twilio-Webhook-Enabled", "false"}})
+    EXPECT_EQ(rest_
+                  .Post(Users(s), {{"Identity", "wh-f" + s.name}},
+                        {{"X-Twilio-Webhook-Enabled", "false"}})
                   .status,
               201);
   }
@@ -481,13 +481,12 @@ TEST_F(RestErrorsTest, PageTokensThatDoNotDecodeOrBelongElsewhereAre20001) {
   EXPECT_TRUE(IsError(rest_.Get(Users(conv) + "?PageSize=1&PageToken=" + token), 400, 20001));
   // Another service.
   Reply other = rest_.Post("/v2/Services", {{"FriendlyName", "other"}});
-  EXPECT_TRUE(IsError(rest_.Get("/v2/Services/" + other.Str("sid") +
-                                "/Users?PageSize=1&PageToken=" + token),
-                      400, 20001));
+  EXPECT_TRUE(IsError(
+      rest_.Get("/v2/Services/" + other.Str("sid") + "/Users?PageSize=1&PageToken=" + token), 400,
+      20001));
   // Another collection (roles of the same service).
   EXPECT_TRUE(IsError(
-      rest_.Get("/v2/Services/" + service_ + "/Roles?PageSize=1&PageToken=" + token), 400,
-      20001));
+      rest_.Get("/v2/Services/" + service_ + "/Roles?PageSize=1&PageToken=" + token), 400, 20001));
 }
 
 // --- SEMANTICS 6: services and roles -------------------------------------------------------
@@ -507,9 +506,9 @@ TEST_F(RestErrorsTest, ServiceUpdateParameters) {
     EXPECT_TRUE(IsError(rest_.Post(url, {{"ReachabilityEnabled", bad}}), 400, 20001)) << bad;
   }
   EXPECT_TRUE(IsError(rest_.Post(url, {{"DefaultServiceRoleSid", "RLx"}}), 400, 20001));
-  EXPECT_TRUE(IsError(rest_.Post(url, {{"DefaultServiceRoleSid",
-                                        "RL0123456789abcdef0123456789abcdef"}}),
-                      400, 50100, "Role not found"));
+  EXPECT_TRUE(
+      IsError(rest_.Post(url, {{"DefaultServiceRoleSid", "RL0123456789abcdef0123456789abcdef"}}),
+              400, 50100, "Role not found"));
   EXPECT_TRUE(IsError(rest_.Post(url, {{"DefaultServiceRoleSid", channel_role_}}), 400, 50105));
   Reply ok = rest_.Post(url, {{"ReachabilityEnabled", "true"}});
   EXPECT_EQ(ok.status, 200) << ok.body;
@@ -527,40 +526,41 @@ TEST_F(RestErrorsTest, UnknownServiceAndTheDefaultServiceCannotBeDeleted) {
     EXPECT_TRUE(IsError(rest_.Delete(url), 404, 20404, message));
   }
   EXPECT_TRUE(IsError(rest_.Delete("https://conversations.twilio.com/v1/Services/" +
-                                    rest_.store().default_conversation_service_sid()),
+                                   rest_.store().default_conversation_service_sid()),
                       400, 20001));
 }
 
 TEST_F(RestErrorsTest, RoleCreateNeedsNameTypeAndPermissions) {
   const std::string roles = "/v2/Services/" + service_ + "/Roles";
-  EXPECT_TRUE(IsError(rest_.Post(roles, {{"Type", "deployment"}, {"Permission", "a"}}), 400,
-                      20001));
-  EXPECT_TRUE(IsError(rest_.Post(roles, {{"FriendlyName", "r"}, {"Permission", "a"}}), 400,
-                      20001));
-  EXPECT_TRUE(IsError(rest_.Post(roles, {{"FriendlyName", "r"}, {"Type", "deployment"}}), 400,
-                      20001));
-  EXPECT_TRUE(IsError(rest_.Post(roles, {{"FriendlyName", "r"}, {"Type", "admin"},
-                                         {"Permission", "a"}}),
-                      400, 20001));
+  EXPECT_TRUE(
+      IsError(rest_.Post(roles, {{"Type", "deployment"}, {"Permission", "a"}}), 400, 20001));
+  EXPECT_TRUE(IsError(rest_.Post(roles, {{"FriendlyName", "r"}, {"Permission", "a"}}), 400, 20001));
+  EXPECT_TRUE(
+      IsError(rest_.Post(roles, {{"FriendlyName", "r"}, {"Type", "deployment"}}), 400, 20001));
+  EXPECT_TRUE(
+      IsError(rest_.Post(roles, {{"FriendlyName", "r"}, {"Type", "admin"}, {"Permission", "a"}}),
+              400, 20001));
   userstore::HttpRequest raw;
   raw.method = "POST";
   raw.url = roles;
   raw.body = "FriendlyName=r&Type=deployment&Permission=a&Permission=%FF";
   EXPECT_TRUE(IsError(rest_.Send(raw), 400, 20001));
-  Reply ok = rest_.Post(roles, {{"FriendlyName", "r"}, {"Type", "channel"},
-                                {"Permission", "sendMessage"}, {"Permission", "leaveChannel"}});
+  Reply ok = rest_.Post(roles, {{"FriendlyName", "r"},
+                                {"Type", "channel"},
+                                {"Permission", "sendMessage"},
+                                {"Permission", "leaveChannel"}});
   ASSERT_EQ(ok.status, 201) << ok.body;
   EXPECT_EQ(ok["permissions"].Size(), 2u);
 }
 
 TEST_F(RestErrorsTest, RoleInUseIs409And20409) {
   const std::string roles = "/v2/Services/" + service_ + "/Roles";
-  Reply role = rest_.Post(roles, {{"FriendlyName", "vip"}, {"Type", "deployment"},
-                                  {"Permission", "sendMessage"}});
+  Reply role = rest_.Post(
+      roles, {{"FriendlyName", "vip"}, {"Type", "deployment"}, {"Permission", "sendMessage"}});
   ASSERT_EQ(role.status, 201) << role.body;
   const std::string rl = role.Str("sid");
-  Reply user = rest_.Post("/v2/Services/" + service_ + "/Users",
-                          {{"Identity", "vip"}, {"RoleSid", rl}});
+  Reply user =
+      rest_.Post("/v2/Services/" + service_ + "/Users", {{"Identity", "vip"}, {"RoleSid", rl}});
   ASSERT_EQ(user.status, 201) << user.body;
   EXPECT_TRUE(IsError(rest_.Delete(roles + "/" + rl), 409, 20409, "Role is in use"));
   for (const std::string& def : {service_role_, channel_role_}) {

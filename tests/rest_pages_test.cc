@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/rest_testing.h"
+
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
 
@@ -50,8 +51,7 @@ class RestPagesTest : public ::testing::Test {
     Reply s = rest_->Post("/v2/Services", {{"FriendlyName", "pages"}});
     ASSERT_EQ(s.status, 201);
     service_ = new std::string(s.Str("sid"));
-    for (const std::string& svc :
-         {*service_, rest_->store().default_conversation_service_sid()}) {
+    for (const std::string& svc : {*service_, rest_->store().default_conversation_service_sid()}) {
       for (int i = 0; i < kUsers; ++i) {
         userstore::CreateUserRequest req;
         req.identity = Identity(i);
@@ -208,9 +208,9 @@ TEST_F(RestPagesTest, DefaultPageSizeIs50AndAppearsInTheUrls) {
     EXPECT_EQ(std::string(meta["next_page_url"].GetString())
                   .rfind(PageUrl(s, 50, 1) + "&PageToken=PA", 0),
               0u);
-    EXPECT_EQ(Keys(meta), (std::vector<std::string>{"page", "page_size", "first_page_url",
-                                                    "previous_page_url", "url", "next_page_url",
-                                                    "key"}));
+    EXPECT_EQ(Keys(meta),
+              (std::vector<std::string>{"page", "page_size", "first_page_url", "previous_page_url",
+                                        "url", "next_page_url", "key"}));
     EXPECT_EQ(Keys(*r.json), (std::vector<std::string>{"meta", "users"}));
   }
 }
@@ -234,11 +234,10 @@ TEST_F(RestPagesTest, PageIsEchoedButTheTokenDecidesThePosition) {
   EXPECT_EQ(std::string(a["users"][0]["identity"].GetString()), Identity(10));
   EXPECT_EQ(std::string(b["users"][0]["identity"].GetString()), Identity(10));
   EXPECT_EQ(b["meta"]["page"].GetInt64(), 0);
-  EXPECT_EQ(std::string(b["meta"]["url"].GetString()),
-            PageUrl(s, 10, 0) + "&PageToken=" + token);
+  EXPECT_EQ(std::string(b["meta"]["url"].GetString()), PageUrl(s, 10, 0) + "&PageToken=" + token);
   // Previous from Page=0 stays at Page=0 (never negative).
-  EXPECT_EQ(std::string(b["meta"]["previous_page_url"].GetString()).rfind(
-                PageUrl(s, 10, 0) + "&PageToken=PB", 0),
+  EXPECT_EQ(std::string(b["meta"]["previous_page_url"].GetString())
+                .rfind(PageUrl(s, 10, 0) + "&PageToken=PB", 0),
             0u);
 }
 
@@ -286,7 +285,8 @@ TEST_F(RestPagesTest, TokensSurviveDeletesAndSeeLaterCreates) {
 
 TEST_F(RestPagesTest, EmptyListHasNoNextOrPrevious) {
   RestHarness rest;
-  const std::string users = "https://chat.twilio.com/v2/Services/" + rest.CreateService() + "/Users";
+  const std::string users =
+      "https://chat.twilio.com/v2/Services/" + rest.CreateService() + "/Users";
   Reply r = rest.Get(users + "?PageSize=3");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r["users"].Size(), 0u);
@@ -305,7 +305,8 @@ TEST_F(RestPagesTest, ServicesAndRolesArePagedLikeUsers) {
     Reply r = rest.Get(url);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(std::string(r["meta"]["key"].GetString()), "services");
-    for (const auto& s : r["services"].GetArray()) names.emplace_back(s["friendly_name"].GetString());
+    for (const auto& s : r["services"].GetArray())
+      names.emplace_back(s["friendly_name"].GetString());
     url = r["meta"]["next_page_url"].IsNull() ? "" : r["meta"]["next_page_url"].GetString();
   }
   ASSERT_EQ(names.size(), 6u);

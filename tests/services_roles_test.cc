@@ -11,13 +11,14 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"
+
 #include "userstore/events.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
-#include "tests/testing/store_testing.h"
-#include "tests/testing/tsan_absl_mutex.h"
 
 namespace userstore {
 namespace {
@@ -121,8 +122,8 @@ TEST_F(ServicesRolesTest, ServiceNameLimits) {
 TEST_F(ServicesRolesTest, GetUnknownServiceIs404) {
   auto service = store_->GetService(missing_service_);
   EXPECT_THAT(service, IsError(404, ErrorCode::kNotFound));
-  EXPECT_THAT(service,
-              HasMessage("The requested resource /Services/" + missing_service_ + " was not found"));
+  EXPECT_THAT(service, HasMessage("The requested resource /Services/" + missing_service_ +
+                                  " was not found"));
   EXPECT_THAT(store_->GetService("ISnope"),
               HasMessage("The requested resource /Services/ISnope was not found"));
   std::string upper = service_;
@@ -161,17 +162,14 @@ TEST_F(ServicesRolesTest, UpdateServiceValidates) {
               IsError(400, ErrorCode::kFriendlyNameTooLong));
   request = UpdateServiceRequest();
   request.default_service_role_sid = "RL-bad";
-  EXPECT_THAT(store_->UpdateService(service_, request),
-              IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_THAT(store_->UpdateService(service_, request), IsError(400, ErrorCode::kInvalidParameter));
   request.default_service_role_sid = "RL" + std::string(32, '5');
   EXPECT_THAT(store_->UpdateService(service_, request), IsError(400, ErrorCode::kRoleNotFound));
   request.default_service_role_sid = MustGetService().default_channel_role_sid;
-  EXPECT_THAT(store_->UpdateService(service_, request),
-              IsError(400, ErrorCode::kInvalidRoleType));
+  EXPECT_THAT(store_->UpdateService(service_, request), IsError(400, ErrorCode::kInvalidRoleType));
   request = UpdateServiceRequest();
   request.friendly_name = "x";
-  EXPECT_THAT(store_->UpdateService(missing_service_, request),
-              IsError(404, ErrorCode::kNotFound));
+  EXPECT_THAT(store_->UpdateService(missing_service_, request), IsError(404, ErrorCode::kNotFound));
   EXPECT_EQ(MustGetService().friendly_name, "test service");
 }
 
@@ -327,12 +325,11 @@ TEST_F(ServicesRolesTest, GetUnknownRoleIs404WithRolePath) {
   EXPECT_THAT(got, IsError(404, ErrorCode::kNotFound));
   EXPECT_THAT(got, HasMessage("The requested resource /Services/" + service_ + "/Roles/" + role +
                               " was not found"));
-  EXPECT_THAT(store_->GetRole(service_, "RLx"),
-              HasMessage("The requested resource /Services/" + service_ +
-                         "/Roles/RLx was not found"));
-  EXPECT_THAT(store_->GetRole(missing_service_, role),
-              HasMessage("The requested resource /Services/" + missing_service_ +
-                         " was not found"));
+  EXPECT_THAT(store_->GetRole(service_, "RLx"), HasMessage("The requested resource /Services/" +
+                                                           service_ + "/Roles/RLx was not found"));
+  EXPECT_THAT(
+      store_->GetRole(missing_service_, role),
+      HasMessage("The requested resource /Services/" + missing_service_ + " was not found"));
 }
 
 TEST_F(ServicesRolesTest, DeleteUnusedRole) {
@@ -373,9 +370,8 @@ TEST_F(ServicesRolesTest, RoleIsFreedWhenItsUsersMoveAway) {
 
 TEST_F(ServicesRolesTest, DefaultRolesAreInUse) {
   Service service = MustGetService();
-  for (const std::string& sid :
-       {service.default_service_role_sid, service.default_channel_role_sid,
-        service.default_channel_creator_role_sid}) {
+  for (const std::string& sid : {service.default_service_role_sid, service.default_channel_role_sid,
+                                 service.default_channel_creator_role_sid}) {
     EXPECT_THAT(store_->DeleteRole(service_, sid), IsError(409, ErrorCode::kRoleInUse));
   }
   // "service admin" is no default and unused.
@@ -438,8 +434,7 @@ TEST_F(ServicesRolesTest, ApplyingASnapshotRebuildsTheStore) {
   options.account_sid = store_->account_sid();
   UserStore replica(options);
   for (const ChangeEvent& e : store_->Snapshot().events) ASSERT_THAT(replica.Apply(e), IsOk());
-  EXPECT_EQ(replica.default_conversation_service_sid(),
-            store_->default_conversation_service_sid());
+  EXPECT_EQ(replica.default_conversation_service_sid(), store_->default_conversation_service_sid());
   auto service = replica.GetService(service_);
   ASSERT_THAT(service, IsOk());
   EXPECT_TRUE(service->reachability_enabled);

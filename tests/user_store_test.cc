@@ -17,12 +17,13 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"
+
 #include "userstore/events.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
-#include "tests/testing/store_testing.h"
-#include "tests/testing/tsan_absl_mutex.h"
 
 namespace userstore {
 namespace {
@@ -200,9 +201,8 @@ TEST_F(UserStoreTest, SameIdentityInTwoServicesIsTwoUsers) {
 }
 
 TEST_F(UserStoreTest, CreateRejectsIdentityThatIsNotUtf8) {
-  for (const std::string& identity :
-       {std::string("bad\xFF"), std::string("\xC0\xAF"), std::string("a\0b", 3),
-        std::string("\xED\xA0\x80")}) {
+  for (const std::string& identity : {std::string("bad\xFF"), std::string("\xC0\xAF"),
+                                      std::string("a\0b", 3), std::string("\xED\xA0\x80")}) {
     EXPECT_THAT(store_->CreateUser(service_, WithIdentity(identity)),
                 IsError(400, ErrorCode::kInvalidParameter));
   }
@@ -215,15 +215,13 @@ TEST_F(UserStoreTest, FriendlyNameLimits) {
   EXPECT_THAT(store_->CreateUser(service_, request), IsOk());
   request = WithIdentity("b");
   request.friendly_name = std::string(257, 'x');
-  EXPECT_THAT(store_->CreateUser(service_, request),
-              IsError(400, ErrorCode::kFriendlyNameTooLong));
+  EXPECT_THAT(store_->CreateUser(service_, request), IsError(400, ErrorCode::kFriendlyNameTooLong));
   request = WithIdentity("c");
   request.friendly_name = Repeat("\xF0\x9F\x98\x80", 256);
   EXPECT_THAT(store_->CreateUser(service_, request), IsOk());
   request = WithIdentity("d");
   request.friendly_name = Repeat("\xF0\x9F\x98\x80", 257);
-  EXPECT_THAT(store_->CreateUser(service_, request),
-              IsError(400, ErrorCode::kFriendlyNameTooLong));
+  EXPECT_THAT(store_->CreateUser(service_, request), IsError(400, ErrorCode::kFriendlyNameTooLong));
 }
 
 TEST_F(UserStoreTest, EmptyFriendlyNameIsSetNotNull) {
@@ -265,9 +263,9 @@ TEST_F(UserStoreTest, AttributesMayBeAnyJsonValue) {
 
 TEST_F(UserStoreTest, AttributesThatAreNotJsonAreRejected) {
   int n = 0;
-  for (const std::string& text : {std::string("{"), std::string(""), std::string("{a:1}"),
-                                  std::string("[1,]"), std::string("\"\xFF\""),
-                                  std::string("{} {}")}) {
+  for (const std::string& text :
+       {std::string("{"), std::string(""), std::string("{a:1}"), std::string("[1,]"),
+        std::string("\"\xFF\""), std::string("{} {}")}) {
     CreateUserRequest request = WithIdentity(absl::StrCat("u", n++));
     request.attributes = text;
     auto user = store_->CreateUser(service_, request);
@@ -369,8 +367,7 @@ TEST_F(UserStoreTest, FirstInvalidFieldDecidesTheError) {
   request.attributes = "{";
   EXPECT_THAT(store_->CreateUser(service_, request), IsError(400, ErrorCode::kIdentityNotProvided));
   request.identity = "ok";
-  EXPECT_THAT(store_->CreateUser(service_, request),
-              IsError(400, ErrorCode::kFriendlyNameTooLong));
+  EXPECT_THAT(store_->CreateUser(service_, request), IsError(400, ErrorCode::kFriendlyNameTooLong));
   request.friendly_name.reset();
   EXPECT_THAT(store_->CreateUser(service_, request),
               IsError(400, ErrorCode::kAttributesNotValidJson));
@@ -539,9 +536,9 @@ TEST_F(UserStoreTest, UpdateChangesRole) {
 TEST_F(UserStoreTest, UpdateUnknownUserIs404) {
   UpdateUserRequest update;
   update.friendly_name = "x";
-  EXPECT_THAT(store_->UpdateUser(service_, "ghost", update),
-              HasMessage("The requested resource /Services/" + service_ +
-                         "/Users/ghost was not found"));
+  EXPECT_THAT(
+      store_->UpdateUser(service_, "ghost", update),
+      HasMessage("The requested resource /Services/" + service_ + "/Users/ghost was not found"));
   // The 404 wins over a broken parameter.
   update.attributes = "{";
   EXPECT_THAT(store_->UpdateUser(service_, "ghost", update), IsError(404, ErrorCode::kNotFound));
@@ -975,9 +972,8 @@ TEST_F(UserStoreTest, ReplicaFollowsTheFeed) {
   replica_options.create_default_service = false;
   UserStore replica(replica_options);
   MustCreate("before");
-  auto sub = store_->SubscribeWithSnapshot([&](const ChangeEvent& e) {
-    ASSERT_THAT(replica.Apply(e), IsOk());
-  });
+  auto sub = store_->SubscribeWithSnapshot(
+      [&](const ChangeEvent& e) { ASSERT_THAT(replica.Apply(e), IsOk()); });
   for (const ChangeEvent& e : sub.snapshot.events) ASSERT_THAT(replica.Apply(e), IsOk());
   MustCreate("after");
   PresenceUpdate presence;
@@ -986,8 +982,7 @@ TEST_F(UserStoreTest, ReplicaFollowsTheFeed) {
   ASSERT_THAT(store_->JoinChannel(service_, "after"), IsOk());
   ASSERT_THAT(store_->DeleteUser(service_, "before"), IsOk());
   MustCreate("last");
-  EXPECT_EQ(replica.default_conversation_service_sid(),
-            store_->default_conversation_service_sid());
+  EXPECT_EQ(replica.default_conversation_service_sid(), store_->default_conversation_service_sid());
   auto mine = store_->ListUsers(service_, ListRequest());
   auto theirs = replica.ListUsers(service_, ListRequest());
   ASSERT_THAT(theirs, IsOk());

@@ -35,6 +35,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+
 #include "userstore/rest.h"
 #include "userstore/status.h"
 
@@ -67,9 +68,9 @@ HostKind ClassifyHost(absl::string_view host) {
 struct Route {
   Kind kind = Kind::kServices;
   Surface surface = Surface::kChatV2;
-  bool default_service = false;   // /v1/Users
-  absl::string_view service;      // raw {IS} segment (SIDs need no decoding)
-  absl::string_view item;         // raw {Sid} / {RL} segment
+  bool default_service = false;  // /v1/Users
+  absl::string_view service;     // raw {IS} segment (SIDs need no decoding)
+  absl::string_view item;        // raw {Sid} / {RL} segment
 };
 
 // Raw path segments as views into the path. The longest routable path has
@@ -292,8 +293,8 @@ class RequestHandler {
                  const Route& route)
       : store_(store), request_(request), url_(url), route_(route) {
     ctx_.surface = route.surface;
-    ctx_.host = url.host.empty() ? internal::CanonicalHost(route.surface)
-                                 : absl::string_view(url.host);
+    ctx_.host =
+        url.host.empty() ? internal::CanonicalHost(route.surface) : absl::string_view(url.host);
     ctx_.default_service_path = route.default_service;
     service_ = route.default_service ? absl::string_view(store->default_conversation_service_sid())
                                      : route.service;
@@ -368,7 +369,8 @@ class RequestHandler {
   // collections: a 20404 is about the service.
   HttpResponse ServiceError(const absl::Status& status) const {
     if (ErrorCodeOf(status) != ErrorCode::kNotFound) return ErrorResponse(status);
-    if (route_.default_service) return ErrorResponse(userstore::NotFoundError(StripVersion(url_.path)));
+    if (route_.default_service)
+      return ErrorResponse(userstore::NotFoundError(StripVersion(url_.path)));
     return ErrorResponse(userstore::NotFoundError(absl::StrCat("/Services/", route_.service)));
   }
 
@@ -413,7 +415,8 @@ class RequestHandler {
   }
 
   HttpResponse UpdateService() const {
-    absl::StatusOr<Params> form = Form({"FriendlyName", "DefaultServiceRoleSid", "ReachabilityEnabled"});
+    absl::StatusOr<Params> form =
+        Form({"FriendlyName", "DefaultServiceRoleSid", "ReachabilityEnabled"});
     if (!form.ok()) return ErrorResponse(form.status());
     UpdateServiceRequest req;
     absl::Status s = TextParam(&*form, "FriendlyName", &req.friendly_name);

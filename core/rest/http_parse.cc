@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+
 #include "userstore/status.h"
 
 namespace userstore {
@@ -222,7 +223,6 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
     return true;
   });
 }
-
 
 std::optional<std::vector<std::string>> SplitPath(absl::string_view path) {
   if (path.empty() || path.front() != '/') return std::nullopt;

@@ -36,8 +36,7 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view text, bool plus_is_s
 // Decodes an application/x-www-form-urlencoded body or a query string into
 // key/value pairs, in order, repeated keys kept. Empty segments ("a=1&&b=2")
 // are skipped; a key without '=' has an empty value. Errors as PercentDecode.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
-    absl::string_view body);
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(absl::string_view body);
 
 // What the dispatcher uses: decodes only the parameters an operation reads,
 // so that memory is bounded by the input however many pairs it holds

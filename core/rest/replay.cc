@@ -6,9 +6,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "rapidjson/error/en.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
-#include "rapidjson/error/en.h"
+
 #include "userstore/status.h"
 
 #include "core/rest/render.h"
@@ -146,8 +147,8 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
       case In::kHeaders:
         return Fail(absl::StrCat("header \"", key_, "\" must be a string"));
       case In::kForm:
-        return Fail(absl::StrCat("form value \"", key_,
-                                 "\" must be a string or an array of strings"));
+        return Fail(
+            absl::StrCat("form value \"", key_, "\" must be a string or an array of strings"));
       case In::kFormArray:
         return Fail(absl::StrCat("form value \"", key_, "\" has a non-string array item"));
       default:
@@ -201,8 +202,8 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
         return true;
       case In::kForm:
         if (kind != Kind::kString) {
-          return Fail(absl::StrCat("form value \"", key_,
-                                   "\" must be a string or an array of strings"));
+          return Fail(
+              absl::StrCat("form value \"", key_, "\" must be a string or an array of strings"));
         }
         AppendFormPair(text);
         return true;

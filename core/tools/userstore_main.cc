@@ -21,6 +21,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
+
 #include "userstore/rest.h"
 #include "userstore/user_store.h"
 
@@ -86,7 +87,7 @@ int Replay(const ReplayArgs& args, std::istream& in) {
   std::string line;
   std::string out;
   while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF input
+    if (!line.empty() && line.back() == '\r') line.pop_back();               // CRLF input
     if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;  // blank
     out = userstore::internal::ReplayOneLine(dispatcher, line);
     out.push_back('\n');
@@ -133,8 +134,7 @@ int ReplayMain(int argc, char** argv) {
       uint64_t seed = 0;
       if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos ||
           !absl::SimpleAtoi(value, &seed)) {
-        return UsageError("--seed must be an unsigned 64-bit decimal integer, got '" + value +
-                          "'");
+        return UsageError("--seed must be an unsigned 64-bit decimal integer, got '" + value + "'");
       }
       args.seed = seed;
     } else if (arg == "--now") {

@@ -39,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+
 #include "userstore/resources.h"
 
 namespace userstore {

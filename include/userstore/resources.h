@@ -178,8 +178,8 @@ struct ListRequest {
 // userstore::Page<T>
 template <typename T>
 struct Page {
-  std::vector<T> items;     // in creation order, oldest first
-  int64_t page_size = 0;    // the effective (clamped) page size
+  std::vector<T> items;   // in creation order, oldest first
+  int64_t page_size = 0;  // the effective (clamped) page size
   // Token of the next page (`PA...`), empty when no item follows this page.
   std::string next_page_token;
   // Token of the previous page (`PB...`), empty when the request had no token

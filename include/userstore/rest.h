@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+
 #include "userstore/user_store.h"
 
 namespace userstore {
@@ -80,8 +81,7 @@ class Dispatcher {
 // Encodes pairs as `application/x-www-form-urlencoded` (space as `+`), in the
 // order given; repeated keys stay repeated. The inverse of what `Handle`
 // parses; used by `userstore replay` and tests.
-std::string FormEncode(
-    const std::vector<std::pair<std::string, std::string>>& pairs);
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& pairs);
 
 // userstore::PercentEncodePathSegment()
 //

@@ -50,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "userstore/events.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
@@ -100,15 +101,13 @@ class UserStore {
   //   role_sid malformed 400/20001; unknown 400/50100; a channel role 400/50105.
   // Fires `onUserAdded` when `request.webhooks_enabled`. Publishes a feed event.
   // Complexity: O(log n) in the users of the service, plus attribute length.
-  absl::StatusOr<User> CreateUser(absl::string_view service_sid,
-                                  const CreateUserRequest& request);
+  absl::StatusOr<User> CreateUser(absl::string_view service_sid, const CreateUserRequest& request);
 
   // UserStore::GetUser()
   //
   // Fetches a user by SID or identity. Presence follows the reachability rule.
   // Errors: the common ones. Complexity: O(1) expected.
-  absl::StatusOr<User> GetUser(absl::string_view service_sid,
-                               absl::string_view user) const;
+  absl::StatusOr<User> GetUser(absl::string_view service_sid, absl::string_view user) const;
 
   // UserStore::UpdateUser()
   //
@@ -118,8 +117,7 @@ class UserStore {
   // update is validated again when it commits). `date_updated` moves only when
   // a field changes. Returns the whole updated user. Complexity: O(1) expected
   // plus attribute length.
-  absl::StatusOr<User> UpdateUser(absl::string_view service_sid,
-                                  absl::string_view user,
+  absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
                                   const UpdateUserRequest& request);
 
   // UserStore::DeleteUser()
@@ -134,8 +132,8 @@ class UserStore {
   // service has none. Never fails because the identity exists; many threads
   // asking for the same new identity get one user. When the user exists, the
   // other fields of `request` are ignored (not validated, not applied).
-  absl::StatusOr<GetOrCreateResult> GetOrCreateUser(
-      absl::string_view service_sid, const CreateUserRequest& request);
+  absl::StatusOr<GetOrCreateResult> GetOrCreateUser(absl::string_view service_sid,
+                                                    const CreateUserRequest& request);
 
   // UserStore::ListUsers()
   //
@@ -158,8 +156,7 @@ class UserStore {
   // flag. Moves `date_updated` when a value changes; fires `onUserUpdated`
   // when webhooks are enabled (Twilio: reachability changes fire the
   // post-event only). Returns the user as fetch would show it.
-  absl::StatusOr<User> SetPresence(absl::string_view service_sid,
-                                   absl::string_view user,
+  absl::StatusOr<User> SetPresence(absl::string_view service_sid, absl::string_view user,
                                    const PresenceUpdate& update);
 
   // UserStore::JoinChannel() / LeaveChannel()
@@ -167,10 +164,8 @@ class UserStore {
   // Membership bookkeeping: adds or removes one joined channel, atomically.
   // Join beyond `max_user_channels`: 403/50208. Leave at 0: 400/20001 (the
   // count never goes below 0). Moves `date_updated`. Returns the user.
-  absl::StatusOr<User> JoinChannel(absl::string_view service_sid,
-                                   absl::string_view user);
-  absl::StatusOr<User> LeaveChannel(absl::string_view service_sid,
-                                    absl::string_view user);
+  absl::StatusOr<User> JoinChannel(absl::string_view service_sid, absl::string_view user);
+  absl::StatusOr<User> LeaveChannel(absl::string_view service_sid, absl::string_view user);
 
   // ---------------------------------------------------------------------------
   // Services (SEMANTICS 6)
@@ -211,21 +206,18 @@ class UserStore {
   //
   // friendly_name, type or permissions missing 400/20001; type not
   // "deployment"/"channel" 400/20001; name too long 400/50003.
-  absl::StatusOr<Role> CreateRole(absl::string_view service_sid,
-                                  const CreateRoleRequest& request);
+  absl::StatusOr<Role> CreateRole(absl::string_view service_sid, const CreateRoleRequest& request);
 
   // UserStore::GetRole()
   //
   // Unknown role: 404/20404 "/Services/{IS}/Roles/{RL}".
-  absl::StatusOr<Role> GetRole(absl::string_view service_sid,
-                               absl::string_view role_sid) const;
+  absl::StatusOr<Role> GetRole(absl::string_view service_sid, absl::string_view role_sid) const;
 
   // UserStore::DeleteRole()
   //
   // A role still assigned to a user, or one of the service's defaults:
   // 409/20409 "Role is in use". O(1) (assignment counts are kept per role).
-  absl::Status DeleteRole(absl::string_view service_sid,
-                          absl::string_view role_sid);
+  absl::Status DeleteRole(absl::string_view service_sid, absl::string_view role_sid);
 
   // UserStore::ListRoles()
   absl::StatusOr<RolePage> ListRoles(absl::string_view service_sid,

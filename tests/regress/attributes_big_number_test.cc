@@ -16,8 +16,10 @@
 #include <string>
 
 #include "gtest/gtest.h"
+
 #include "userstore/status.h"
 #include "userstore/user_store.h"
+
 #include "core/attributes.h"
 
 namespace userstore {

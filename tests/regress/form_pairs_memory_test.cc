@@ -13,9 +13,10 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/regress/heap_meter.h"
+
 #include "userstore/rest.h"
 #include "userstore/user_store.h"
-#include "tests/regress/heap_meter.h"
 
 namespace userstore {
 namespace {

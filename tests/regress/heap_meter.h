@@ -13,11 +13,11 @@
 #ifndef USERSTORE_TESTS_REGRESS_HEAP_METER_H_
 #define USERSTORE_TESTS_REGRESS_HEAP_METER_H_
 
-#include <malloc.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#include <malloc.h>
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+
 #include "core/attributes.h"
 
 namespace userstore {

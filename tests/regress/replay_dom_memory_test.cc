@@ -15,10 +15,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/regress/heap_meter.h"
+
 #include "userstore/rest.h"
 #include "userstore/user_store.h"
+
 #include "core/rest/replay.h"
-#include "tests/regress/heap_meter.h"
 
 namespace userstore {
 namespace {

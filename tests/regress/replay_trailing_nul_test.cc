@@ -12,8 +12,10 @@
 #include <string>
 
 #include "gtest/gtest.h"
+
 #include "userstore/rest.h"
 #include "userstore/user_store.h"
+
 #include "core/rest/replay.h"
 
 namespace userstore {
@@ -34,7 +36,8 @@ TEST(ReplayTrailingNulTest, MutationAfterNulIsNotExecuted) {
   UserStore store;
   Dispatcher dispatcher(&store);
   const std::string line =
-      std::string("{\"method\": \"POST\", \"url\": \"/v1/Users\", \"form\": {\"Identity\": \"nul\"}}") +
+      std::string(
+          "{\"method\": \"POST\", \"url\": \"/v1/Users\", \"form\": {\"Identity\": \"nul\"}}") +
       '\0';
   const uint64_t before = store.last_sequence();
   const std::string out = internal::ReplayOneLine(dispatcher, line);

@@ -43,8 +43,8 @@ class OpenApiSpec {
     auto it = cache->find(name);
     if (it != cache->end()) return it->second.get();
     std::unique_ptr<OpenApiSpec> spec(new OpenApiSpec());
-    const std::string path = std::string(USERSTORE_TEST_DATA_DIR) + "/openapi/" + name +
-                             ".openapi.json";
+    const std::string path =
+        std::string(USERSTORE_TEST_DATA_DIR) + "/openapi/" + name + ".openapi.json";
     std::ifstream in(path, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
@@ -365,8 +365,8 @@ inline std::vector<std::string> ValidateUserResponse(const std::string& method,
   const size_t scheme = url.find("://");
   if (scheme != std::string::npos) {
     const size_t slash = url.find('/', scheme + 3);
-    host = url.substr(scheme + 3, slash == std::string::npos ? std::string::npos
-                                                             : slash - scheme - 3);
+    host =
+        url.substr(scheme + 3, slash == std::string::npos ? std::string::npos : slash - scheme - 3);
     path = slash == std::string::npos ? "/" : url.substr(slash);
   }
   const size_t q = path.find('?');
@@ -386,8 +386,7 @@ inline std::vector<std::string> ValidateUserResponse(const std::string& method,
   std::string m;
   for (char c : method) m.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
   if (!spec->DeclaresStatus(tmpl, m, status)) {
-    errors.push_back(name + " " + m + " " + tmpl + " declares no status " +
-                     std::to_string(status));
+    errors.push_back(name + " " + m + " " + tmpl + " declares no status " + std::to_string(status));
     return errors;
   }
   const rapidjson::Value* schema = spec->ResponseSchema(tmpl, m, status);

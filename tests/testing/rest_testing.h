@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "tests/testing/openapi_validator.h"
+
 #include "userstore/options.h"
 #include "userstore/rest.h"
 #include "userstore/status.h"
@@ -73,9 +74,9 @@ inline ::testing::AssertionResult IsError(const Reply& reply, int status, int co
   if (!j["status"].IsInt() || j["status"].GetInt() != status) {
     return ::testing::AssertionFailure() << "status field wrong: " << reply.body;
   }
-  if (!j["more_info"].IsString() || std::string(j["more_info"].GetString()) !=
-                                        "https://www.twilio.com/docs/errors/" +
-                                            std::to_string(code)) {
+  if (!j["more_info"].IsString() ||
+      std::string(j["more_info"].GetString()) !=
+          "https://www.twilio.com/docs/errors/" + std::to_string(code)) {
     return ::testing::AssertionFailure() << "more_info wrong: " << reply.body;
   }
   if (!j["message"].IsString() || j["message"].GetStringLength() == 0) {
@@ -141,8 +142,8 @@ class RestHarness {
       reply.json->Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
           response.body.c_str(), response.body.size());
       EXPECT_FALSE(reply.json->HasParseError())
-          << request.method << " " << request.url << " gave a body that is not JSON: "
-          << response.body;
+          << request.method << " " << request.url
+          << " gave a body that is not JSON: " << response.body;
       if (reply.json->HasParseError()) reply.json->SetNull();
     }
     if (response.status >= 200 && response.status < 300) {

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
@@ -41,8 +42,9 @@ MATCHER(IsOk, "is OK") {
 MATCHER_P2(IsError, http_status, code,
            absl::StrCat("is an error ", http_status, "/", static_cast<int>(code))) {
   const absl::Status& status = StatusOf(arg);
-  *result_listener << "status: " << status << " (code " << static_cast<int>(userstore::ErrorCodeOf(status))
-                   << ", http " << userstore::HttpStatusOf(status) << ")";
+  *result_listener << "status: " << status << " (code "
+                   << static_cast<int>(userstore::ErrorCodeOf(status)) << ", http "
+                   << userstore::HttpStatusOf(status) << ")";
   return !status.ok() && userstore::HttpStatusOf(status) == http_status &&
          userstore::ErrorCodeOf(status) == code;
 }
