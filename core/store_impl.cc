@@ -1167,24 +1167,14 @@ absl::StatusOr<RolePage> StoreImpl::ListRoles(absl::string_view service_sid,
 
 // --- snapshot, apply, invariants ------------------------------------------------------
 
-// The set of service locks held is dynamic, which the static analysis cannot
-// follow; the lock order (creation order, shared only) is documented above.
-void StoreImpl::LockAllServicesShared() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  for (const auto& entry : services_by_position_) entry.second->mu.ReaderLock();
-}
-
-void StoreImpl::UnlockAllServicesShared() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  for (auto it = services_by_position_.rbegin(); it != services_by_position_.rend(); ++it) {
-    it->second->mu.ReaderUnlock();
-  }
-}
-
-// Reads every service's guarded state; LockAllServicesShared() holds all of
-// their locks, which the analysis cannot see.
+// Reads every service's guarded state while holding mu_ exclusively, which
+// the analysis cannot relate to the service locks: every mutation holds mu_
+// at least shared, so no mutation is in flight and no service lock is held
+// by anyone else (see LOCKING in store_impl.h).
 UserStore::SnapshotData StoreImpl::SnapshotLocked() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
   UserStore::SnapshotData data;
-  // Every mutation publishes while holding mu_ exclusively or one service lock
-  // exclusively, so nothing can be published while we hold all of them shared.
+  // Every mutation publishes while holding mu_, so nothing can be published
+  // while we hold it exclusively.
   data.sequence = bus_.last_sequence();
   auto add_service = [&](const ServiceState* svc) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     data.events.push_back(ServiceChange(ChangeEvent::Op::kCreate, *svc, svc == default_service_));
@@ -1204,21 +1194,16 @@ UserStore::SnapshotData StoreImpl::SnapshotLocked() const ABSL_NO_THREAD_SAFETY_
 }
 
 UserStore::SnapshotData StoreImpl::Snapshot() const {
-  absl::ReaderMutexLock lock(&mu_);
-  LockAllServicesShared();
-  UserStore::SnapshotData data = SnapshotLocked();
-  UnlockAllServicesShared();
-  return data;
+  absl::MutexLock lock(&mu_);
+  return SnapshotLocked();
 }
 
 UserStore::Subscription StoreImpl::SubscribeWithSnapshot(ChangeListener listener) {
   UserStore::Subscription sub;
-  absl::ReaderMutexLock lock(&mu_);
-  LockAllServicesShared();
+  absl::MutexLock lock(&mu_);
   sub.snapshot = SnapshotLocked();
   // Still frozen: the subscriber starts exactly after snapshot.sequence.
   sub.id = bus_.Subscribe(std::move(listener));
-  UnlockAllServicesShared();
   return sub;
 }
 
@@ -1418,12 +1403,10 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
   return absl::OkStatus();
 }
 
-// Holds every lock of the store shared at once (a dynamic set; see
-// LockAllServicesShared), so it reads guarded state the analysis cannot prove.
+// Holds mu_ exclusively, which freezes every service and shard (see
+// SnapshotLocked), so it reads guarded state the analysis cannot prove.
 absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  absl::ReaderMutexLock lock(&mu_);
-  LockAllServicesShared();
-  for (size_t i = 0; i <= shard_mask_; ++i) shards_[i].mu.ReaderLock();
+  absl::MutexLock lock(&mu_);
   auto fail = [](absl::string_view what) {
     return MakeError(ErrorCode::kInternal, absl::StrCat("invariant violated: ", what));
   };
@@ -1513,8 +1496,6 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (role_sids_.size() != total_roles) return fail("role SID registry");
     return absl::OkStatus();
   }();
-  for (size_t i = shard_mask_ + 1; i-- > 0;) shards_[i].mu.ReaderUnlock();
-  UnlockAllServicesShared();
   return status;
 }
 

@@ -55,14 +55,20 @@
 //
 //     mu_  ->  ServiceState::mu  ->  shards_[k].mu  ->  ids_mu_ | EventBus
 //
-// with at most one service lock and at most one shard lock held at a time,
-// except in Snapshot()/CheckInvariants(), which hold every lock shared (service
-// locks in creation order, then shard locks in index order) and nothing
-// exclusively, so they cannot take part in a cycle. ids_mu_ and the bus's
+// with at most one service lock and at most one shard lock held at a time.
+// Snapshot(), SubscribeWithSnapshot() and CheckInvariants() hold mu_
+// exclusively and no service or shard lock: every mutation holds mu_ at least
+// shared from its first lookup to its publication, so holding it exclusively
+// freezes the whole store at one sequence number. (They used to hold every
+// service and shard lock shared; that is a lock count proportional to the
+// store, past what ThreadSanitizer's deadlock detector can track, 64.) The
+// price: lists and identity lookups wait for a snapshot; fetch by SID does
+// not (its fast path takes only a shard lock). ids_mu_ and the bus's
 // mutex are leaves: nothing is acquired while they are held, and no callback
 // (hook, listener, clock aside) ever runs while any store lock is held.
 //
-//   * mu_ exclusive: create/delete service, Apply() of a service event. Shared:
+//   * mu_ exclusive: create/delete service, Apply() of a service event,
+//     snapshots and CheckInvariants(). Shared:
 //     everything else that names a service (it keeps the ServiceState alive).
 //   * ServiceState::mu exclusive: every mutation of that service's users or
 //     roles, and service updates. Shared: identity lookups, lists, counts.
@@ -337,10 +343,8 @@ class StoreImpl {
   absl::Status ApplyUser(const ChangeEvent& event);
 
   // Snapshot body. REQUIRES: mu_ and every service mu held (shared).
-  UserStore::SnapshotData SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  UserStore::SnapshotData SnapshotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Locks every service (shared) in creation order; unlocks in reverse.
-  void LockAllServicesShared() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void UnlockAllServicesShared() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;

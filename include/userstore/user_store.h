@@ -261,7 +261,8 @@ class UserStore {
   // UserStore::Snapshot()
   //
   // The current state (see SnapshotData). Consistent at one instant: it holds
-  // every change with sequence <= `sequence` and none after. O(n).
+  // every change with sequence <= `sequence` and none after. O(n), during
+  // which writes, lists and identity lookups wait (fetch by SID does not).
   SnapshotData Snapshot() const;
 
   // UserStore::SubscribeWithSnapshot()
