@@ -152,7 +152,9 @@ class UserRecord {
              int64_t date_updated);
   ~UserRecord();
 
-  static int8_t ToTri(std::optional<bool> v) { return v.has_value() ? (*v ? 1 : 0) : -1; }
+  static int8_t ToTri(std::optional<bool> v) {
+    return static_cast<int8_t>(v.has_value() ? (*v ? 1 : 0) : -1);
+  }
   static std::optional<bool> FromTri(int8_t v) {
     if (v < 0) return std::nullopt;
     return v != 0;

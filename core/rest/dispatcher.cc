@@ -355,7 +355,7 @@ class RequestHandler {
   // holds escapes (a SID never does: no copy on the common path).
   absl::StatusOr<absl::string_view> UserSegment(std::string* storage) const {
     absl::string_view user = route_.item;
-    if (user.find('%') != absl::string_view::npos) {
+    if (absl::StrContains(user, '%')) {
       absl::StatusOr<std::string> decoded = internal::PercentDecode(user, false);
       if (!decoded.ok()) return decoded.status();
       *storage = *std::move(decoded);

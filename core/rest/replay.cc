@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/memorystream.h"
@@ -93,7 +94,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
     if (request_.method == "GET") {
       // A GET has no body: its form is the query string.
       if (!form_.empty()) {
-        request_.url.push_back(request_.url.find('?') == std::string::npos ? '?' : '&');
+        request_.url.push_back(absl::StrContains(request_.url, '?') ? '&' : '?');
         request_.url.append(form_);
       }
     } else {
