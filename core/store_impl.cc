@@ -1240,55 +1240,44 @@ absl::Status StoreImpl::ApplyService(const ChangeEvent& event) {
   };
   absl::MutexLock lock(&mu_);
   auto it = services_.find(*sid);
+  ServiceState* svc = nullptr;
   switch (event.op) {
     case ChangeEvent::Op::kCreate: {
       if (it != services_.end()) return InvalidParameterError("Service already exists");
       auto owned = std::make_unique<ServiceState>(*sid, next_service_position_++);
-      ServiceState* svc = owned.get();
+      svc = owned.get();
       services_.emplace(*sid, std::move(owned));
       services_by_position_.emplace(svc->position, svc);
       if (event.default_conversation_service) SetDefaultService(svc);
-      absl::MutexLock service_lock(&svc->mu);
-      svc->friendly_name = s.friendly_name;
-      svc->default_service_role = role_sid(s.default_service_role_sid);
-      svc->default_channel_role = role_sid(s.default_channel_role_sid);
-      svc->default_channel_creator_role = role_sid(s.default_channel_creator_role_sid);
-      svc->reachability_enabled.store(s.reachability_enabled, std::memory_order_release);
-      svc->date_created = ToSeconds(s.date_created);
-      svc->date_updated = ToSeconds(s.date_updated);
-      const bool is_default = svc == default_service_;
-      bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return ServiceChange(ChangeEvent::Op::kCreate, *svc, is_default);
-      });
-      return absl::OkStatus();
+      break;
     }
-    case ChangeEvent::Op::kUpdate: {
+    case ChangeEvent::Op::kUpdate:
       if (it == services_.end()) return ServiceNotFound(s.sid);
-      ServiceState* svc = it->second.get();
-      absl::MutexLock service_lock(&svc->mu);
-      svc->friendly_name = s.friendly_name;
-      svc->default_service_role = role_sid(s.default_service_role_sid);
-      svc->default_channel_role = role_sid(s.default_channel_role_sid);
-      svc->default_channel_creator_role = role_sid(s.default_channel_creator_role_sid);
-      svc->reachability_enabled.store(s.reachability_enabled, std::memory_order_release);
-      svc->date_updated = ToSeconds(s.date_updated);
-      const bool is_default = svc == default_service_;
-      bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return ServiceChange(ChangeEvent::Op::kUpdate, *svc, is_default);
-      });
-      return absl::OkStatus();
-    }
-    case ChangeEvent::Op::kDelete: {
+      svc = it->second.get();
+      break;
+    case ChangeEvent::Op::kDelete:
       if (it == services_.end()) return ServiceNotFound(s.sid);
-      ServiceState* svc = it->second.get();
-      if (svc == default_service_) {
+      if (it->second.get() == default_service_) {
         return InvalidParameterError("The default conversation service cannot be deleted");
       }
-      DestroyServiceLocked(svc);
+      DestroyServiceLocked(it->second.get());
       return absl::OkStatus();
-    }
+    default:
+      return InvalidParameterError("Unknown event operation");
   }
-  return InvalidParameterError("Unknown event operation");
+  // A create or an update: the event carries the whole service.
+  absl::MutexLock service_lock(&svc->mu);
+  if (event.op == ChangeEvent::Op::kCreate) svc->date_created = ToSeconds(s.date_created);
+  svc->friendly_name = s.friendly_name;
+  svc->default_service_role = role_sid(s.default_service_role_sid);
+  svc->default_channel_role = role_sid(s.default_channel_role_sid);
+  svc->default_channel_creator_role = role_sid(s.default_channel_creator_role_sid);
+  svc->reachability_enabled.store(s.reachability_enabled, std::memory_order_release);
+  svc->date_updated = ToSeconds(s.date_updated);
+  const bool is_default = svc == default_service_;
+  bus_.Publish(
+      [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return ServiceChange(event.op, *svc, is_default); });
+  return absl::OkStatus();
 }
 
 absl::Status StoreImpl::ApplyRole(const ChangeEvent& event) {
