@@ -3,7 +3,6 @@
 // undeletable default service, role validation and "role in use"; plus the
 // snapshot and Apply() as they concern services and roles.
 
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -28,11 +27,8 @@ using ::testing::IsEmpty;
 using userstore_testing::HasMessage;
 using userstore_testing::IsError;
 using userstore_testing::IsOk;
+using userstore_testing::Matches;
 using userstore_testing::StartTime;
-
-bool Matches(const std::string& text, const char* pattern) {
-  return std::regex_match(text, std::regex(pattern));
-}
 
 class ServicesRolesTest : public userstore_testing::StoreTest {
  protected:

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,11 +32,8 @@ using ::testing::Optional;
 using userstore_testing::HasMessage;
 using userstore_testing::IsError;
 using userstore_testing::IsOk;
+using userstore_testing::Matches;
 using userstore_testing::StartTime;
-
-bool Matches(const std::string& text, const char* pattern) {
-  return std::regex_match(text, std::regex(pattern));
-}
 
 std::string Repeat(absl::string_view unit, int n) {
   std::string out;

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <utility>
 
@@ -59,6 +60,11 @@ MATCHER_P(HasMessage, message, absl::StrCat("has message \"", message, "\"")) {
 using userstore::ErrorCode;
 
 // 2016-03-24T21:05:19Z, the date of Twilio's fixtures.
+// Whether all of `text` matches the ECMAScript regular expression `pattern`.
+inline bool Matches(const std::string& text, const char* pattern) {
+  return std::regex_match(text, std::regex(pattern));
+}
+
 inline absl::Time StartTime() { return absl::FromUnixSeconds(1458854719); }
 
 // A store on a manual clock with seed 42 and one service, `service_`.
