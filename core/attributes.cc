@@ -131,18 +131,16 @@ class NumberCappingStream {
       case State::kOutside:
         break;
     }
-    // `c` is outside any string and ends whatever number was being read.
-    if (state_ == State::kInt || state_ == State::kFrac || state_ == State::kExp ||
-        state_ == State::kExpSign) {
-      if (c == '.' && state_ == State::kInt) {
-        state_ = State::kFrac;
-        return;
-      }
-      if ((c == 'e' || c == 'E') && (state_ == State::kInt || state_ == State::kFrac)) {
-        state_ = State::kExpSign;
-        digits_ = 0;
-        return;
-      }
+    // `c` is outside any string: it moves a number on to its fraction or
+    // exponent, or ends whatever number was being read.
+    if (c == '.' && state_ == State::kInt) {
+      state_ = State::kFrac;
+      return;
+    }
+    if ((c == 'e' || c == 'E') && (state_ == State::kInt || state_ == State::kFrac)) {
+      state_ = State::kExpSign;
+      digits_ = 0;
+      return;
     }
     state_ = State::kOutside;
     if (c == '"') {

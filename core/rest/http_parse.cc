@@ -172,8 +172,8 @@ int IndexOf(absl::Span<const absl::string_view> names, absl::string_view name) {
   return -1;
 }
 
-// The decoding loop of both DecodeForm overloads. `keep(name, pairs)` says
-// whether a pair whose decoded name is `name` is kept.
+// The decoding loop of both DecodeForm overloads. `keep(name)` says whether a
+// pair whose decoded name is `name` is kept.
 template <typename Keep>
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeFormIf(
     absl::string_view body, Keep keep) {
@@ -191,7 +191,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeFormIf(
         eq == absl::string_view::npos ? absl::string_view() : field.substr(eq + 1);
     absl::StatusOr<std::string> k = PercentDecode(key, /*plus_is_space=*/true);
     if (!k.ok()) return k.status();
-    if (!keep(*k, pairs)) {
+    if (!keep(*k)) {
       if (!HasValidEscapes(value)) {
         return userstore::InvalidParameterError("Invalid percent-encoding");
       }
@@ -208,14 +208,14 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeFormIf(
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
     absl::string_view body) {
-  return DecodeFormIf(body, [](const std::string&, const auto&) { return true; });
+  return DecodeFormIf(body, [](const std::string&) { return true; });
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> DecodeForm(
     absl::string_view body, absl::Span<const absl::string_view> single,
     absl::Span<const absl::string_view> repeated) {
   std::vector<bool> seen(single.size(), false);
-  return DecodeFormIf(body, [&](const std::string& name, const auto& /*pairs*/) {
+  return DecodeFormIf(body, [&](const std::string& name) {
     if (IndexOf(repeated, name) >= 0) return true;
     const int i = IndexOf(single, name);
     if (i < 0 || seen[i]) return false;  // the first occurrence wins
