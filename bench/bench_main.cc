@@ -6,7 +6,10 @@
 // so that every ratio comes from one run on one machine.
 //
 // Implementations (one *_benchmark.cc each):
-//   Store   userstore::UserStore through its public C++ API (seeded SIDs).
+//   Store   userstore::UserStore through its public C++ API (seeded SIDs);
+//           reads through the zero-copy ReadUser / VisitUsers.
+//   StoreCopy  the same store read through GetUser / ListUsers, which return
+//           copies (reads only): the price of a `User` by value.
 //   Rest    userstore::Dispatcher over the same store: an HttpRequest in, the
 //           Twilio JSON out (building the request and rendering included).
 //   Sqlite  an SQLite `:memory:` users table: prepared statements, PRIMARY KEY
@@ -17,8 +20,12 @@
 //           order, a std::shared_mutex, RapidJSON DOM to validate attributes.
 //   RawMap  the limit: absl::flat_hash_map keyed by the 128-bit SID value,
 //           a flat_hash_map for identities, a vector for creation order, no
-//           lock, RapidJSON SAX validation. Like the others it returns a full
-//           userstore::User (SID formatted, strings copied).
+//           lock, RapidJSON SAX validation. Reads hand the record itself to
+//           DoNotOptimize (no copy, no formatting).
+//
+// What a read produces: Store, Sqlite and RawMap reads hand a view of the
+// user (no copy) to benchmark::DoNotOptimize; StoreCopy and Naive return a
+// `userstore::User` by value; Rest renders the JSON.
 //
 // Data: N users (N = 10^4, 10^5, 10^6) in one service, with 12-byte identities
 // ("usr_" + 8 hex digits) and 64-byte JSON attributes; the same identities,

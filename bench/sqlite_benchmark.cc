@@ -25,7 +25,10 @@
 // only says whether a next page exists). Update uses `RETURNING` to hand back
 // the whole user. Writes run in one transaction per batch (BEGIN/COMMIT around
 // kTxnOps operations); reads run in autocommit mode. The account SID is not a
-// column (one per store); every read builds a full `userstore::User`.
+// column (one per store). Reads (by SID, by identity, list) hand each row to
+// benchmark::DoNotOptimize as a `userstore::UserView` over the column
+// pointers, with no copy, the same work the Store adapter's reads do; Update
+// returns a full `userstore::User`, as the store's UpdateUser does.
 // Memory counters add bytes_per_user_engine from sqlite3_memory_used().
 
 #include <cstdio>
@@ -44,6 +47,7 @@ namespace userstore_bench {
 namespace {
 
 using userstore::User;
+using userstore::UserView;
 
 constexpr const char kSchema[] =
     "CREATE TABLE users("
@@ -90,11 +94,12 @@ void BindText(sqlite3_stmt* s, int i, absl::string_view text) {
   sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
 
-std::string ColumnText(sqlite3_stmt* s, int i) {
+// Valid until the statement steps again or is reset.
+absl::string_view ColumnView(sqlite3_stmt* s, int i) {
   const unsigned char* p = sqlite3_column_text(s, i);
-  return p == nullptr ? std::string()
-                      : std::string(reinterpret_cast<const char*>(p),
-                                    static_cast<size_t>(sqlite3_column_bytes(s, i)));
+  return p == nullptr ? absl::string_view()
+                      : absl::string_view(reinterpret_cast<const char*>(p),
+                                          static_cast<size_t>(sqlite3_column_bytes(s, i)));
 }
 
 class SqliteAdapter {
@@ -181,14 +186,14 @@ class SqliteAdapter {
   bool GetBySid(int t, absl::string_view sid) {
     sqlite3_stmt* s = stmts_[t].get_by_sid.get();
     BindText(s, 1, sid);
-    return ReadOne(s);
+    return ViewOne(s);
   }
 
   bool GetByIdentity(int t, absl::string_view identity) {
     sqlite3_stmt* s = stmts_[t].get_by_identity.get();
     BindText(s, 1, service_sid_);
     BindText(s, 2, identity);
-    return ReadOne(s);
+    return ViewOne(s);
   }
 
   bool Update(int t, absl::string_view sid, absl::string_view attributes) {
@@ -212,24 +217,24 @@ class SqliteAdapter {
     const int64_t after = token->empty() ? 0 : std::strtoll(token->c_str(), nullptr, 10);
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int64(s, 2, kPageSize + 1);
-    std::vector<User> page;
-    page.reserve(kPageSize);
+    int64_t items = 0;
     int64_t last = 0;
     bool more = false;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      if (static_cast<int64_t>(page.size()) == kPageSize) {
+      if (items == kPageSize) {
         more = true;
         break;
       }
       last = sqlite3_column_int64(s, 0);
-      page.push_back(RowToUser(s));
+      UserView view = RowToView(s);
+      benchmark::DoNotOptimize(view);
+      ++items;
     }
     sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
-    benchmark::DoNotOptimize(page);
     *token = more ? std::to_string(last) : std::string();
-    return static_cast<int64_t>(page.size());
+    return items;
   }
 
   bool DeleteByIdentity(absl::string_view identity) {
@@ -270,15 +275,27 @@ class SqliteAdapter {
     return true;
   }
 
-  User RowToUser(sqlite3_stmt* s) const {
-    User user;
-    user.sid = ColumnText(s, 1);
+  // Steps `s` once; reads the row, if any, as a view (no copy), as the
+  // Store adapter's reads do through ReadUser().
+  bool ViewOne(sqlite3_stmt* s) {
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      UserView view = RowToView(s);
+      benchmark::DoNotOptimize(view);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW;
+  }
+
+  UserView RowToView(sqlite3_stmt* s) const {
+    UserView user;
+    user.sid = ColumnView(s, 1);
     user.account_sid = account_sid_;
-    user.service_sid = ColumnText(s, 2);
-    user.role_sid = ColumnText(s, 3);
-    user.identity = ColumnText(s, 4);
-    if (sqlite3_column_type(s, 5) != SQLITE_NULL) user.friendly_name = ColumnText(s, 5);
-    user.attributes = ColumnText(s, 6);
+    user.service_sid = ColumnView(s, 2);
+    user.role_sid = ColumnView(s, 3);
+    user.identity = ColumnView(s, 4);
+    if (sqlite3_column_type(s, 5) != SQLITE_NULL) user.friendly_name = ColumnView(s, 5);
+    user.attributes = ColumnView(s, 6);
     if (sqlite3_column_type(s, 7) != SQLITE_NULL) user.is_online = sqlite3_column_int(s, 7) != 0;
     if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
       user.is_notifiable = sqlite3_column_int(s, 8) != 0;
@@ -288,6 +305,8 @@ class SqliteAdapter {
     user.date_updated = absl::FromUnixSeconds(sqlite3_column_int64(s, 11));
     return user;
   }
+
+  User RowToUser(sqlite3_stmt* s) const { return RowToView(s).ToUser(); }
 
   sqlite3* db_ = nullptr;
   Statements stmts_[2];  // per benchmark thread

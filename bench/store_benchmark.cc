@@ -6,9 +6,11 @@
 //
 //   Store  userstore::UserStore (options.seed set, default clock, default
 //          shards unless USERSTORE_BENCH_SID_SHARDS says), one service made with CreateService;
-//          every call is the public C++ call (CreateUser, GetUser by SID or identity, UpdateUser,
-//          DeleteUser, ListUsers on Surface::kCpp) and returns the
-//          absl::StatusOr<User> / UserPage the API returns.
+//          every call is the public C++ call: CreateUser, UpdateUser, DeleteUser (which
+//          return absl::StatusOr<User> / Status), and for reads the zero-copy calls
+//          ReadUser (by SID or identity) and VisitUsers (Surface::kCpp), whose callback
+//          hands the UserView to DoNotOptimize.
+//   StoreCopy  the same store read with GetUser / ListUsers (copies): reads only.
 //   Rest   userstore::Dispatcher over the same store (the Rest fixture shares
 //          the Store fixture's users and keys): path-only Chat v2 requests
 //          (`/v2/Services/{IS}/Users[/{Sid}]`). Each operation builds its
@@ -37,6 +39,9 @@
 
 namespace userstore_bench {
 namespace {
+
+// What a read callback does with a user: keeps the compiler from dropping it.
+void Consume(const userstore::UserView& user) { benchmark::DoNotOptimize(user); }
 
 constexpr uint64_t kStoreSeed = 20260101;
 constexpr int64_t kListAtStoreSize = 1000000;
@@ -85,16 +90,15 @@ class StoreAdapter {
     return true;
   }
 
+  // Reads use the zero-copy calls: the view goes to DoNotOptimize inside the
+  // callback, as the Sqlite adapter's rows do. StoreCopy measures the copying
+  // calls (GetUser, ListUsers) on the same store.
   bool GetBySid(int t, absl::string_view sid) {
-    absl::StatusOr<userstore::User> user = store_->GetUser(service_, sid);
-    benchmark::DoNotOptimize(user);
-    return user.ok();
+    return store_->ReadUser(service_, sid, Consume).ok();
   }
 
   bool GetByIdentity(int t, absl::string_view identity) {
-    absl::StatusOr<userstore::User> user = store_->GetUser(service_, identity);
-    benchmark::DoNotOptimize(user);
-    return user.ok();
+    return store_->ReadUser(service_, identity, Consume).ok();
   }
 
   bool Update(int t, absl::string_view sid, absl::string_view attributes) {
@@ -108,6 +112,22 @@ class StoreAdapter {
   bool Delete(int t, absl::string_view sid) { return store_->DeleteUser(service_, sid).ok(); }
 
   int64_t List(int t, std::string* token) {
+    userstore::ListRequest request;
+    request.page_size = kPageSize;
+    request.page_token = std::move(*token);
+    absl::StatusOr<userstore::PageInfo> page = store_->VisitUsers(service_, request, Consume);
+    if (!page.ok()) return -1;
+    *token = std::move(page->next_page_token);
+    return page->item_count;
+  }
+
+  // The copying calls, for StoreCopy.
+  bool GetCopy(absl::string_view user) {
+    absl::StatusOr<userstore::User> got = store_->GetUser(service_, user);
+    benchmark::DoNotOptimize(got);
+    return got.ok();
+  }
+  int64_t ListCopy(std::string* token) {
     userstore::ListRequest request;
     request.page_size = kPageSize;
     request.page_token = std::move(*token);
@@ -150,6 +170,29 @@ class StoreAdapter {
   std::string service_;
   std::mutex tokens_mu_;
   std::map<int64_t, std::string> tokens_;
+};
+
+// `StoreCopy`: the same store read through the calls that return copies
+// (GetUser, ListUsers): what the zero-copy reads save. Reads only.
+class StoreCopyAdapter {
+ public:
+  static constexpr const char* kName = "StoreCopy";
+
+  static void BuildFixture(int64_t n, Fixture<StoreCopyAdapter>* fx) {
+    std::shared_ptr<Fixture<StoreAdapter>> base = GetFixtureShared<StoreAdapter>(n);
+    fx->impl = std::make_unique<StoreCopyAdapter>(base->impl.get());
+    fx->keys = base->keys;
+    fx->keep_alive = std::move(base);
+  }
+
+  explicit StoreCopyAdapter(StoreAdapter* store) : store_(store) {}
+
+  bool GetBySid(int t, absl::string_view sid) { return store_->GetCopy(sid); }
+  bool GetByIdentity(int t, absl::string_view identity) { return store_->GetCopy(identity); }
+  int64_t List(int t, std::string* token) { return store_->ListCopy(token); }
+
+ private:
+  StoreAdapter* store_;
 };
 
 // The string value of the first `"key":` in `json`, with JSON escapes undone
@@ -317,6 +360,13 @@ const bool kRegistered = [] {
   ImplEntry store = MakeEntry<StoreAdapter>(/*order=*/0);
   store.extras.push_back({"ListAt", &BM_Store_ListAt, {0, 900000}});
   RegisterImpl(std::move(store));
+  ImplEntry copy;
+  copy.name = StoreCopyAdapter::kName;
+  copy.order = 5;
+  copy.ops[kGetBySid] = &BM_GetBySid<StoreCopyAdapter>;
+  copy.ops[kGetByIdentity] = &BM_GetByIdentity<StoreCopyAdapter>;
+  copy.ops[kList] = &BM_List<StoreCopyAdapter>;
+  RegisterImpl(std::move(copy));
   return RegisterImpl(MakeEntry<RestAdapter, /*kWithMemory=*/false>(/*order=*/1));
 }();
 

@@ -135,6 +135,13 @@ void AppendSid(std::string* out, absl::string_view prefix, Sid128 value) {
   WriteHex64(value.lo, p + 16);
 }
 
+absl::string_view WriteSid(absl::string_view prefix, Sid128 value, char* out) {
+  if (!prefix.empty()) std::memcpy(out, prefix.data(), prefix.size());
+  WriteHex64(value.hi, out + prefix.size());
+  WriteHex64(value.lo, out + prefix.size() + 16);
+  return absl::string_view(out, prefix.size() + kHexDigits);
+}
+
 std::string FormatSid(absl::string_view prefix, Sid128 value) {
   std::string out;
   AppendSid(&out, prefix, value);

@@ -5,6 +5,7 @@
 #ifndef USERSTORE_CORE_SID_H_
 #define USERSTORE_CORE_SID_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,13 @@ struct Sid128 {
 std::string FormatSid(absl::string_view prefix, Sid128 value);
 // Appends the same to `out` (no temporary).
 void AppendSid(std::string* out, absl::string_view prefix, Sid128 value);
+
+// The length of a SID's text: two prefix letters and 32 hex digits.
+inline constexpr size_t kSidTextSize = 34;
+
+// Writes `prefix` + the 32 lower-case hex digits of `value` to `out` (which
+// holds prefix.size() + 32 bytes) and returns a view of them.
+absl::string_view WriteSid(absl::string_view prefix, Sid128 value, char* out);
 
 // True when `text` matches `^{prefix}[0-9a-fA-F]{32}$` (the pattern of
 // Twilio's specs: upper-case hex matches).

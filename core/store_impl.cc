@@ -401,29 +401,39 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   shard.table.erase(it);  // destroys the record
 }
 
-User StoreImpl::ToUser(const UserRecord& record, PresenceView view) const {
+void StoreImpl::FillView(const UserRecord& record, PresenceView presence, char* sid_buf,
+                         UserView* view) const {
   const RoleRecord* role = record.role();
-  User user;
-  user.sid = FormatSid(kUserPrefix, record.sid());
-  user.account_sid = account_sid_;
-  user.service_sid = role->service->sid_text;
-  user.role_sid = role->sid_text;
-  user.identity = std::string(record.identity());
-  user.attributes = std::string(record.attributes());
-  if (std::optional<absl::string_view> fn = record.friendly_name(); fn.has_value()) {
-    user.friendly_name = std::string(*fn);
-  }
-  const bool show_presence = view == PresenceView::kStored ||
-                             (view == PresenceView::kFetch &&
+  view->sid = WriteSid(kUserPrefix, record.sid(), sid_buf);
+  view->account_sid = account_sid_;
+  view->service_sid = role->service->sid_text;
+  view->role_sid = role->sid_text;
+  view->identity = record.identity();
+  view->attributes = record.attributes();
+  view->friendly_name = record.friendly_name();
+  const bool show_presence = presence == PresenceView::kStored ||
+                             (presence == PresenceView::kFetch &&
                               role->service->reachability_enabled.load(std::memory_order_acquire));
-  if (show_presence) {
-    user.is_online = record.is_online();
-    user.is_notifiable = record.is_notifiable();
-  }
-  user.joined_channels_count = record.joined_channels_count();
-  user.date_created = FromSeconds(record.date_created());
-  user.date_updated = FromSeconds(record.date_updated());
-  return user;
+  view->is_online = show_presence ? record.is_online() : std::nullopt;
+  view->is_notifiable = show_presence ? record.is_notifiable() : std::nullopt;
+  view->joined_channels_count = record.joined_channels_count();
+  view->date_created = FromSeconds(record.date_created());
+  view->date_updated = FromSeconds(record.date_updated());
+}
+
+void StoreImpl::CallWithView(const UserRecord& record, PresenceView presence,
+                             absl::FunctionRef<void(const UserView&)> fn) const {
+  char sid[kSidTextSize];
+  UserView view;
+  FillView(record, presence, sid, &view);
+  fn(view);
+}
+
+User StoreImpl::ToUser(const UserRecord& record, PresenceView view) const {
+  char sid[kSidTextSize];
+  UserView v;
+  FillView(record, view, sid, &v);
+  return v.ToUser();
 }
 
 Service StoreImpl::ToService(const ServiceState& svc) const {
@@ -539,8 +549,9 @@ absl::StatusOr<User> StoreImpl::CreateUser(absl::string_view service_sid,
   return created;
 }
 
-absl::StatusOr<User> StoreImpl::GetUser(absl::string_view service_sid,
-                                        absl::string_view user) const {
+template <typename Fn>
+absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_view user,
+                                    Fn&& fn) const {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
   // Fast path: one shard reader lock.
   if (IsSidShaped(kUserPrefix, user)) {
@@ -554,7 +565,8 @@ absl::StatusOr<User> StoreImpl::GetUser(absl::string_view service_sid,
         const UserRecord& record = **it;
         const ServiceState* svc = record.role()->service;
         if (svc->sid == *svc_sid && !svc->deleted.load(std::memory_order_acquire)) {
-          return ToUser(record, PresenceView::kFetch);
+          fn(record);
+          return absl::OkStatus();
         }
       }
     }
@@ -566,7 +578,22 @@ absl::StatusOr<User> StoreImpl::GetUser(absl::string_view service_sid,
   absl::ReaderMutexLock service_lock(&svc->mu);
   const UserRecord* record = FindUser(svc, user);
   if (record == nullptr) return UserNotFound(service_sid, user);
-  return ToUser(*record, PresenceView::kFetch);
+  fn(*record);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<User> StoreImpl::GetUser(absl::string_view service_sid,
+                                        absl::string_view user) const {
+  User out;
+  USERSTORE_RETURN_IF_ERROR(FindForRead(
+      service_sid, user, [&](const UserRecord& r) { out = ToUser(r, PresenceView::kFetch); }));
+  return out;
+}
+
+absl::Status StoreImpl::ReadUser(absl::string_view service_sid, absl::string_view user,
+                                 absl::FunctionRef<void(const UserView&)> reader) const {
+  return FindForRead(service_sid, user,
+                     [&](const UserRecord& r) { CallWithView(r, PresenceView::kFetch, reader); });
 }
 
 absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::string_view user,
@@ -754,30 +781,56 @@ std::string StoreImpl::Token(bool forward, Collection collection, Surface surfac
   return EncodePageToken(data, token_secret_);
 }
 
-absl::StatusOr<UserPage> StoreImpl::ListUsers(absl::string_view service_sid,
-                                              const ListRequest& request) const {
+template <typename Fn>
+absl::StatusOr<PageInfo> StoreImpl::WalkUsers(absl::string_view service_sid,
+                                              const ListRequest& request, Fn&& fn) const {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid));
   absl::ReaderMutexLock lock(&mu_);
   USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
   USERSTORE_ASSIGN_OR_RETURN(std::optional<PageTokenData> token,
                              CheckToken(request, Collection::kUsers, svc->sid));
-  UserPage page;
-  page.page_size = std::min(request.page_size, MaxPageSize(request.surface));
+  PageInfo info;
+  info.page_size = std::min(request.page_size, MaxPageSize(request.surface));
   absl::ReaderMutexLock service_lock(&svc->mu);
-  auto bounds = Paginate(svc->by_order, token, page.page_size,
+  auto bounds = Paginate(svc->by_order, token, info.page_size,
                          [](const UserRecord& r) { return r.position(); });
   for (auto it = bounds.begin; it != bounds.end; ++it) {
-    page.items.push_back(ToUser(*it, PresenceView::kNone));
+    fn(*it);
+    ++info.item_count;
   }
   if (bounds.has_next) {
-    page.next_page_token =
+    info.next_page_token =
         Token(true, Collection::kUsers, request.surface, svc->sid, bounds.next_anchor);
   }
   if (bounds.has_prev) {
-    page.previous_page_token =
+    info.previous_page_token =
         Token(false, Collection::kUsers, request.surface, svc->sid, bounds.prev_anchor);
   }
+  return info;
+}
+
+absl::StatusOr<UserPage> StoreImpl::ListUsers(absl::string_view service_sid,
+                                              const ListRequest& request) const {
+  UserPage page;
+  USERSTORE_ASSIGN_OR_RETURN(
+      PageInfo info, WalkUsers(service_sid, request, [&](const UserRecord& r) {
+        if (page.items.empty()) {
+          page.items.reserve(static_cast<size_t>(
+              std::min<int64_t>(request.page_size, MaxPageSize(request.surface))));
+        }
+        page.items.push_back(ToUser(r, PresenceView::kNone));
+      }));
+  page.page_size = info.page_size;
+  page.next_page_token = std::move(info.next_page_token);
+  page.previous_page_token = std::move(info.previous_page_token);
   return page;
+}
+
+absl::StatusOr<PageInfo> StoreImpl::VisitUsers(
+    absl::string_view service_sid, const ListRequest& request,
+    absl::FunctionRef<void(const UserView&)> visitor) const {
+  return WalkUsers(service_sid, request,
+                   [&](const UserRecord& r) { CallWithView(r, PresenceView::kNone, visitor); });
 }
 
 absl::StatusOr<int64_t> StoreImpl::CountUsers(absl::string_view service_sid) const {

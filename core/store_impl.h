@@ -124,6 +124,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -224,6 +225,8 @@ class StoreImpl {
   // Users.
   absl::StatusOr<User> CreateUser(absl::string_view service_sid, const CreateUserRequest& request);
   absl::StatusOr<User> GetUser(absl::string_view service_sid, absl::string_view user) const;
+  absl::Status ReadUser(absl::string_view service_sid, absl::string_view user,
+                        absl::FunctionRef<void(const UserView&)> reader) const;
   absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
                                   const UpdateUserRequest& request);
   absl::Status DeleteUser(absl::string_view service_sid, absl::string_view user);
@@ -231,6 +234,8 @@ class StoreImpl {
                                                     const CreateUserRequest& request);
   absl::StatusOr<UserPage> ListUsers(absl::string_view service_sid,
                                      const ListRequest& request) const;
+  absl::StatusOr<PageInfo> VisitUsers(absl::string_view service_sid, const ListRequest& request,
+                                      absl::FunctionRef<void(const UserView&)> visitor) const;
   absl::StatusOr<int64_t> CountUsers(absl::string_view service_sid) const;
   absl::StatusOr<User> SetPresence(absl::string_view service_sid, absl::string_view user,
                                    const PresenceUpdate& update);
@@ -309,6 +314,25 @@ class StoreImpl {
   // Runs post-event hooks when `enabled` (no lock may be held).
   void RunPostHook(HookType type, bool enabled, const User& stored);
 
+  // Finds the user a read names (SID fast path under one shard lock, else the
+  // service's indexes) and calls `fn(record)` under the lock that keeps it
+  // stable; the 404s otherwise. GetUser and ReadUser share it.
+  template <typename Fn>
+  absl::Status FindForRead(absl::string_view service_sid, absl::string_view user, Fn&& fn) const;
+  // The page a list request names; calls `fn(record)` for each user in
+  // order under the service's reader lock. ListUsers and VisitUsers share it.
+  template <typename Fn>
+  absl::StatusOr<PageInfo> WalkUsers(absl::string_view service_sid, const ListRequest& request,
+                                     Fn&& fn) const;
+
+  // The one place that decides what a reader sees of a record (presence
+  // rule included). `sid_buf` (kSidTextSize bytes) receives the SID text.
+  // The caller holds a lock that keeps `record` stable.
+  void FillView(const UserRecord& record, PresenceView presence, char* sid_buf,
+                UserView* view) const;
+  // Calls `fn` with the view of `record` (SID text on this frame).
+  void CallWithView(const UserRecord& record, PresenceView presence,
+                    absl::FunctionRef<void(const UserView&)> fn) const;
   // Copies (the caller holds a lock that keeps the source stable).
   User ToUser(const UserRecord& record, PresenceView view) const;
   Service ToService(const ServiceState& svc) const ABSL_SHARED_LOCKS_REQUIRED(svc.mu);

@@ -32,6 +32,11 @@ absl::StatusOr<User> UserStore::GetUser(absl::string_view service_sid,
   return impl_->GetUser(service_sid, user);
 }
 
+absl::Status UserStore::ReadUser(absl::string_view service_sid, absl::string_view user,
+                                 absl::FunctionRef<void(const UserView&)> reader) const {
+  return impl_->ReadUser(service_sid, user, reader);
+}
+
 absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                            const UpdateUserRequest& request) {
   return impl_->UpdateUser(service_sid, user, request);
@@ -49,6 +54,12 @@ absl::StatusOr<GetOrCreateResult> UserStore::GetOrCreateUser(absl::string_view s
 absl::StatusOr<UserPage> UserStore::ListUsers(absl::string_view service_sid,
                                               const ListRequest& request) const {
   return impl_->ListUsers(service_sid, request);
+}
+
+absl::StatusOr<PageInfo> UserStore::VisitUsers(
+    absl::string_view service_sid, const ListRequest& request,
+    absl::FunctionRef<void(const UserView&)> visitor) const {
+  return impl_->VisitUsers(service_sid, request, visitor);
 }
 
 absl::StatusOr<int64_t> UserStore::CountUsers(absl::string_view service_sid) const {

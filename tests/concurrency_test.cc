@@ -290,6 +290,12 @@ TEST_F(ConcurrencyTest, ReadersNeverSeeATornUser) {
       }
       absl::StatusOr<User> by_identity = store_->GetUser(svc, absl::StrCat("p", u));
       if (!by_identity.ok() || !consistent(*by_identity)) problems.Add("torn read by identity");
+      // The zero-copy reads check the view itself, under the store's lock.
+      bool view_consistent = false;
+      const absl::Status viewed =
+          store_->ReadUser(svc, reads % 2 == 0 ? sids[u] : absl::StrCat("p", u),
+                           [&](const UserView& v) { view_consistent = consistent(v.ToUser()); });
+      if (!viewed.ok() || !view_consistent) problems.Add("torn read through ReadUser");
       if (reads % 8 == 0) {
         ListRequest req;
         req.page_size = kUsers;
@@ -302,6 +308,10 @@ TEST_F(ConcurrencyTest, ReadersNeverSeeATornUser) {
             if (!consistent(item)) problems.Add("torn read in a list");
           }
         }
+        absl::StatusOr<PageInfo> visited = store_->VisitUsers(svc, req, [&](const UserView& v) {
+          if (!consistent(v.ToUser())) problems.Add("torn read through VisitUsers");
+        });
+        if (!visited.ok() || visited->item_count != kUsers) problems.Add("visit failed");
       }
     }
   });

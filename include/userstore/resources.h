@@ -4,7 +4,9 @@
 //
 // The value types the store hands out and takes in: `User`, `Service`, `Role`,
 // their create/update requests, pages, and the `Surface` a call is made for.
-// All are plain copyable values; nothing here points into the store.
+// All are plain copyable values; nothing here points into the store, except
+// `UserView`, which a read callback gets and which lives only as long as the
+// callback.
 //
 // Thread safety: plain values; the usual rules for std types apply.
 
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace userstore {
@@ -59,6 +62,36 @@ struct User {
   int joined_channels_count = 0;
   absl::Time date_created;  // whole seconds
   absl::Time date_updated;  // whole seconds
+};
+
+// userstore::UserView
+//
+// A user as the store holds it, without a copy: what `UserStore::ReadUser()`
+// and `UserStore::VisitUsers()` hand to their callback. The fields mean what
+// the fields of `User` mean and show exactly what `GetUser()` / `ListUsers()`
+// would return (presence included). Every `string_view` points into the store
+// or into the caller's stack frame, and is valid only until the callback
+// returns: copy what you keep (`ToUser()` copies all of it).
+//
+// Thread safety: plain value; valid on the thread the callback runs on.
+struct UserView {
+  absl::string_view sid;
+  absl::string_view account_sid;
+  absl::string_view service_sid;
+  absl::string_view role_sid;
+  absl::string_view identity;
+  absl::string_view attributes;
+  std::optional<absl::string_view> friendly_name;
+  std::optional<bool> is_online;
+  std::optional<bool> is_notifiable;
+  int joined_channels_count = 0;
+  absl::Time date_created;
+  absl::Time date_updated;
+
+  // A `User` holding copies of every field. O(size of the text fields).
+  User ToUser() const;
+  // A view of `user` (valid while `user` is alive and unchanged).
+  static UserView Of(const User& user);
 };
 
 // userstore::RoleType
@@ -188,6 +221,17 @@ struct Page {
 };
 
 using UserPage = Page<User>;
+
+// userstore::PageInfo
+//
+// A page without its items: what `UserStore::VisitUsers()` returns after it
+// has handed each item to its visitor. Fields as in `Page<T>`.
+struct PageInfo {
+  int64_t item_count = 0;  // items handed to the visitor
+  int64_t page_size = 0;
+  std::string next_page_token;
+  std::string previous_page_token;
+};
 using ServicePage = Page<Service>;
 using RolePage = Page<Role>;
 

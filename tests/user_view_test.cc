@@ -1,0 +1,268 @@
+// The zero-copy reads, UserStore::ReadUser() and UserStore::VisitUsers():
+// they must show exactly what GetUser() / ListUsers() return (fields,
+// presence rule, tokens, errors), never call back on an error, and leave the
+// store usable when the callback throws.
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"
+
+#include "userstore/resources.h"
+#include "userstore/user_store.h"
+
+namespace userstore {
+namespace {
+
+using userstore_testing::IsError;
+using userstore_testing::IsOk;
+
+void ExpectSameUser(const User& got, const User& want) {
+  EXPECT_EQ(got.sid, want.sid);
+  EXPECT_EQ(got.account_sid, want.account_sid);
+  EXPECT_EQ(got.service_sid, want.service_sid);
+  EXPECT_EQ(got.role_sid, want.role_sid);
+  EXPECT_EQ(got.identity, want.identity);
+  EXPECT_EQ(got.attributes, want.attributes);
+  EXPECT_EQ(got.friendly_name, want.friendly_name);
+  EXPECT_EQ(got.is_online, want.is_online);
+  EXPECT_EQ(got.is_notifiable, want.is_notifiable);
+  EXPECT_EQ(got.joined_channels_count, want.joined_channels_count);
+  EXPECT_EQ(got.date_created, want.date_created);
+  EXPECT_EQ(got.date_updated, want.date_updated);
+}
+
+class UserViewTest : public userstore_testing::StoreTest {
+ protected:
+  // ReadUser's view, copied; the status of the call in `status`.
+  User Read(const std::string& user, absl::Status* status, std::string service = "") {
+    if (service.empty()) service = service_;
+    User out;
+    int calls = 0;
+    *status = store_->ReadUser(service, user, [&](const UserView& v) {
+      ++calls;
+      out = v.ToUser();
+    });
+    EXPECT_EQ(calls, status->ok() ? 1 : 0) << user;
+    return out;
+  }
+
+  void SetReachability(bool on) {
+    UpdateServiceRequest request;
+    request.reachability_enabled = on;
+    ASSERT_THAT(store_->UpdateService(service_, request), IsOk());
+  }
+};
+
+TEST_F(UserViewTest, ReadShowsWhatGetShowsBySidAndIdentity) {
+  CreateUserRequest request = WithIdentity("alice");
+  request.friendly_name = "Alice";
+  request.attributes = R"({"level": 3, "name": "\u00e9"})";
+  const User alice = *store_->CreateUser(service_, request);
+  MustCreate("bob");  // no friendly name, default attributes
+  PresenceUpdate presence;
+  presence.is_online = true;
+  ASSERT_THAT(store_->SetPresence(service_, "alice", presence), IsOk());
+  ASSERT_THAT(store_->JoinChannel(service_, "alice"), IsOk());
+
+  for (bool reachability : {false, true}) {
+    SetReachability(reachability);
+    for (const std::string& user : {alice.sid, std::string("alice"), std::string("bob")}) {
+      SCOPED_TRACE(user + (reachability ? " reachability on" : " reachability off"));
+      absl::Status status;
+      const User viewed = Read(user, &status);
+      ASSERT_THAT(status, IsOk());
+      const absl::StatusOr<User> fetched = store_->GetUser(service_, user);
+      ASSERT_THAT(fetched, IsOk());
+      ExpectSameUser(viewed, *fetched);
+    }
+  }
+  // The presence rule is the store's, not the caller's: on with reachability.
+  absl::Status status;
+  EXPECT_EQ(Read("alice", &status).is_online, std::optional<bool>(true));
+  EXPECT_EQ(Read("bob", &status).friendly_name, std::nullopt);
+}
+
+TEST_F(UserViewTest, ReadErrorsAreGetErrorsAndTheReaderIsNotCalled) {
+  const User alice = MustCreate("alice");
+  const auto other = store_->CreateService(Named("other"));
+  ASSERT_THAT(other, IsOk());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {service_, "nobody"},
+      {service_, "US00000000000000000000000000000000"},
+      {service_, "US" + std::string(alice.sid.substr(2)).replace(0, 1, "F")},
+      {other->sid, alice.sid},
+      {other->sid, "alice"},
+      {"IS00000000000000000000000000000000", alice.sid},
+      {"not a service", "alice"},
+      {service_, std::string("bad\xff", 4)},
+      {service_, std::string("nul\0", 4)},
+  };
+  for (const auto& [service, user] : cases) {
+    SCOPED_TRACE(service + " / " + user);
+    absl::Status status;
+    Read(user, &status, service);
+    const absl::StatusOr<User> fetched = store_->GetUser(service, user);
+    ASSERT_FALSE(fetched.ok());
+    EXPECT_EQ(status, fetched.status());
+  }
+}
+
+TEST_F(UserViewTest, ReadAfterDeleteIsNotFound) {
+  const User alice = MustCreate("alice");
+  ASSERT_THAT(store_->DeleteUser(service_, alice.sid), IsOk());
+  absl::Status status;
+  Read(alice.sid, &status);
+  EXPECT_THAT(status, IsError(404, ErrorCode::kNotFound));
+}
+
+TEST_F(UserViewTest, AThrowingReaderPropagatesAndReleasesTheLock) {
+  const User alice = MustCreate("alice");
+  for (const std::string& user : {alice.sid, std::string("alice")}) {
+    EXPECT_THROW((void)store_->ReadUser(
+                     service_, user, [](const UserView&) { throw std::runtime_error("reader"); }),
+                 std::runtime_error);
+  }
+  ListRequest list;
+  EXPECT_THROW((void)store_->VisitUsers(service_, list,
+                                        [](const UserView&) { throw std::runtime_error("v"); }),
+               std::runtime_error);
+  // Writers need every lock the readers held.
+  UpdateUserRequest update;
+  update.attributes = R"({"after": true})";
+  EXPECT_THAT(store_->UpdateUser(service_, alice.sid, update), IsOk());
+  EXPECT_THAT(store_->DeleteUser(service_, "alice"), IsOk());
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
+}
+
+TEST_F(UserViewTest, VisitWalksTheSamePagesAsList) {
+  SetReachability(true);  // lists still show null presence
+  for (int i = 0; i < 23; ++i) {
+    CreateUserRequest request = WithIdentity("user" + std::to_string(i));
+    if (i % 3 == 0) request.friendly_name = "name " + std::to_string(i);
+    ASSERT_THAT(store_->CreateUser(service_, request), IsOk());
+    PresenceUpdate presence;
+    presence.is_online = i % 2 == 0;
+    ASSERT_THAT(store_->SetPresence(service_, "user" + std::to_string(i), presence), IsOk());
+  }
+  ASSERT_THAT(store_->DeleteUser(service_, "user5"), IsOk());
+
+  for (Surface surface : {Surface::kCpp, Surface::kConversations}) {
+    ListRequest request;
+    request.page_size = 4;
+    request.surface = surface;
+    int pages = 0;
+    int64_t users = 0;
+    std::string last_previous;
+    for (;;) {
+      const absl::StatusOr<UserPage> listed = store_->ListUsers(service_, request);
+      ASSERT_THAT(listed, IsOk());
+      std::vector<User> visited;
+      const absl::StatusOr<PageInfo> info = store_->VisitUsers(
+          service_, request, [&](const UserView& v) { visited.push_back(v.ToUser()); });
+      ASSERT_THAT(info, IsOk());
+      EXPECT_EQ(info->item_count, static_cast<int64_t>(visited.size()));
+      EXPECT_EQ(info->page_size, listed->page_size);
+      EXPECT_EQ(info->next_page_token, listed->next_page_token);
+      EXPECT_EQ(info->previous_page_token, listed->previous_page_token);
+      ASSERT_EQ(visited.size(), listed->items.size());
+      for (size_t i = 0; i < visited.size(); ++i) {
+        ExpectSameUser(visited[i], listed->items[i]);
+        EXPECT_EQ(visited[i].is_online, std::nullopt);
+      }
+      ++pages;
+      users += info->item_count;
+      last_previous = info->previous_page_token;
+      if (info->next_page_token.empty()) break;
+      request.page_token = info->next_page_token;
+    }
+    EXPECT_EQ(pages, 6);
+    EXPECT_EQ(users, 22);
+    // A backward token visits the same page as it lists.
+    ASSERT_FALSE(last_previous.empty());
+    request.page_token = last_previous;
+    int64_t back = 0;
+    const absl::StatusOr<PageInfo> info =
+        store_->VisitUsers(service_, request, [&](const UserView&) { ++back; });
+    ASSERT_THAT(info, IsOk());
+    EXPECT_EQ(back, 4);
+    EXPECT_EQ(info->item_count, 4);
+  }
+}
+
+TEST_F(UserViewTest, VisitClampsThePageSizeLikeList) {
+  for (int i = 0; i < 60; ++i) MustCreate("u" + std::to_string(i));
+  ListRequest request;
+  request.page_size = 500;
+  request.surface = Surface::kConversations;  // at most 50
+  int64_t seen = 0;
+  const absl::StatusOr<PageInfo> info =
+      store_->VisitUsers(service_, request, [&](const UserView&) { ++seen; });
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->page_size, 50);
+  EXPECT_EQ(seen, 50);
+  EXPECT_FALSE(info->next_page_token.empty());
+}
+
+TEST_F(UserViewTest, VisitErrorsAreListErrorsAndTheVisitorIsNotCalled) {
+  MustCreate("alice");
+  MustCreate("bob");
+  const auto other = store_->CreateService(Named("other"));
+  ASSERT_THAT(other, IsOk());
+  ListRequest first;
+  first.page_size = 1;
+  const std::string token = store_->ListUsers(service_, first)->next_page_token;
+  ASSERT_FALSE(token.empty());
+
+  struct Case {
+    std::string service;
+    ListRequest request;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"IS00000000000000000000000000000000", ListRequest()});
+  ListRequest zero;
+  zero.page_size = 0;
+  cases.push_back({service_, zero});
+  ListRequest forged;
+  forged.page_token = "PAnot-a-token";
+  cases.push_back({service_, forged});
+  ListRequest foreign;
+  foreign.page_token = token;
+  cases.push_back({other->sid, foreign});  // a token of another service
+  ListRequest surface;
+  surface.page_token = token;
+  surface.surface = Surface::kChatV2;  // a token of another surface
+  cases.push_back({service_, surface});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.service + " " + c.request.page_token);
+    int calls = 0;
+    const absl::StatusOr<PageInfo> info =
+        store_->VisitUsers(c.service, c.request, [&](const UserView&) { ++calls; });
+    const absl::StatusOr<UserPage> listed = store_->ListUsers(c.service, c.request);
+    ASSERT_FALSE(listed.ok());
+    EXPECT_EQ(info.status(), listed.status());
+    EXPECT_EQ(calls, 0);
+  }
+}
+
+TEST_F(UserViewTest, OfAndToUserRoundTrip) {
+  CreateUserRequest request = WithIdentity("carol");
+  request.friendly_name = "Carol";
+  request.attributes = R"({"a": [1, 2]})";
+  const User carol = *store_->CreateUser(service_, request);
+  ExpectSameUser(UserView::Of(carol).ToUser(), carol);
+  User no_name = carol;
+  no_name.friendly_name.reset();
+  no_name.is_online = false;
+  EXPECT_EQ(UserView::Of(no_name).friendly_name, std::nullopt);
+  ExpectSameUser(UserView::Of(no_name).ToUser(), no_name);
+}
+
+}  // namespace
+}  // namespace userstore
