@@ -471,9 +471,13 @@ class RequestHandler {
     std::string storage;
     absl::StatusOr<absl::string_view> sid = UserSegment(&storage);
     if (!sid.ok()) return ErrorResponse(sid.status());
-    absl::StatusOr<User> user = store_->GetUser(service_, *sid);
-    if (!user.ok()) return ItemError(user.status());
-    return Ok(200, internal::RenderUser(ctx_, *user));
+    // Rendered from the view, under the store's reader lock: no copy of the
+    // user is made (design.md, "Reading without copying").
+    std::string body;
+    absl::Status s = store_->ReadUser(
+        service_, *sid, [&](const UserView& user) { body = internal::RenderUser(ctx_, user); });
+    if (!s.ok()) return ItemError(s);
+    return Ok(200, std::move(body));
   }
 
   HttpResponse UpdateUser() const {

@@ -247,6 +247,13 @@ class Json {
   void Null() { w_.Null(); }
   void Bool(bool b) { w_.Bool(b); }
   void Int(int64_t i) { w_.Int64(i); }
+  void OptStr(const std::optional<absl::string_view>& s) {
+    if (s.has_value()) {
+      Str(*s);
+    } else {
+      Null();
+    }
+  }
   void OptStr(const std::optional<std::string>& s) {
     if (s.has_value()) {
       Str(*s);
@@ -384,11 +391,11 @@ void WriteMeta(Json* json, absl::string_view base, const Page<T>& page, const Pa
 // One user. `url` holds the user list URL ("https://host/.../Users") and is
 // restored to it on return (one buffer serves a whole page); `in_list`
 // selects the list key order of Chat.
-void WriteUser(Json* json, const RenderContext& ctx, const User& user, bool in_list,
+void WriteUser(Json* json, const RenderContext& ctx, const UserView& user, bool in_list,
                std::string* url) {
   const size_t base_size = url->size();
   url->push_back('/');
-  url->append(user.sid);
+  url->append(user.sid.data(), user.sid.size());
   const size_t url_size = url->size();
 
   json->StartObject();
@@ -589,6 +596,10 @@ void AppendIsoTime(absl::Time t, std::string* out) {
 }
 
 std::string RenderUser(const RenderContext& ctx, const User& user) {
+  return RenderUser(ctx, UserView::Of(user));
+}
+
+std::string RenderUser(const RenderContext& ctx, const UserView& user) {
   std::string out;
   out.reserve(kUserBytes + user.attributes.size() + user.identity.size());
   std::string url;
@@ -638,7 +649,7 @@ std::string RenderUserPage(const RenderContext& ctx, absl::string_view service_s
   WriteMeta(&json, url, page, query, "users", &scratch);
   json.Key("users");
   json.StartArray();
-  for (const User& u : page.items) WriteUser(&json, ctx, u, /*in_list=*/true, &url);
+  for (const User& u : page.items) WriteUser(&json, ctx, UserView::Of(u), /*in_list=*/true, &url);
   json.EndArray();
   json.EndObject();
   json.Finish();

@@ -64,8 +64,10 @@ absl::string_view CanonicalHost(Surface surface);
 // Same text as FormatIsoTime(), without a temporary string.
 void AppendIsoTime(absl::Time t, std::string* out);
 
-// Single resources.
+// Single resources. The view form renders a user straight from the store
+// (inside a UserStore::ReadUser callback) without copying it first.
 std::string RenderUser(const RenderContext& ctx, const User& user);
+std::string RenderUser(const RenderContext& ctx, const UserView& user);
 std::string RenderService(const RenderContext& ctx, const Service& service);
 std::string RenderRole(const RenderContext& ctx, const Role& role);
 
