@@ -661,6 +661,7 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
   User stored;
   User shown;
   bool changed = false;
+  const bool post_hooks = hooks && bus_.HasHooks(HookType::kOnUserUpdated);
   {
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
@@ -695,11 +696,13 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
         return UserChange(ChangeEvent::Op::kUpdate, *record);
       });
     }
-    stored = ToUser(*record, PresenceView::kStored);
+    // The stored image is only for the post-event hooks; when they will not
+    // run, one copy (as fetch shows it) is all the call makes.
+    if (post_hooks) stored = ToUser(*record, PresenceView::kStored);
     shown = ToUser(*record, PresenceView::kFetch);
   }
   if (changed) bus_.Deliver();
-  RunPostHook(HookType::kOnUserUpdated, hooks, stored);
+  if (post_hooks) RunPostHook(HookType::kOnUserUpdated, hooks, stored);
   return shown;
 }
 
