@@ -233,6 +233,18 @@ def render(context, results, errors, n_wanted):
                 p("| %s GetBySid cost at N=%d / at N=%d | %s | | |" % (impl, n, small, fmt_ratio(r)))
 
     p("")
+    p("Reads that return copies (StoreCopy: GetUser / ListUsers) against the zero-copy reads (Store: ReadUser / VisitUsers), same store:")
+    p("")
+    p("| op | Store | StoreCopy | Store/StoreCopy | StoreCopy/Sqlite |")
+    p("|---|---|---|---|---|")
+    for op in READ_OPS:
+        view, copy = t.ips("Store", op), t.ips("StoreCopy", op)
+        if copy is None:
+            continue
+        p("| %s | %s | %s | %s | %s |" % (op, fmt_rate(view), fmt_rate(copy), fmt_ratio(ratio(view, copy)),
+                                        fmt_ratio(ratio(copy, t.ips("Sqlite", op)))))
+
+    p("")
     p("Memory per user at N = %d (64-byte attributes, 12-byte identities):" % n)
     p("")
     p("| impl | RSS delta B/user | allocated B/user | engine's own count B/user | target |")
