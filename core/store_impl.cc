@@ -291,6 +291,13 @@ StoreImpl::~StoreImpl() {
     svc->by_order.clear();
     svc->by_identity.clear();
   }
+  // Then destroy the records while their services (whose arenas hold their
+  // memory) are still alive; the deleter takes no lock, and no other thread
+  // may use a store being destroyed.
+  for (size_t i = 0; i <= shard_mask_; ++i) {
+    absl::MutexLock shard_lock(&shards_[i].mu);
+    shards_[i].table.clear();
+  }
   services_.clear();
   services_by_position_.clear();
 }
@@ -298,6 +305,15 @@ StoreImpl::~StoreImpl() {
 const std::string& StoreImpl::default_conversation_service_sid() const {
   const std::string* text = default_sid_text_.load(std::memory_order_acquire);
   return text != nullptr ? *text : EmptyString();
+}
+
+void UserRecordDeleter::operator()(UserRecord* record) const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // The caller holds the service's lock exclusively (EraseUser, the store's
+  // destructor, an insert that failed), which guards its arena.
+  RecordArena& arena = record->role()->service->records;
+  const size_t bytes = record->block_bytes();
+  record->~UserRecord();
+  arena.Free(record, bytes);
 }
 
 // --- helpers -------------------------------------------------------------------------
@@ -376,7 +392,7 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>
       continue;  // regenerate on collision
     }
     UserRecordPtr owned =
-        UserRecord::New(candidate, position, role, text, date_created, date_updated);
+        UserRecord::New(&svc->records, candidate, position, role, text, date_created, date_updated);
     UserRecord* record = owned.get();
     shard.table.insert(std::move(owned));
     svc->by_identity.insert(record);

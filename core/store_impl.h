@@ -20,6 +20,7 @@
 //   ServiceState (one per service, never moved, owned by services_)
 //     mu ─────────── friendly_name, reachability, default role SIDs, dates,
 //                    roles (by position, owns RoleRecord) + roles_by_sid,
+//                    records (RecordArena: the memory of its user records),
 //                    by_identity (IdentityIndex), by_order (OrderIndex),
 //                    next_user_position, next_role_position
 //
@@ -137,6 +138,7 @@
 
 #include "core/event_bus.h"
 #include "core/page_token.h"
+#include "core/record_arena.h"
 #include "core/sid.h"
 #include "core/user_table.h"
 
@@ -190,6 +192,9 @@ struct ServiceState {
   absl::flat_hash_map<Sid128, RoleRecord*> roles_by_sid ABSL_GUARDED_BY(mu);
   uint64_t next_role_position ABSL_GUARDED_BY(mu) = 1;
 
+  // Owns the memory of the service's user records (the SID tables own the
+  // records themselves). Declared before the indexes, so destroyed after.
+  RecordArena records ABSL_GUARDED_BY(mu);
   IdentityIndex by_identity ABSL_GUARDED_BY(mu);
   OrderIndex by_order ABSL_GUARDED_BY(mu);
   uint64_t next_user_position ABSL_GUARDED_BY(mu) = 1;

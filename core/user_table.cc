@@ -7,7 +7,7 @@
 namespace userstore {
 namespace internal {
 
-static_assert(sizeof(UserRecord) <= 104,
+static_assert(sizeof(UserRecord) <= 112,
               "UserRecord grew: check the memory budget in user_table.h");
 
 UserRecord::UserRecord(Sid128 sid, uint64_t position, RoleRecord* role, int64_t date_created,
@@ -22,18 +22,15 @@ UserRecord::~UserRecord() {
   if (!text_is_inline()) ::operator delete(text_);
 }
 
-void UserRecordDeleter::operator()(UserRecord* record) const {
-  record->~UserRecord();
-  ::operator delete(static_cast<void*>(record));
-}
-
-UserRecordPtr UserRecord::New(Sid128 sid, uint64_t position, RoleRecord* role, const Text& text,
-                              int64_t date_created, int64_t date_updated) {
+UserRecordPtr UserRecord::New(RecordArena* arena, Sid128 sid, uint64_t position, RoleRecord* role,
+                              const Text& text, int64_t date_created, int64_t date_updated) {
   const size_t friendly = text.friendly_name.has_value() ? text.friendly_name->size() : 0;
   const size_t total = text.identity.size() + friendly + text.attributes.size();
-  void* block = ::operator new(sizeof(UserRecord) + total);
+  const size_t block_bytes = sizeof(UserRecord) + total;
+  void* block = arena->Allocate(block_bytes);
   UserRecordPtr record(new (block) UserRecord(sid, position, role, date_created, date_updated));
   UserRecord* r = record.get();
+  r->block_bytes_ = static_cast<uint32_t>(block_bytes);
   r->text_ = r->inline_text();
   r->text_capacity_ = static_cast<uint32_t>(total);
   r->identity_len_ = static_cast<uint32_t>(text.identity.size());

@@ -11,7 +11,7 @@
 //
 // A user is one heap block that never moves once it is in the SID table:
 //
-//   struct UserRecord {                     // 104 bytes on LP64
+//   struct UserRecord {                     // 112 bytes on LP64
 //     OrderHook order_hook;                 // 24: rb-tree links, colour packed
 //                                           //     into the parent pointer
 //     Sid128    sid;                        // 16: the "US..." value
@@ -19,7 +19,8 @@
 //     uint64_t  position;                   //  8: creation order in the service
 //     int64_t   date_created, date_updated; // 16: Unix seconds
 //     char*     text;                       //  8: identity|friendly|attributes
-//     uint32_t  identity_len, friendly_len, attributes_len, text_capacity;
+//     uint32_t  identity_len, friendly_len, attributes_len, text_capacity,
+//               block_bytes;
 //     int32_t   joined_channels_count;
 //     int8_t    is_online, is_notifiable;   // -1 unset, 0 false, 1 true
 //     bool      has_friendly_name;
@@ -29,11 +30,12 @@
 // The three strings of a user live back to back in one buffer (no NUL
 // terminators, no `std::string` headers). The buffer is the tail of the record
 // block itself, sized exactly at creation, so a typical user is a single
-// allocation: 104 + 12 + 64 bytes for a 12-byte identity and 64-byte attributes
-// (a 192-byte malloc chunk). An update whose text no longer fits the inline
-// tail moves the text to a separate heap buffer (`text` then points there); the
-// record itself never moves, so the pointers held by the indexes stay valid.
-// `text` always points at the current buffer, wherever it is.
+// block: 112 + 12 + 64 bytes for a 12-byte identity and 64-byte attributes,
+// 192 bytes in its service's RecordArena (core/record_arena.h: records in
+// creation order, in huge pages when the service is large). An update whose text no longer fits the
+// inline tail moves the text to a separate heap buffer (`text` then points there); the record
+// itself never moves, so the pointers held by the indexes stay valid. `text` always points at the
+// current buffer, wherever it is.
 //
 // Ownership and indexes (see STYLE pitfalls 1 and 2):
 //
@@ -48,11 +50,12 @@
 //                  upper_bound plus a walk: O(log n + page size).
 //
 // A record is unlinked from both per-service indexes before it is erased from
-// (and thereby destroyed by) its SID table. Hooks use `safe_link`, so a record
-// destroyed while still linked trips an assertion in debug builds.
+// (and thereby destroyed by) its SID table; its block then goes back to its
+// service's arena, so a service outlives its records. Hooks use `safe_link`,
+// so a record destroyed while still linked trips an assertion in debug builds.
 //
 // Memory per user (10^6 users, 12-byte identities, 64-byte attributes): the
-// 192-byte record chunk, plus ~19 bytes of SID-table slot and control byte at
+// 192-byte arena block, plus ~19 bytes of SID-table slot and control byte at
 // the table's load factor, plus ~19 for the identity index: about 230 bytes.
 
 #ifndef USERSTORE_CORE_USER_TABLE_H_
@@ -70,6 +73,7 @@
 #include "boost/intrusive/set.hpp"
 #include "boost/intrusive/set_hook.hpp"
 
+#include "core/record_arena.h"
 #include "core/sid.h"
 
 namespace userstore {
@@ -78,7 +82,11 @@ namespace internal {
 struct RoleRecord;
 class UserRecord;
 
-// Deleter for records made by `UserRecord::New` (one block with its text).
+// Deleter for records made by `UserRecord::New` (one block with its text):
+// destroys the record and returns its block to the arena of the record's
+// service (`record->role()->service`), so the service must still exist and
+// its lock be held exclusively. Defined in store_impl.cc, which knows
+// ServiceState.
 struct UserRecordDeleter {
   void operator()(UserRecord* record) const;
 };
@@ -102,9 +110,11 @@ class UserRecord {
     absl::string_view attributes;
   };
 
-  // Allocates a record with `text` stored inline. Presence starts unset.
-  static UserRecordPtr New(Sid128 sid, uint64_t position, RoleRecord* role, const Text& text,
-                           int64_t date_created, int64_t date_updated);
+  // Allocates a record with `text` stored inline, from `arena` (the arena of
+  // the service `role` belongs to: the deleter gives the block back there).
+  // Presence starts unset.
+  static UserRecordPtr New(RecordArena* arena, Sid128 sid, uint64_t position, RoleRecord* role,
+                           const Text& text, int64_t date_created, int64_t date_updated);
 
   UserRecord(const UserRecord&) = delete;
   UserRecord& operator=(const UserRecord&) = delete;
@@ -139,6 +149,8 @@ class UserRecord {
   // the current buffer when the new text fits, else allocates a heap buffer.
   void SetText(std::optional<absl::string_view> friendly_name, absl::string_view attributes);
 
+  // Bytes of the block the record was allocated in (record and inline text).
+  size_t block_bytes() const { return block_bytes_; }
   // Bytes of heap this record holds beyond its own block (0 when inline).
   size_t external_text_bytes() const { return text_is_inline() ? 0 : text_capacity_; }
 
@@ -172,6 +184,7 @@ class UserRecord {
   uint32_t friendly_len_ = 0;
   uint32_t attributes_len_ = 0;
   uint32_t text_capacity_ = 0;  // of the buffer `text_` points at
+  uint32_t block_bytes_ = 0;    // of the record's own block, as allocated
   int32_t joined_channels_count_ = 0;
   int8_t is_online_ = -1;
   int8_t is_notifiable_ = -1;

@@ -1,0 +1,131 @@
+#include "core/record_arena.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define USERSTORE_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define USERSTORE_ARENA_ASAN 1
+#endif
+#endif
+
+#if defined(USERSTORE_ARENA_ASAN)
+#include <sanitizer/asan_interface.h>
+#define USERSTORE_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define USERSTORE_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define USERSTORE_POISON(p, n) ((void)(p), (void)(n))
+#define USERSTORE_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace userstore {
+namespace internal {
+namespace {
+
+constexpr size_t kHuge = RecordArena::kHugeChunkBytes;
+
+// A chunk of `bytes` (a multiple of 2 MiB) aligned to 2 MiB. On Linux it is
+// mapped directly (an over-sized anonymous mapping trimmed to the aligned
+// part, so no address space is wasted) and advised into huge pages; malloc
+// cannot give 2 MiB alignment without keeping the slack mapped.
+void* AllocateHugeChunk(size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const size_t span = bytes + kHuge;
+  void* mapped = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) throw std::bad_alloc();
+  const uintptr_t base = reinterpret_cast<uintptr_t>(mapped);
+  const uintptr_t aligned = (base + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
+  if (aligned > base) munmap(mapped, aligned - base);
+  const uintptr_t tail = base + span - (aligned + bytes);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+  void* chunk = reinterpret_cast<void*>(aligned);
+  // Advice only: where THP is off the chunk keeps ordinary pages.
+  (void)madvise(chunk, bytes, MADV_HUGEPAGE);
+  return chunk;
+#else
+  return ::operator new (bytes, std::align_val_t{kHuge});
+#endif
+}
+
+void FreeHugeChunk(void* chunk, size_t bytes) noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  munmap(chunk, bytes);
+#else
+  (void)bytes;
+  ::operator delete (chunk, std::align_val_t{kHuge});
+#endif
+}
+
+}  // namespace
+
+RecordArena::~RecordArena() {
+  for (const Chunk& chunk : chunks_) {
+    USERSTORE_UNPOISON(chunk.base, chunk.bytes);
+    if (chunk.bytes >= kHugeChunkBytes) {
+      FreeHugeChunk(chunk.base, chunk.bytes);
+    } else {
+      ::operator delete(chunk.base);
+    }
+  }
+}
+
+void* RecordArena::Allocate(size_t bytes) {
+  const size_t size = BlockSize(bytes);
+  if (size > kMaxSmallBytes) return ::operator new(size);
+  FreeBlock*& head = free_[size / kGranule];
+  if (head != nullptr) {
+    FreeBlock* block = head;
+    USERSTORE_UNPOISON(block, size);
+    head = block->next;
+    return block;
+  }
+  return Carve(size);
+}
+
+void RecordArena::Free(void* block, size_t bytes) noexcept {
+  if (block == nullptr) return;
+  const size_t size = BlockSize(bytes);
+  if (size > kMaxSmallBytes) {
+    ::operator delete(block);
+    return;
+  }
+  FreeBlock* freed = static_cast<FreeBlock*>(block);
+  FreeBlock*& head = free_[size / kGranule];
+  freed->next = head;
+  head = freed;
+  USERSTORE_POISON(block, size);
+}
+
+void* RecordArena::Carve(size_t size) {
+  if (static_cast<size_t>(limit_ - cursor_) < size) NewChunk(size);
+  char* block = cursor_;
+  cursor_ += size;
+  USERSTORE_UNPOISON(block, size);
+  return block;
+}
+
+void RecordArena::NewChunk(size_t at_least) {
+  // at_least <= kMaxSmallBytes, far below any chunk size.
+  const size_t bytes = std::max(next_chunk_bytes_, at_least);
+  chunks_.reserve(chunks_.size() + 1);  // so that push_back below cannot throw
+  void* base = bytes >= kHugeChunkBytes ? AllocateHugeChunk(bytes) : ::operator new(bytes);
+  chunks_.push_back(Chunk{base, bytes});
+  chunk_bytes_ += bytes;
+  // The unused tail of the previous chunk (less than one block of the size
+  // asked for) is given up: at most kMaxSmallBytes per chunk.
+  cursor_ = static_cast<char*>(base);
+  limit_ = cursor_ + bytes;
+  USERSTORE_POISON(base, bytes);
+  next_chunk_bytes_ = std::min(next_chunk_bytes_ * 2, kHugeChunkBytes);
+}
+
+}  // namespace internal
+}  // namespace userstore
