@@ -11,15 +11,12 @@ namespace internal {
 namespace {
 
 constexpr uint64_t kHighBits = 0x8080808080808080ULL;
-constexpr uint64_t kLowBits = 0x0101010101010101ULL;
 
-// True when all 8 bytes at `p` are ASCII and none is NUL. The zero-byte test
-// `(w - 0x01..) & ~w & 0x80..` is exact once every byte is below 0x80.
-inline bool IsAsciiWithoutNul8(const unsigned char* p) {
+// True when all 8 bytes at `p` are ASCII.
+inline bool IsAscii8(const unsigned char* p) {
   uint64_t w;
   std::memcpy(&w, p, sizeof(w));  // unaligned load, folded by the compiler
-  if ((w & kHighBits) != 0) return false;
-  return ((w - kLowBits) & ~w & kHighBits) == 0;
+  return (w & kHighBits) == 0;
 }
 
 inline bool InRange(unsigned char c, unsigned char lo, unsigned char hi) {
@@ -28,19 +25,18 @@ inline bool InRange(unsigned char c, unsigned char lo, unsigned char hi) {
 
 }  // namespace
 
-bool IsValidText(absl::string_view text) {
+size_t Utf8ValidPrefix(absl::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   size_t i = 0;
   while (i < n) {
     // Identities, names and most attributes are ASCII: take 8 bytes at a time
     // until something needs a closer look.
-    while (n - i >= 8 && IsAsciiWithoutNul8(p + i)) i += 8;
+    while (n - i >= 8 && IsAscii8(p + i)) i += 8;
     if (i == n) break;
 
     const unsigned char c = p[i];
     if (c < 0x80) {
-      if (c == 0) return false;
       ++i;
       continue;
     }
@@ -62,16 +58,22 @@ bool IsValidText(absl::string_view text) {
       if (c == 0xF0) lo = 0x90;
       if (c == 0xF4) hi = 0x8F;
     } else {
-      return false;
+      return i;
     }
-    if (n - i < len) return false;  // truncated at the end of the text
-    if (!InRange(p[i + 1], lo, hi)) return false;
+    if (n - i < len) return i;  // truncated at the end of the text
+    if (!InRange(p[i + 1], lo, hi)) return i;
     for (size_t k = 2; k < len; ++k) {
-      if (!InRange(p[i + k], 0x80, 0xBF)) return false;
+      if (!InRange(p[i + k], 0x80, 0xBF)) return i;
     }
     i += len;
   }
-  return true;
+  return n;
+}
+
+bool IsValidText(absl::string_view text) {
+  if (text.empty()) return true;
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return false;
+  return Utf8ValidPrefix(text) == text.size();
 }
 
 size_t CodePointCount(absl::string_view text) {

@@ -14,6 +14,11 @@ namespace internal {
 // surrogates U+D800..U+DFFF, nothing above U+10FFFF) and holds no NUL byte.
 bool IsValidText(absl::string_view text);
 
+// The length of the longest prefix of `text` that is well-formed UTF-8 (the
+// rules of IsValidText, NUL allowed): text.size() when all of it is, else the
+// offset of the first byte of the first malformed sequence.
+size_t Utf8ValidPrefix(absl::string_view text);
+
 // Number of code points in `text`. REQUIRES: IsValidText(text).
 size_t CodePointCount(absl::string_view text);
 

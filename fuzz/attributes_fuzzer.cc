@@ -5,6 +5,8 @@
 // and depth boundaries are reached by short inputs. Checks:
 //   - it never crashes, hangs or recurses (1,000,000 '[' is an ordinary input);
 //   - the result is OK, 400/50303 or 400/50304, nothing else;
+//   - it is exactly the verdict of the RapidJSON-based validator the store
+//     used before (rapidjson_attributes.h), limits and order included;
 //   - larger than the byte limit: 50303, whatever the text;
 //   - it agrees with an independent RFC 8259 validator (fuzz_common.h):
 //     valid and shallow enough: OK; valid but too deep: 50303; invalid
@@ -19,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "fuzz_common.h"
+#include "rapidjson_attributes.h"
 
 #include "userstore/status.h"
 
@@ -35,6 +38,12 @@ using userstore::fuzz::RefJson;
 void CheckOne(absl::string_view text, size_t max_bytes, int max_depth) {
   const absl::Status status = userstore::internal::ValidateAttributes(text, max_bytes, max_depth);
   const ErrorCode code = ErrorCodeOf(status);
+  // Differential: exactly the verdict of the RapidJSON validator it replaced.
+  const ErrorCode rapidjson_code =
+      ErrorCodeOf(userstore::fuzz::RapidJsonValidateAttributes(text, max_bytes, max_depth));
+  FUZZ_CHECK(code == rapidjson_code, "verdict %d, RapidJSON's %d, limits (%zu, %d) for %s",
+             static_cast<int>(code), static_cast<int>(rapidjson_code), max_bytes, max_depth,
+             Escape(text).c_str());
   FUZZ_CHECK(code == ErrorCode::kOk || code == ErrorCode::kAttributesTooLong ||
                  code == ErrorCode::kAttributesNotValidJson,
              "unexpected result %s for %s", status.ToString().c_str(), Escape(text).c_str());

@@ -231,6 +231,39 @@ TEST(AttributesTest, DeepButInvalidIsStillTooDeep) {
   EXPECT_EQ(Validate(std::string(kMaxDepth, '[')), ErrorCode::kAttributesNotValidJson);
 }
 
+// The first failing thing in text order decides: malformed UTF-8 or a syntax
+// error before the nesting limit is 50304, the limit passed before them 50303.
+TEST(AttributesTest, TheFirstErrorInTextOrderDecides) {
+  const std::string deep(kMaxDepth + 1, '[');
+  EXPECT_EQ(Validate(deep + "\xFF"), ErrorCode::kAttributesTooLong);
+  EXPECT_EQ(Validate("\xFF" + deep), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("[\"\xC3\"," + deep), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("[1 " + deep), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("[\"\\x\"," + deep), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate(deep + "1 2"), ErrorCode::kAttributesTooLong);
+  // A valid value followed by malformed UTF-8 is still invalid.
+  EXPECT_EQ(Validate("12\xFF"), ErrorCode::kAttributesNotValidJson);
+  EXPECT_EQ(Validate("{}\xC3"), ErrorCode::kAttributesNotValidJson);
+}
+
+// Strings are scanned eight bytes at a time: a quote, backslash, control byte
+// or multi-byte character at every offset of that window is still seen.
+TEST(AttributesTest, StringScanSeesEveryByteOffset) {
+  for (size_t at = 0; at < 24; ++at) {
+    SCOPED_TRACE(at);
+    const std::string before(at, 'a');
+    const std::string after(24 - at, 'b');
+    EXPECT_EQ(Validate("\"" + before + "\\\"" + after + "\""), ErrorCode::kOk);
+    EXPECT_EQ(Validate("\"" + before + "\\n" + after + "\""), ErrorCode::kOk);
+    EXPECT_EQ(Validate("\"" + before + "\xC3\xA9" + after + "\""), ErrorCode::kOk);
+    EXPECT_EQ(Validate("[\"" + before + "\"," + "\"" + after + "\"]"), ErrorCode::kOk);
+    EXPECT_EQ(Validate("\"" + before + "\x1F" + after + "\""), ErrorCode::kAttributesNotValidJson);
+    EXPECT_EQ(Validate("\"" + before + "\\q" + after + "\""), ErrorCode::kAttributesNotValidJson);
+    EXPECT_EQ(Validate("\"" + before + "\xC3" + after + "\""), ErrorCode::kAttributesNotValidJson);
+    EXPECT_EQ(Validate("\"" + before + after), ErrorCode::kAttributesNotValidJson);
+  }
+}
+
 TEST(AttributesTest, MillionOpenBracketsIsACleanDepthError) {
   const std::string text(1000000, '[');
   EXPECT_EQ(Validate(text, text.size(), kMaxDepth), ErrorCode::kAttributesTooLong);
