@@ -237,8 +237,9 @@ ServiceState::ServiceState(Sid128 sid_value, uint64_t position_value)
 ServiceState::~ServiceState() {
   // Records are owned by the SID table; only unlink them here.
   by_order.clear();
-  by_identity.clear();
 }
+
+Sid128 ServiceSidOf(const UserRecord* record) { return record->role()->service->sid; }
 
 // --- construction ------------------------------------------------------------------
 
@@ -289,13 +290,13 @@ StoreImpl::~StoreImpl() {
     ServiceState* svc = entry.second.get();
     absl::MutexLock service_lock(&svc->mu);
     svc->by_order.clear();
-    svc->by_identity.clear();
   }
   // Then destroy the records while their services (whose arenas hold their
   // memory) are still alive; the deleter takes no lock, and no other thread
   // may use a store being destroyed.
   for (size_t i = 0; i <= shard_mask_; ++i) {
     absl::MutexLock shard_lock(&shards_[i].mu);
+    shards_[i].ids.clear();
     shards_[i].table.clear();
   }
   services_.clear();
@@ -357,8 +358,19 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
     UserRecord* record = it->get();
     return record->role()->service == svc ? record : nullptr;
   }
-  auto it = svc->by_identity.find(user);
-  return it == svc->by_identity.end() ? nullptr : *it;
+  return FindByIdentity(svc->sid, user);
+}
+
+UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view identity) const {
+  const IdentityKey key{service, identity};
+  SidShard& shard = ShardFor(key);
+  absl::ReaderMutexLock lock(&shard.mu);
+  auto it = shard.ids.find(key);
+  return it == shard.ids.end() ? nullptr : *it;
+}
+
+SidShard& StoreImpl::IdentityShardFor(const UserRecord& record) const {
+  return ShardFor(IdentityKey{ServiceSidOf(&record), record.identity()});
 }
 
 RoleRecord* StoreImpl::FindRole(const ServiceState* svc, const Sid128& sid) const {
@@ -386,7 +398,8 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>
   for (;;) {
     const Sid128 candidate = sid.has_value() ? *sid : NextSid();
     SidShard& shard = ShardFor(candidate);
-    absl::MutexLock lock(&shard.mu);
+    SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, text.identity});
+    ShardLocks locks(&shard, &identity_shard);
     if (shard.table.contains(candidate)) {
       if (sid.has_value()) return nullptr;
       continue;  // regenerate on collision
@@ -395,7 +408,7 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>
         UserRecord::New(&svc->records, candidate, position, role, text, date_created, date_updated);
     UserRecord* record = owned.get();
     shard.table.insert(std::move(owned));
-    svc->by_identity.insert(record);
+    identity_shard.ids.insert(record);
     // Positions only grow, so the new record always goes last: O(1) amortized.
     svc->by_order.insert_before(svc->by_order.end(), *record);
     ++role->user_count;
@@ -407,12 +420,13 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>
 void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   // The index links are read only under the service lock, which is held
   // exclusively; the shard lock guards the table and the record's lifetime.
-  svc->by_identity.erase(record);
   svc->by_order.erase(svc->by_order.iterator_to(*record));
   --record->role()->user_count;
   const Sid128 sid = record->sid();
   SidShard& shard = ShardFor(sid);
-  absl::MutexLock lock(&shard.mu);
+  SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, record->identity()});
+  ShardLocks locks(&shard, &identity_shard);
+  identity_shard.ids.erase(record);
   auto it = shard.table.find(sid);
   shard.table.erase(it);  // destroys the record
 }
@@ -532,7 +546,7 @@ void StoreImpl::RunPostHook(HookType type, bool enabled, const User& stored) {
 
 absl::StatusOr<User> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields) {
   USERSTORE_ASSIGN_OR_RETURN(RoleRecord * role, ResolveUserRole(svc, fields.role));
-  if (svc->by_identity.contains(fields.identity)) {
+  if (FindByIdentity(svc->sid, fields.identity) != nullptr) {
     return MakeError(ErrorCode::kUserAlreadyExists);
   }
   const int64_t now = NowSeconds();
@@ -569,7 +583,7 @@ template <typename Fn>
 absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_view user,
                                     Fn&& fn) const {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
-  // Fast path: one shard reader lock.
+  // Fast path by SID: one SID-shard reader lock.
   if (IsSidShaped(kUserPrefix, user)) {
     std::optional<Sid128> user_sid = ParseSid(kUserPrefix, user);
     std::optional<Sid128> svc_sid = ParseSid(kServicePrefix, service_sid);
@@ -584,6 +598,20 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
           fn(record);
           return absl::OkStatus();
         }
+      }
+    }
+  } else if (std::optional<Sid128> svc_sid = ParseSid(kServicePrefix, service_sid)) {
+    // Fast path by identity: one identity-shard reader lock. The key holds
+    // the service, so a hit is a user of the requested service.
+    const IdentityKey key{*svc_sid, user};
+    SidShard& shard = ShardFor(key);
+    absl::ReaderMutexLock lock(&shard.mu);
+    auto it = shard.ids.find(key);
+    if (it != shard.ids.end()) {
+      const UserRecord& record = **it;
+      if (!record.role()->service->deleted.load(std::memory_order_acquire)) {
+        fn(record);
+        return absl::OkStatus();
       }
     }
   }
@@ -693,8 +721,7 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
     changed = e.text || e.role;
     if (changed) {
       const int64_t now = NowSeconds();
-      SidShard& shard = ShardFor(record->sid());
-      absl::MutexLock shard_lock(&shard.mu);
+      ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
       if (e.text) {
         const std::optional<absl::string_view> fn =
             patch.friendly_name.has_value() ? patch.friendly_name : record->friendly_name();
@@ -749,9 +776,8 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
     USERSTORE_RETURN_IF_ERROR(identity_status);
     absl::ReaderMutexLock service_lock(&svc->mu);
-    auto it = svc->by_identity.find(absl::string_view(*request.identity));
-    if (it != svc->by_identity.end()) {
-      return GetOrCreateResult{ToUser(**it, PresenceView::kFetch), false};
+    if (const UserRecord* found = FindByIdentity(svc->sid, *request.identity)) {
+      return GetOrCreateResult{ToUser(*found, PresenceView::kFetch), false};
     }
   }
   UserFields fields;
@@ -763,9 +789,8 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
     absl::MutexLock service_lock(&svc->mu);
     // Someone may have created it since the shared look.
-    auto it = svc->by_identity.find(fields.identity);
-    if (it != svc->by_identity.end()) {
-      return GetOrCreateResult{ToUser(**it, PresenceView::kFetch), false};
+    if (const UserRecord* found = FindByIdentity(svc->sid, fields.identity)) {
+      return GetOrCreateResult{ToUser(*found, PresenceView::kFetch), false};
     }
     USERSTORE_RETURN_IF_ERROR(valid);
     USERSTORE_ASSIGN_OR_RETURN(created, CreateLocked(svc, fields));
@@ -876,8 +901,7 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
               (update.is_notifiable.has_value() && record->is_notifiable() != update.is_notifiable);
     if (changed) {
       const int64_t now = NowSeconds();
-      SidShard& shard = ShardFor(record->sid());
-      absl::MutexLock shard_lock(&shard.mu);
+      ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
       if (update.is_online.has_value()) record->set_is_online(update.is_online);
       if (update.is_notifiable.has_value()) record->set_is_notifiable(update.is_notifiable);
       record->set_date_updated(now);
@@ -909,8 +933,7 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
     }
     if (next < 0) return InvalidParameterError("The user has joined no channel");
     const int64_t now = NowSeconds();
-    SidShard& shard = ShardFor(record->sid());
-    absl::MutexLock shard_lock(&shard.mu);
+    ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
     record->set_joined_channels_count(static_cast<int>(next));
     record->set_date_updated(now);
     bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -1423,7 +1446,7 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
   if (u.friendly_name.has_value()) fn = *u.friendly_name;
 
   if (event.op == ChangeEvent::Op::kCreate) {
-    if (record != nullptr || svc->by_identity.contains(absl::string_view(u.identity))) {
+    if (record != nullptr || FindByIdentity(svc->sid, u.identity) != nullptr) {
       return MakeError(ErrorCode::kUserAlreadyExists);
     }
     if (u.identity.empty()) return MakeError(ErrorCode::kIdentityNotProvided);
@@ -1431,8 +1454,7 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
     record =
         InsertUser(svc, *sid, role, text, ToSeconds(u.date_created), ToSeconds(u.date_updated));
     if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);  // SID elsewhere
-    SidShard& shard = ShardFor(*sid);
-    absl::MutexLock shard_lock(&shard.mu);
+    ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
     record->set_is_online(u.is_online);
     record->set_is_notifiable(u.is_notifiable);
     record->set_joined_channels_count(u.joined_channels_count);
@@ -1446,8 +1468,7 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
   if (record->identity() != u.identity) {
     return InvalidParameterError("Identity cannot be updated");
   }
-  SidShard& shard = ShardFor(*sid);
-  absl::MutexLock shard_lock(&shard.mu);
+  ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
   record->SetText(fn, u.attributes);
   if (role != record->role()) {
     --record->role()->user_count;
@@ -1512,15 +1533,15 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
         }
       }
       // Users.
-      if (svc->by_identity.size() != svc->by_order.size()) return fail("user index sizes");
       uint64_t last = 0;
       for (const UserRecord& record : svc->by_order) {
         if (record.position() <= last || record.position() >= svc->next_user_position) {
           return fail("user positions");
         }
         last = record.position();
-        auto id_it = svc->by_identity.find(record.identity());
-        if (id_it == svc->by_identity.end() || *id_it != &record) {
+        const SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, record.identity()});
+        auto id_it = identity_shard.ids.find(IdentityKey{svc->sid, record.identity()});
+        if (id_it == identity_shard.ids.end() || *id_it != &record) {
           return fail("identity index misses a user");
         }
         if (record.identity().empty() || !IsValidText(record.identity())) {
@@ -1544,6 +1565,7 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
       total_users += svc->by_order.size();
     }
     size_t table_users = 0;
+    size_t identity_users = 0;
     for (size_t i = 0; i <= shard_mask_; ++i) {
       for (const UserRecordPtr& record : shards_[i].table) {
         if (ShardOf(record->sid(), shard_mask_) != i) return fail("record in the wrong shard");
@@ -1551,8 +1573,16 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
         if (FindService(svc->sid_text) != svc) return fail("record of a dead service");
       }
       table_users += shards_[i].table.size();
+      for (const UserRecord* record : shards_[i].ids) {
+        if (IdentityShardOf(IdentityKey{ServiceSidOf(record), record->identity()}, shard_mask_) !=
+            i) {
+          return fail("identity in the wrong shard");
+        }
+      }
+      identity_users += shards_[i].ids.size();
     }
     if (table_users != total_users) return fail("SID table and service indexes disagree");
+    if (identity_users != total_users) return fail("identity tables and service indexes disagree");
     absl::MutexLock ids_lock(&ids_mu_);
     if (role_sids_.size() != total_roles) return fail("role SID registry");
     return absl::OkStatus();

@@ -14,6 +14,8 @@
 //                     default_service_
 //     shards_[k].mu ─ shards_[k].table      SidTable: owns every UserRecord whose SID
 //                                           falls in shard k (core/user_table.h)
+//                     shards_[k].ids        IdentityTable: every record whose
+//                                           (service, identity) falls in shard k
 //     ids_mu_ ─────── sid_generator_, role_sids_ (every live role SID)
 //     bus_                                  EventBus: hooks and the change feed
 //
@@ -21,20 +23,22 @@
 //     mu ─────────── friendly_name, reachability, default role SIDs, dates,
 //                    roles (by position, owns RoleRecord) + roles_by_sid,
 //                    records (RecordArena: the memory of its user records),
-//                    by_identity (IdentityIndex), by_order (OrderIndex),
+//                    by_order (OrderIndex),
 //                    next_user_position, next_role_position
 //
-// A user is reachable three ways: from its shard's SidTable (the owner), from
-// its service's identity index and from its service's creation-order index.
+// A user is reachable three ways: from its SID shard's SidTable (the owner),
+// from its identity shard's IdentityTable and from its service's
+// creation-order index. Its SID shard and identity shard are often different.
 // Its service is `record->role()->service` (a user always has a role of its
 // own service), which saves a word per record.
 //
 // INVARIANTS (what holds whenever no lock is held; `CheckInvariants()` walks them)
 //
-//   (1) For every service S: |S.by_identity| == |S.by_order|, and a record is in
-//       one iff it is in the other and in the SidTable of shard
-//       ShardOf(record.sid). The SidTables hold exactly the union of the users
-//       of all services. No record is ever moved after it is inserted.
+//   (1) A record is in its service's by_order iff it is in the SidTable of
+//       shard ShardOf(record.sid) iff it is in the IdentityTable of shard
+//       IdentityShardOf(service, identity). The SidTables and the
+//       IdentityTables each hold exactly the union of the users of all
+//       services. No record is ever moved after it is inserted.
 //   (2) Within S, positions along by_order strictly increase and are all below
 //       S.next_user_position; positions are never reused, so a page token's
 //       anchor keeps its meaning after the user it names is deleted.
@@ -56,15 +60,16 @@
 //
 //     mu_  ->  ServiceState::mu  ->  shards_[k].mu  ->  ids_mu_ | EventBus
 //
-// with at most one service lock and at most one shard lock held at a time.
+// with at most one service lock and at most two shard locks held at a time
+// (a record's SID shard and identity shard, taken in index order).
 // Snapshot(), SubscribeWithSnapshot() and CheckInvariants() hold mu_
 // exclusively and no service or shard lock: every mutation holds mu_ at least
 // shared from its first lookup to its publication, so holding it exclusively
 // freezes the whole store at one sequence number. (They used to hold every
 // service and shard lock shared; that is a lock count proportional to the
 // store, past what ThreadSanitizer's deadlock detector can track, 64.) The
-// price: lists and identity lookups wait for a snapshot; fetch by SID does
-// not (its fast path takes only a shard lock). ids_mu_ and the bus's
+// price: lists and writes wait for a snapshot; fetches by SID or identity do
+// not (their fast paths take only a shard lock). ids_mu_ and the bus's
 // mutex are leaves: nothing is acquired while they are held, and no callback
 // (hook, listener, clock aside) ever runs while any store lock is held.
 //
@@ -72,28 +77,32 @@
 //     snapshots and CheckInvariants(). Shared:
 //     everything else that names a service (it keeps the ServiceState alive).
 //   * ServiceState::mu exclusive: every mutation of that service's users or
-//     roles, and service updates. Shared: identity lookups, lists, counts.
-//   * shards_[k].mu exclusive: insert/erase in the table, and every mutation of
-//     a record of the shard. Shared: lookup by SID.
+//     roles, and service updates. Shared: lists, counts, reads that miss the
+//     fast path.
+//   * shards_[k].mu exclusive: insert/erase in its tables, and every mutation
+//     of a record whose SID shard or identity shard is k. Shared: lookup by
+//     SID or by identity.
 //
-// The record rule: a UserRecord is mutated only while BOTH its service's mu
-// and its shard's mu are held exclusively. A reader that holds EITHER one
-// (shared) therefore sees a stable record. This is what lets GetUser by SID
-// take only one shard reader lock:
+// The record rule: a UserRecord is mutated only while its service's mu, its
+// SID shard's mu and its identity shard's mu are ALL held exclusively. A
+// reader that holds ANY one of them (shared) therefore sees a stable record.
+// This is what lets GetUser take only one shard reader lock:
 //
-//   fast path  shard.mu (shared): find the record; check that
-//              record->role()->service is the requested service and is not
-//              being deleted; copy. The role pointer only changes under the
-//              shard lock; roles and services outlive every record that
-//              refers to them (a role is deleted only at user_count == 0, a
-//              service only after all its records left the SID table).
-//   slow path  anything else (identity, miss, other service): mu_ (shared) ->
-//              service mu (shared) -> shard (shared), which also builds the
-//              right 404.
+//   fast path  by SID: the SID shard (shared); by identity: the identity
+//              shard of (requested service, identity) (shared). Find the
+//              record; check that record->role()->service is the requested
+//              service and is not being deleted; read it. The role pointer
+//              only changes under both shard locks; roles and services
+//              outlive every record that refers to them (a role is deleted
+//              only at user_count == 0, a service only after all its records
+//              left the tables).
+//   slow path  anything else (miss, other service): mu_ (shared) -> service
+//              mu (shared) -> one shard (shared), which also builds the right
+//              404.
 //
 // `ServiceState::reachability_enabled` and `deleted` are atomics, written
 // under the service lock exclusively and read under either lock; the fast
-// path reads them while it holds the shard lock, so the (record, flag) pair it
+// path reads them while it holds a shard lock, so the (record, flag) pair it
 // returns existed at one instant (linearization point: that read).
 // DeleteService sets `deleted` before it removes any record, so once one user
 // of the service reads as missing, all do.
@@ -109,7 +118,9 @@
 // writers of one service, which makes identity uniqueness, role counts,
 // creation order and GetOrCreateUser atomic with no further protocol. Shards
 // are last because they are touched per record and shared across services;
-// readers by SID touch only them.
+// readers by SID or identity touch only them, one shard each, so readers on
+// many cores do not share a lock's cache line (measured in
+// docs/performance.md: identity reads on two threads).
 
 #ifndef USERSTORE_CORE_STORE_IMPL_H_
 #define USERSTORE_CORE_STORE_IMPL_H_
@@ -193,9 +204,8 @@ struct ServiceState {
   uint64_t next_role_position ABSL_GUARDED_BY(mu) = 1;
 
   // Owns the memory of the service's user records (the SID tables own the
-  // records themselves). Declared before the indexes, so destroyed after.
+  // records themselves). Declared before the index, so destroyed after.
   RecordArena records ABSL_GUARDED_BY(mu);
-  IdentityIndex by_identity ABSL_GUARDED_BY(mu);
   OrderIndex by_order ABSL_GUARDED_BY(mu);
   uint64_t next_user_position ABSL_GUARDED_BY(mu) = 1;
 };
@@ -210,10 +220,41 @@ struct RoleRef {
   std::optional<Sid128> sid;
 };
 
-// One lock shard of the SID table, on its own cache lines.
+// One lock shard of the SID and identity tables, on its own cache lines.
 struct alignas(64) SidShard {
   mutable absl::Mutex mu;
   SidTable table ABSL_GUARDED_BY(mu);
+  IdentityTable ids ABSL_GUARDED_BY(mu);
+};
+
+// ShardLocks
+//
+// The exclusive locks a mutation of a record needs besides its service's:
+// its SID shard and its identity shard, once when they are the same, taken
+// in index order (shards_ is one array, so address order is index order).
+class ABSL_SCOPED_LOCKABLE ShardLocks {
+ public:
+  // (The body locks once when the two are one shard, which the analysis
+  // cannot follow; callers see both locks held.)
+  ShardLocks(SidShard* sid_shard, SidShard* identity_shard)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(sid_shard->mu, identity_shard->mu) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : first_(sid_shard < identity_shard ? sid_shard : identity_shard),
+        second_(sid_shard == identity_shard
+                    ? nullptr
+                    : (sid_shard < identity_shard ? identity_shard : sid_shard)) {
+    first_->mu.Lock();
+    if (second_ != nullptr) second_->mu.Lock();
+  }
+  ~ShardLocks() ABSL_UNLOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (second_ != nullptr) second_->mu.Unlock();
+    first_->mu.Unlock();
+  }
+  ShardLocks(const ShardLocks&) = delete;
+  ShardLocks& operator=(const ShardLocks&) = delete;
+
+ private:
+  SidShard* const first_;
+  SidShard* const second_;
 };
 
 class StoreImpl {
@@ -290,6 +331,15 @@ class StoreImpl {
   // A fresh role SID, already registered in role_sids_.
   Sid128 NewRoleSid() ABSL_LOCKS_EXCLUDED(ids_mu_);
   SidShard& ShardFor(const Sid128& sid) const { return shards_[ShardOf(sid, shard_mask_)]; }
+  SidShard& ShardFor(const IdentityKey& key) const {
+    return shards_[IdentityShardOf(key, shard_mask_)];
+  }
+  // The identity shard of a stored record. With ShardFor(record.sid()), the
+  // two shard locks a mutation of `record` takes (ShardLocks).
+  SidShard& IdentityShardFor(const UserRecord& record) const;
+  // The record of `identity` in the service `service`, or nullptr. Takes the
+  // identity shard's reader lock; the caller holds the service's lock.
+  UserRecord* FindByIdentity(const Sid128& service, absl::string_view identity) const;
 
   ServiceState* FindService(absl::string_view service_sid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The service, or 404 "/Services/{service_sid}".

@@ -43,13 +43,17 @@
 //                  SID (heterogeneous lookup hashes the two words, never the
 //                  text). Owns the records. One table per lock shard; the
 //                  shard of a SID is a function of its bits (`ShardOf`).
-//   IdentityIndex  absl::flat_hash_set<UserRecord*> per service, hashed and
-//                  compared by identity bytes, looked up by `string_view`.
+//   IdentityTable  absl::flat_hash_set<UserRecord*>, keyed by (service SID,
+//                  identity bytes), one per lock shard like the SID tables;
+//                  the shard of an identity is a function of that key
+//                  (`IdentityShardOf`), so a lookup by identity takes one
+//                  shard lock and no service lock.
 //   OrderIndex     boost::intrusive::set per service over `order_hook`, keyed
 //                  by `position` (key_of_value), so a page is a lower_bound /
 //                  upper_bound plus a walk: O(log n + page size).
 //
-// A record is unlinked from both per-service indexes before it is erased from
+// A record is unlinked from its identity table and its service's order index
+// before it is erased from
 // (and thereby destroyed by) its SID table; its block then goes back to its
 // service's arena, so a service outlives its records. Hooks use `safe_link`,
 // so a record destroyed while still linked trips an assertion in debug builds.
@@ -65,6 +69,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
@@ -221,23 +226,47 @@ inline size_t ShardOf(const Sid128& sid, size_t mask) {
 
 // --- Identity index -------------------------------------------------------------
 
+// What an identity lookup names: a service and an identity in it.
+struct IdentityKey {
+  Sid128 service;
+  absl::string_view identity;
+  template <typename H>
+  friend H AbslHashValue(H h, const IdentityKey& k) {
+    return H::combine(std::move(h), k.service, k.identity);
+  }
+};
+
+// The shard an identity lives in: a function of its key's hash, like ShardOf
+// for SIDs (the top bits, which the table inside the shard hardly uses).
+inline size_t IdentityShardOf(const IdentityKey& key, size_t mask) {
+  return static_cast<size_t>(absl::Hash<IdentityKey>{}(key) >> 48) & mask;
+}
+
+// Hash and equality over records and keys (heterogeneous lookup). A record's
+// key is (its service's SID, its identity); `ServiceSidOf` is defined where
+// the service type is known (core/store_impl.h).
+Sid128 ServiceSidOf(const UserRecord* record);
 struct IdentityHash {
   using is_transparent = void;
-  size_t operator()(absl::string_view identity) const {
-    return absl::Hash<absl::string_view>{}(identity);
+  size_t operator()(const IdentityKey& key) const { return absl::Hash<IdentityKey>{}(key); }
+  size_t operator()(const UserRecord* r) const {
+    return (*this)(IdentityKey{ServiceSidOf(r), r->identity()});
   }
-  size_t operator()(const UserRecord* r) const { return (*this)(r->identity()); }
 };
 struct IdentityEq {
   using is_transparent = void;
-  static absl::string_view Key(absl::string_view s) { return s; }
-  static absl::string_view Key(const UserRecord* r) { return r->identity(); }
+  static IdentityKey Key(const IdentityKey& k) { return k; }
+  static IdentityKey Key(const UserRecord* r) {
+    return IdentityKey{ServiceSidOf(r), r->identity()};
+  }
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
-    return Key(a) == Key(b);
+    const IdentityKey x = Key(a);
+    const IdentityKey y = Key(b);
+    return x.identity == y.identity && x.service == y.service;
   }
 };
-using IdentityIndex = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>;
+using IdentityTable = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>;
 
 // --- Creation-order index -------------------------------------------------------
 

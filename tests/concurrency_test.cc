@@ -541,7 +541,9 @@ TEST_F(ConcurrencyTest, ServiceDeleteConcurrentWithUserOperations) {
             status = Create(svc, absl::StrCat("x", t, "-", i)).status();
             break;
           case 1:
-            status = store_->GetUser(svc, sid).status();
+            // By SID and by identity: the two one-shard fast paths.
+            status =
+                store_->GetUser(svc, rng() % 2 == 0 ? sid : absl::StrCat("d", rng() % 40)).status();
             break;
           case 2: {
             UpdateUserRequest req;
@@ -588,6 +590,7 @@ TEST_F(ConcurrencyTest, ServiceDeleteConcurrentWithUserOperations) {
     for (const std::string& sid : sids) {
       EXPECT_EQ(ErrorCodeOf(store_->GetUser(svc, sid).status()), ErrorCode::kNotFound);
     }
+    EXPECT_EQ(ErrorCodeOf(store_->GetUser(svc, "d0").status()), ErrorCode::kNotFound);
     ExpectInvariants();
   }
   problems.Check();

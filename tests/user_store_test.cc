@@ -843,9 +843,36 @@ TEST_F(UserStoreTest, AnyShardCountWorks) {
     for (int i = 0; i < 40; ++i) users.push_back(MustCreate(absl::StrCat("u", i)));
     for (const User& u : users) {
       EXPECT_EQ(store_->GetUser(service_, u.sid)->identity, u.identity) << shards;
+      EXPECT_EQ(store_->GetUser(service_, u.identity)->sid, u.sid) << shards;
+    }
+    // Writes lock a record's SID shard and identity shard (one lock when
+    // they coincide, always with one shard).
+    for (size_t i = 0; i < users.size(); i += 2) {
+      UpdateUserRequest update;
+      update.attributes = absl::StrCat("[", i, "]");
+      ASSERT_THAT(store_->UpdateUser(service_, users[i].identity, update), IsOk()) << shards;
+      ASSERT_THAT(store_->DeleteUser(service_, users[i + 1].sid), IsOk()) << shards;
+      EXPECT_THAT(store_->GetUser(service_, users[i + 1].identity),
+                  IsError(404, ErrorCode::kNotFound));
     }
     EXPECT_THAT(store_->CheckInvariants(), IsOk());
   }
+}
+
+// The identity index is keyed by (service, identity): the same identity in two
+// services names two users, and deleting one leaves the other.
+TEST_F(UserStoreTest, OneIdentityInTwoServicesIsTwoUsers) {
+  const User here = MustCreate("sam");
+  absl::StatusOr<Service> other = store_->CreateService(Named("other"));
+  ASSERT_THAT(other, IsOk());
+  const User there = MustCreate("sam", other->sid);
+  EXPECT_NE(here.sid, there.sid);
+  EXPECT_EQ(store_->GetUser(service_, "sam")->sid, here.sid);
+  EXPECT_EQ(store_->GetUser(other->sid, "sam")->sid, there.sid);
+  ASSERT_THAT(store_->DeleteService(other->sid), IsOk());
+  EXPECT_EQ(store_->GetUser(service_, "sam")->sid, here.sid);
+  EXPECT_THAT(store_->GetUser(other->sid, "sam"), IsError(404, ErrorCode::kNotFound));
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
 }
 
 // A snapshot and the invariant walk take a constant number of locks however

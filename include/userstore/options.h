@@ -122,10 +122,10 @@ struct StoreOptions {
 
   // --- Performance -------------------------------------------------------------
 
-  // Number of lock shards of the user-by-SID table. Reads by SID take only the
-  // shard's reader lock, so more shards let more reader threads run without
-  // touching a shared cache line. Rounded up to a power of two, 1..1024.
-  // Default: 16.
+  // Number of lock shards of the user tables (by SID and by identity). A fetch
+  // by SID or by identity takes only one shard's reader lock, so more shards
+  // let more reader threads run without touching a shared cache line.
+  // Rounded up to a power of two, 1..1024. Default: 16.
   int sid_shards = 16;
 
   // --- Hooks -------------------------------------------------------------------

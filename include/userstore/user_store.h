@@ -23,9 +23,9 @@
 // A failed call changes nothing (no partial writes).
 //
 // Thread safety. Every method may be called from any number of threads at
-// once, with no outside locking, and is linearizable. Reads by user SID take
-// only the reader lock of one shard of the SID table; other reads take reader
-// locks, so readers never wait for each other. Results are copies: nothing
+// once, with no outside locking, and is linearizable. A fetch by user SID or
+// by identity takes only the reader lock of one shard of the user tables;
+// other reads take reader locks, so readers never wait for each other. Results are copies: nothing
 // returned points into the store. The two zero-copy reads, ReadUser() and
 // VisitUsers(), instead run a callback under the reader lock with views into
 // the store; they are the fastest way to read (no allocation per user).
@@ -296,7 +296,8 @@ class UserStore {
   //
   // The current state (see SnapshotData). Consistent at one instant: it holds
   // every change with sequence <= `sequence` and none after. O(n), during
-  // which writes, lists and identity lookups wait (fetch by SID does not).
+  // which writes and lists wait; fetches by SID or identity do not (one that
+  // finds no user builds its 404 under the store lock, and waits).
   SnapshotData Snapshot() const;
 
   // UserStore::SubscribeWithSnapshot()
