@@ -65,7 +65,9 @@
 //                 and, for SQLite, bytes_per_user_engine (sqlite3_memory_used).
 //
 // Flags: the usual --benchmark_* ones, plus --sizes=10000,100000 to register
-// only some N. bench/run_bench.py runs the suite and prints the ratio table.
+// only some N, and --abseil_deadlock_detection to keep Abseil's debug-mode
+// deadlock detector on (off by default, see main()). bench/run_bench.py runs
+// the suite and prints the ratio table.
 
 #include <algorithm>
 #include <cstdio>
@@ -76,6 +78,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "bench/bench_harness.h"
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -388,9 +391,12 @@ int main(int argc, char** argv) {
   std::vector<int64_t> sizes(std::begin(userstore_bench::kSizes),
                              std::end(userstore_bench::kSizes));
   int out = 1;
+  bool deadlock_detection = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--sizes=", 8) == 0) {
       sizes = userstore_bench::ParseSizes(argv[i] + 8);
+    } else if (std::strcmp(argv[i], "--abseil_deadlock_detection") == 0) {
+      deadlock_detection = true;
     } else {
       argv[out++] = argv[i];
     }
@@ -405,6 +411,14 @@ int main(int argc, char** argv) {
   std::string all;
   for (const int64_t n : sizes) all += (all.empty() ? "" : ",") + std::to_string(n);
   benchmark::AddCustomContext("userstore_bench_sizes", all);
+  // Debian's Abseil is a debug-mode build, so by default every absl::Mutex
+  // acquisition runs the deadlock detector, which records lock-order edges in
+  // a global graph under a global spin lock (a fifth of a create, and a
+  // shared cache line for every reader thread). A release build of Abseil,
+  // what a deployment uses, has it off; the benchmark turns it off the same
+  // way (the tests keep it on). --abseil_deadlock_detection keeps it.
+  if (!deadlock_detection) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  benchmark::AddCustomContext("abseil_deadlock_detection", deadlock_detection ? "on" : "off");
   userstore_bench::RegisterAll(sizes);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
