@@ -41,12 +41,14 @@ void* AllocateHugeChunk(size_t bytes) {
   const size_t span = bytes + kHuge;
   void* mapped = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapped == MAP_FAILED) throw std::bad_alloc();
-  const uintptr_t base = reinterpret_cast<uintptr_t>(mapped);
-  const uintptr_t aligned = (base + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
-  if (aligned > base) munmap(mapped, aligned - base);
-  const uintptr_t tail = base + span - (aligned + bytes);
-  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
-  void* chunk = reinterpret_cast<void*>(aligned);
+  char* const base = static_cast<char*>(mapped);
+  // Pointer arithmetic, not integer-to-pointer casts: the offset to the next
+  // 2 MiB boundary, then the parts before and after the chunk go back.
+  const size_t head = (kHuge - (reinterpret_cast<uintptr_t>(base) & (kHuge - 1))) & (kHuge - 1);
+  char* const chunk = base + head;
+  const size_t tail = span - head - bytes;
+  if (head > 0) munmap(base, head);
+  if (tail > 0) munmap(chunk + bytes, tail);
   // Advice only: where THP is off the chunk keeps ordinary pages.
   (void)madvise(chunk, bytes, MADV_HUGEPAGE);
   return chunk;
