@@ -353,6 +353,7 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
     if (!sid.has_value()) return nullptr;
     SidShard& shard = ShardFor(*sid);
     absl::ReaderMutexLock lock(&shard.mu);
+    shard.table.prefetch(*sid);  // control bytes and slot in parallel
     auto it = shard.table.find(*sid);
     if (it == shard.table.end()) return nullptr;
     UserRecord* record = it->get();
@@ -365,6 +366,7 @@ UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view i
   const IdentityKey key{service, identity};
   SidShard& shard = ShardFor(key);
   absl::ReaderMutexLock lock(&shard.mu);
+  shard.ids.prefetch(key);  // control bytes and slot in parallel
   auto it = shard.ids.find(key);
   return it == shard.ids.end() ? nullptr : *it;
 }
@@ -590,6 +592,9 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
     if (user_sid.has_value() && svc_sid.has_value()) {
       SidShard& shard = ShardFor(*user_sid);
       absl::ReaderMutexLock lock(&shard.mu);
+      // Start the control-byte and slot loads together: find() would issue
+      // the second only after the first arrived.
+      shard.table.prefetch(*user_sid);
       auto it = shard.table.find(*user_sid);
       if (it != shard.table.end()) {
         const UserRecord& record = **it;
@@ -606,6 +611,7 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
     const IdentityKey key{*svc_sid, user};
     SidShard& shard = ShardFor(key);
     absl::ReaderMutexLock lock(&shard.mu);
+    shard.ids.prefetch(key);
     auto it = shard.ids.find(key);
     if (it != shard.ids.end()) {
       const UserRecord& record = **it;
