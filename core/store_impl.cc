@@ -239,7 +239,9 @@ ServiceState::~ServiceState() {
   by_order.clear();
 }
 
-Sid128 ServiceSidOf(const UserRecord* record) { return record->role()->service->sid; }
+IdentityKey IdentityKeyOf(const UserRecord* record) {
+  return IdentityKey{record->role()->service->sid, record->identity()};
+}
 
 // --- construction ------------------------------------------------------------------
 
@@ -353,11 +355,8 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
     if (!sid.has_value()) return nullptr;
     SidShard& shard = ShardFor(*sid);
     absl::ReaderMutexLock lock(&shard.mu);
-    shard.table.prefetch(*sid);  // control bytes and slot in parallel
-    auto it = shard.table.find(*sid);
-    if (it == shard.table.end()) return nullptr;
-    UserRecord* record = it->get();
-    return record->role()->service == svc ? record : nullptr;
+    UserRecord* record = shard.Find(*sid);
+    return record != nullptr && record->role()->service == svc ? record : nullptr;
   }
   return FindByIdentity(svc->sid, user);
 }
@@ -366,13 +365,11 @@ UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view i
   const IdentityKey key{service, identity};
   SidShard& shard = ShardFor(key);
   absl::ReaderMutexLock lock(&shard.mu);
-  shard.ids.prefetch(key);  // control bytes and slot in parallel
-  auto it = shard.ids.find(key);
-  return it == shard.ids.end() ? nullptr : *it;
+  return shard.Find(key);
 }
 
 SidShard& StoreImpl::IdentityShardFor(const UserRecord& record) const {
-  return ShardFor(IdentityKey{ServiceSidOf(&record), record.identity()});
+  return ShardFor(IdentityKeyOf(&record));
 }
 
 RoleRecord* StoreImpl::FindRole(const ServiceState* svc, const Sid128& sid) const {
@@ -426,7 +423,7 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   --record->role()->user_count;
   const Sid128 sid = record->sid();
   SidShard& shard = ShardFor(sid);
-  SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, record->identity()});
+  SidShard& identity_shard = IdentityShardFor(*record);
   ShardLocks locks(&shard, &identity_shard);
   identity_shard.ids.erase(record);
   auto it = shard.table.find(sid);
@@ -592,15 +589,10 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
     if (user_sid.has_value() && svc_sid.has_value()) {
       SidShard& shard = ShardFor(*user_sid);
       absl::ReaderMutexLock lock(&shard.mu);
-      // Start the control-byte and slot loads together: find() would issue
-      // the second only after the first arrived.
-      shard.table.prefetch(*user_sid);
-      auto it = shard.table.find(*user_sid);
-      if (it != shard.table.end()) {
-        const UserRecord& record = **it;
-        const ServiceState* svc = record.role()->service;
+      if (const UserRecord* record = shard.Find(*user_sid)) {
+        const ServiceState* svc = record->role()->service;
         if (svc->sid == *svc_sid && !svc->deleted.load(std::memory_order_acquire)) {
-          fn(record);
+          fn(*record);
           return absl::OkStatus();
         }
       }
@@ -611,12 +603,9 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
     const IdentityKey key{*svc_sid, user};
     SidShard& shard = ShardFor(key);
     absl::ReaderMutexLock lock(&shard.mu);
-    shard.ids.prefetch(key);
-    auto it = shard.ids.find(key);
-    if (it != shard.ids.end()) {
-      const UserRecord& record = **it;
-      if (!record.role()->service->deleted.load(std::memory_order_acquire)) {
-        fn(record);
+    if (const UserRecord* record = shard.Find(key)) {
+      if (!record->role()->service->deleted.load(std::memory_order_acquire)) {
+        fn(*record);
         return absl::OkStatus();
       }
     }
@@ -1545,17 +1534,13 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
           return fail("user positions");
         }
         last = record.position();
-        const SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, record.identity()});
-        auto id_it = identity_shard.ids.find(IdentityKey{svc->sid, record.identity()});
-        if (id_it == identity_shard.ids.end() || *id_it != &record) {
+        if (IdentityShardFor(record).Find(IdentityKeyOf(&record)) != &record) {
           return fail("identity index misses a user");
         }
         if (record.identity().empty() || !IsValidText(record.identity())) {
           return fail("identity text");
         }
-        const SidShard& shard = ShardFor(record.sid());
-        auto sid_it = shard.table.find(record.sid());
-        if (sid_it == shard.table.end() || sid_it->get() != &record) {
+        if (ShardFor(record.sid()).Find(record.sid()) != &record) {
           return fail("SID table misses a user");
         }
         const RoleRecord* role = record.role();
@@ -1580,10 +1565,7 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
       }
       table_users += shards_[i].table.size();
       for (const UserRecord* record : shards_[i].ids) {
-        if (IdentityShardOf(IdentityKey{ServiceSidOf(record), record->identity()}, shard_mask_) !=
-            i) {
-          return fail("identity in the wrong shard");
-        }
+        if (&IdentityShardFor(*record) != &shards_[i]) return fail("identity in the wrong shard");
       }
       identity_users += shards_[i].ids.size();
     }

@@ -243,22 +243,18 @@ inline size_t IdentityShardOf(const IdentityKey& key, size_t mask) {
 }
 
 // Hash and equality over records and keys (heterogeneous lookup). A record's
-// key is (its service's SID, its identity); `ServiceSidOf` is defined where
-// the service type is known (core/store_impl.h).
-Sid128 ServiceSidOf(const UserRecord* record);
+// key is (its service's SID, its identity); `IdentityKeyOf` is defined where
+// the service type is known (core/store_impl.cc).
+IdentityKey IdentityKeyOf(const UserRecord* record);
 struct IdentityHash {
   using is_transparent = void;
   size_t operator()(const IdentityKey& key) const { return absl::Hash<IdentityKey>{}(key); }
-  size_t operator()(const UserRecord* r) const {
-    return (*this)(IdentityKey{ServiceSidOf(r), r->identity()});
-  }
+  size_t operator()(const UserRecord* r) const { return (*this)(IdentityKeyOf(r)); }
 };
 struct IdentityEq {
   using is_transparent = void;
   static IdentityKey Key(const IdentityKey& k) { return k; }
-  static IdentityKey Key(const UserRecord* r) {
-    return IdentityKey{ServiceSidOf(r), r->identity()};
-  }
+  static IdentityKey Key(const UserRecord* r) { return IdentityKeyOf(r); }
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
     const IdentityKey x = Key(a);
