@@ -162,25 +162,10 @@ class Validator {
 
   // REQUIRES: *p_ == '"'. Bytes are already known to be well-formed UTF-8.
   bool String() {
-    constexpr uint64_t kOnes = 0x0101010101010101ULL;
-    constexpr uint64_t kHigh = 0x8080808080808080ULL;
     ++p_;
     for (;;) {
-      // Eight bytes at a time while none is a quote, a backslash or a
-      // control byte (the "has a byte less than / equal to" tricks; bytes at
-      // or above 0x80 may set the high bit spuriously, which only sends the
-      // scan to the byte loop).
-      while (end_ - p_ >= 8) {
-        uint64_t x;
-        std::memcpy(&x, p_, 8);
-        const uint64_t control = (x - kOnes * 0x20) & ~x & kHigh;
-        const uint64_t q = x ^ (kOnes * '"');
-        const uint64_t quote = (q - kOnes) & ~q & kHigh;
-        const uint64_t b = x ^ (kOnes * '\\');
-        const uint64_t backslash = (b - kOnes) & ~b & kHigh;
-        if ((control | quote | backslash) != 0) break;
-        p_ += 8;
-      }
+      // Straight to the next quote, backslash or control byte.
+      p_ += JsonPlainPrefix(absl::string_view(p_, static_cast<size_t>(end_ - p_)));
       if (p_ == end_) return false;
       const unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') {
@@ -188,10 +173,7 @@ class Validator {
         return true;
       }
       if (c < 0x20) return false;
-      if (c != '\\') {
-        ++p_;
-        continue;
-      }
+      // A backslash.
       if (++p_ == end_) return false;
       switch (*p_++) {
         case '"':

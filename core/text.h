@@ -19,6 +19,12 @@ bool IsValidText(absl::string_view text);
 // offset of the first byte of the first malformed sequence.
 size_t Utf8ValidPrefix(absl::string_view text);
 
+// The length of the longest prefix of `text` holding no byte that a JSON
+// string must escape (below 0x20, '"' or '\\'): text.size() when there is
+// none. Scans eight bytes at a time. The JSON validator (attributes) and the
+// JSON writer (REST responses) share it.
+size_t JsonPlainPrefix(absl::string_view text);
+
 // Number of code points in `text`. REQUIRES: IsValidText(text).
 size_t CodePointCount(absl::string_view text);
 

@@ -177,6 +177,23 @@ TEST(TextTest, EveryCodePointEncodedIsValid) {
   }
 }
 
+// The first byte a JSON string must escape is found at every offset of the
+// eight-byte scan, after plain bytes of every kind (high bytes included),
+// and never where there is none.
+TEST(TextTest, JsonPlainPrefixFindsTheFirstByteToEscape) {
+  const std::string plain_bytes = std::string("a~ \x7F\x80\xC3\xFF/") + "0123456789";
+  for (size_t at = 0; at < 24; ++at) {
+    std::string text;
+    for (size_t i = 0; i < at; ++i) text += plain_bytes[i % plain_bytes.size()];
+    EXPECT_EQ(JsonPlainPrefix(text), at) << at;
+    for (char special : {'"', '\\', '\0', '\x1F', '\n'}) {
+      const std::string with = text + special + "tail\"more\\";
+      EXPECT_EQ(JsonPlainPrefix(with), at) << at << " " << static_cast<int>(special);
+    }
+  }
+  EXPECT_EQ(JsonPlainPrefix(""), 0u);
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace userstore

@@ -130,30 +130,6 @@ namespace userstore {
 namespace internal {
 namespace {
 
-// True when `p[0..n)` holds a byte JSON must escape: < 0x20, '"' or '\\'.
-// Eight bytes at a time (the classic "has a byte less than / equal to" bit
-// tricks, exact for the yes/no answer), then the tail byte by byte.
-bool NeedsEscape(const char* p, size_t n) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x;
-    std::memcpy(&x, p + i, 8);
-    const uint64_t control = (x - kOnes * 0x20) & ~x & kHigh;
-    const uint64_t q = x ^ (kOnes * '"');
-    const uint64_t quote = (q - kOnes) & ~q & kHigh;
-    const uint64_t b = x ^ (kOnes * '\\');
-    const uint64_t backslash = (b - kOnes) & ~b & kHigh;
-    if ((control | quote | backslash) != 0) return true;
-  }
-  for (; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c < 0x20 || c == '"' || c == '\\') return true;
-  }
-  return false;
-}
-
 using BaseWriter = rapidjson::Writer<StringSink, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                      rapidjson::MemoryPoolAllocator<>>;
 
@@ -176,7 +152,9 @@ class Writer : public BaseWriter {
   }
 
   void Escaped(absl::string_view s) {
-    if (!NeedsEscape(s.data(), s.size())) {
+    // Bytes before the first one to escape are copied as they are.
+    const size_t plain = JsonPlainPrefix(s);
+    if (plain == s.size()) {
       Plain(s.data(), s.size());
       return;
     }
@@ -185,7 +163,7 @@ class Writer : public BaseWriter {
     os_->Reserve(2 + 6 * s.size());
     os_->PutUnsafe('"');
     size_t run = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
+    for (size_t i = plain; i < s.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(s[i]);
       char short_escape = 0;
       if (c == '"' || c == '\\') {
