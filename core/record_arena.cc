@@ -32,11 +32,13 @@ namespace {
 
 constexpr size_t kHuge = RecordArena::kHugeChunkBytes;
 
-// A chunk of `bytes` (a multiple of 2 MiB) aligned to 2 MiB. On Linux it is
-// mapped directly (an over-sized anonymous mapping trimmed to the aligned
-// part, so no address space is wasted) and advised into huge pages; malloc
-// cannot give 2 MiB alignment without keeping the slack mapped.
-void* AllocateHugeChunk(size_t bytes) {
+// A chunk of `bytes`. Below 2 MiB, from operator new. Otherwise (a multiple
+// of 2 MiB) aligned to 2 MiB: on Linux mapped directly (an over-sized
+// anonymous mapping trimmed to the aligned part, so no address space is
+// wasted) and advised into huge pages; malloc cannot give 2 MiB alignment
+// without keeping the slack mapped.
+void* AllocateChunk(size_t bytes) {
+  if (bytes < kHuge) return ::operator new(bytes);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   const size_t span = bytes + kHuge;
   void* mapped = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -57,7 +59,12 @@ void* AllocateHugeChunk(size_t bytes) {
 #endif
 }
 
-void FreeHugeChunk(void* chunk, size_t bytes) noexcept {
+// Returns a chunk from AllocateChunk(`bytes`).
+void FreeChunk(void* chunk, size_t bytes) noexcept {
+  if (bytes < kHuge) {
+    ::operator delete(chunk);
+    return;
+  }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   munmap(chunk, bytes);
 #else
@@ -71,11 +78,7 @@ void FreeHugeChunk(void* chunk, size_t bytes) noexcept {
 RecordArena::~RecordArena() {
   for (const Chunk& chunk : chunks_) {
     USERSTORE_UNPOISON(chunk.base, chunk.bytes);
-    if (chunk.bytes >= kHugeChunkBytes) {
-      FreeHugeChunk(chunk.base, chunk.bytes);
-    } else {
-      ::operator delete(chunk.base);
-    }
+    FreeChunk(chunk.base, chunk.bytes);
   }
 }
 
@@ -117,8 +120,9 @@ void* RecordArena::Carve(size_t size) {
 void RecordArena::NewChunk(size_t at_least) {
   // at_least <= kMaxSmallBytes, far below any chunk size.
   const size_t bytes = std::max(next_chunk_bytes_, at_least);
-  chunks_.reserve(chunks_.size() + 1);  // so that push_back below cannot throw
-  void* base = bytes >= kHugeChunkBytes ? AllocateHugeChunk(bytes) : ::operator new(bytes);
+  // Room first, so that push_back below cannot throw (growing geometrically).
+  if (chunks_.size() == chunks_.capacity()) chunks_.reserve(2 * chunks_.size() + 4);
+  void* base = AllocateChunk(bytes);
   chunks_.push_back(Chunk{base, bytes});
   chunk_bytes_ += bytes;
   // The unused tail of the previous chunk (less than one block of the size
