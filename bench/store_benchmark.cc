@@ -172,18 +172,24 @@ class StoreAdapter {
   std::map<int64_t, std::string> tokens_;
 };
 
+// Builds the fixture of an adapter `A` (constructed from a StoreAdapter*)
+// over the Store fixture of the same size: the same users and keys, kept
+// alive with it.
+template <class A>
+void BuildOnStoreFixture(int64_t n, Fixture<A>* fx) {
+  std::shared_ptr<Fixture<StoreAdapter>> base = GetFixtureShared<StoreAdapter>(n);
+  fx->impl = std::make_unique<A>(base->impl.get());
+  fx->keys = base->keys;
+  fx->keep_alive = std::move(base);
+}
+
 // `StoreCopy`: the same store read through the calls that return copies
 // (GetUser, ListUsers): what the zero-copy reads save. Reads only.
 class StoreCopyAdapter {
  public:
   static constexpr const char* kName = "StoreCopy";
 
-  static void BuildFixture(int64_t n, Fixture<StoreCopyAdapter>* fx) {
-    std::shared_ptr<Fixture<StoreAdapter>> base = GetFixtureShared<StoreAdapter>(n);
-    fx->impl = std::make_unique<StoreCopyAdapter>(base->impl.get());
-    fx->keys = base->keys;
-    fx->keep_alive = std::move(base);
-  }
+  static void BuildFixture(int64_t n, Fixture<StoreCopyAdapter>* fx) { BuildOnStoreFixture(n, fx); }
 
   explicit StoreCopyAdapter(StoreAdapter* store) : store_(store) {}
 
@@ -237,12 +243,7 @@ class RestAdapter {
  public:
   static constexpr const char* kName = "Rest";
 
-  static void BuildFixture(int64_t n, Fixture<RestAdapter>* fx) {
-    std::shared_ptr<Fixture<StoreAdapter>> base = GetFixtureShared<StoreAdapter>(n);
-    fx->impl = std::make_unique<RestAdapter>(base->impl.get());
-    fx->keys = base->keys;
-    fx->keep_alive = std::move(base);
-  }
+  static void BuildFixture(int64_t n, Fixture<RestAdapter>* fx) { BuildOnStoreFixture(n, fx); }
   static int64_t EngineBytes() { return -1; }
 
   explicit RestAdapter(StoreAdapter* store)
