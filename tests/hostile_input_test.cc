@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "tests/regress/heap_meter.h"
+#include "tests/testing/store_testing.h"
 
 #include "userstore/options.h"
 #include "userstore/rest.h"
@@ -110,13 +111,7 @@ class Env {
 
 // --- state comparison --------------------------------------------------------------
 
-bool SameUser(const User& a, const User& b) {
-  return a.sid == b.sid && a.role_sid == b.role_sid && a.identity == b.identity &&
-         a.attributes == b.attributes && a.friendly_name == b.friendly_name &&
-         a.is_online == b.is_online && a.is_notifiable == b.is_notifiable &&
-         a.joined_channels_count == b.joined_channels_count && a.date_created == b.date_created &&
-         a.date_updated == b.date_updated;
-}
+using userstore_testing::SameUser;
 
 // Every service, role and user, field by field.
 ::testing::AssertionResult SameState(const UserStore::SnapshotData& a,

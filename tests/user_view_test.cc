@@ -22,21 +22,7 @@ namespace {
 
 using userstore_testing::IsError;
 using userstore_testing::IsOk;
-
-void ExpectSameUser(const User& got, const User& want) {
-  EXPECT_EQ(got.sid, want.sid);
-  EXPECT_EQ(got.account_sid, want.account_sid);
-  EXPECT_EQ(got.service_sid, want.service_sid);
-  EXPECT_EQ(got.role_sid, want.role_sid);
-  EXPECT_EQ(got.identity, want.identity);
-  EXPECT_EQ(got.attributes, want.attributes);
-  EXPECT_EQ(got.friendly_name, want.friendly_name);
-  EXPECT_EQ(got.is_online, want.is_online);
-  EXPECT_EQ(got.is_notifiable, want.is_notifiable);
-  EXPECT_EQ(got.joined_channels_count, want.joined_channels_count);
-  EXPECT_EQ(got.date_created, want.date_created);
-  EXPECT_EQ(got.date_updated, want.date_updated);
-}
+using userstore_testing::SameUser;
 
 class UserViewTest : public userstore_testing::StoreTest {
  protected:
@@ -80,7 +66,7 @@ TEST_F(UserViewTest, ReadShowsWhatGetShowsBySidAndIdentity) {
       ASSERT_THAT(status, IsOk());
       const absl::StatusOr<User> fetched = store_->GetUser(service_, user);
       ASSERT_THAT(fetched, IsOk());
-      ExpectSameUser(viewed, *fetched);
+      EXPECT_TRUE(SameUser(viewed, *fetched));
     }
   }
   // The presence rule is the store's, not the caller's: on with reachability.
@@ -173,7 +159,7 @@ TEST_F(UserViewTest, VisitWalksTheSamePagesAsList) {
       EXPECT_EQ(info->previous_page_token, listed->previous_page_token);
       ASSERT_EQ(visited.size(), listed->items.size());
       for (size_t i = 0; i < visited.size(); ++i) {
-        ExpectSameUser(visited[i], listed->items[i]);
+        EXPECT_TRUE(SameUser(visited[i], listed->items[i]));
         EXPECT_EQ(visited[i].is_online, std::nullopt);
       }
       ++pages;
@@ -256,12 +242,12 @@ TEST_F(UserViewTest, OfAndToUserRoundTrip) {
   request.friendly_name = "Carol";
   request.attributes = R"({"a": [1, 2]})";
   const User carol = *store_->CreateUser(service_, request);
-  ExpectSameUser(UserView::Of(carol).ToUser(), carol);
+  EXPECT_TRUE(SameUser(UserView::Of(carol).ToUser(), carol));
   User no_name = carol;
   no_name.friendly_name.reset();
   no_name.is_online = false;
   EXPECT_EQ(UserView::Of(no_name).friendly_name, std::nullopt);
-  ExpectSameUser(UserView::Of(no_name).ToUser(), no_name);
+  EXPECT_TRUE(SameUser(UserView::Of(no_name).ToUser(), no_name));
 }
 
 }  // namespace

@@ -67,6 +67,29 @@ inline bool Matches(const std::string& text, const char* pattern) {
 
 inline absl::Time StartTime() { return absl::FromUnixSeconds(1458854719); }
 
+// Whether two users agree on every field; a failure names the first field
+// that differs.
+inline ::testing::AssertionResult SameUser(const userstore::User& a, const userstore::User& b) {
+  const std::pair<const char*, bool> fields[] = {
+      {"sid", a.sid == b.sid},
+      {"account_sid", a.account_sid == b.account_sid},
+      {"service_sid", a.service_sid == b.service_sid},
+      {"role_sid", a.role_sid == b.role_sid},
+      {"identity", a.identity == b.identity},
+      {"attributes", a.attributes == b.attributes},
+      {"friendly_name", a.friendly_name == b.friendly_name},
+      {"is_online", a.is_online == b.is_online},
+      {"is_notifiable", a.is_notifiable == b.is_notifiable},
+      {"joined_channels_count", a.joined_channels_count == b.joined_channels_count},
+      {"date_created", a.date_created == b.date_created},
+      {"date_updated", a.date_updated == b.date_updated},
+  };
+  for (const auto& [name, equal] : fields) {
+    if (!equal) return ::testing::AssertionFailure() << name << " differs for user " << a.sid;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // A store on a manual clock with seed 42 and one service, `service_`.
 class StoreTest : public ::testing::Test {
  protected:
