@@ -112,8 +112,8 @@ absl::Status ValidateAttributesParam(absl::string_view text, const StoreOptions&
   return ValidateAttributes(text, options.max_attributes_bytes, options.max_attributes_depth);
 }
 
-// Pages over a container ordered by a uint64 position (std::map keyed by
-// position, or the intrusive OrderIndex keyed through key_of_value).
+// Pages over a container ordered by a uint64 position (a std::map or the
+// OrderIndex btree_map, keyed by position; `key` reads an element's position).
 template <typename Iterator>
 struct Bounds {
   Iterator begin;
@@ -234,11 +234,6 @@ absl::Status ValidateCreate(const CreateUserRequest& request, const StoreOptions
 ServiceState::ServiceState(Sid128 sid_value, uint64_t position_value)
     : sid(sid_value), sid_text(FormatSid(kServicePrefix, sid_value)), position(position_value) {}
 
-ServiceState::~ServiceState() {
-  // Records are owned by the SID table; only unlink them here.
-  by_order.clear();
-}
-
 IdentityKey IdentityKeyOf(const UserRecord* record) {
   return IdentityKey{record->role()->service->sid, record->identity()};
 }
@@ -286,16 +281,10 @@ StoreImpl::StoreImpl(const StoreOptions& options)
 
 StoreImpl::~StoreImpl() {
   absl::MutexLock lock(&mu_);
-  // Unlink every record from its service's indexes before the SID tables
-  // (which own the records) go away.
-  for (auto& entry : services_) {
-    ServiceState* svc = entry.second.get();
-    absl::MutexLock service_lock(&svc->mu);
-    svc->by_order.clear();
-  }
-  // Then destroy the records while their services (whose arenas hold their
+  // Destroy the records while their services (whose arenas hold their
   // memory) are still alive; the deleter takes no lock, and no other thread
-  // may use a store being destroyed.
+  // may use a store being destroyed. (The order indexes only point at the
+  // records and go with their services.)
   for (size_t i = 0; i <= shard_mask_; ++i) {
     absl::MutexLock shard_lock(&shards_[i].mu);
     shards_[i].ids.clear();
@@ -408,8 +397,9 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>
     UserRecord* record = owned.get();
     shard.table.insert(std::move(owned));
     identity_shard.ids.insert(record);
-    // Positions only grow, so the new record always goes last: O(1) amortized.
-    svc->by_order.insert_before(svc->by_order.end(), *record);
+    // Positions only grow, so the new record always goes last (the hint makes
+    // that O(1) amortized).
+    svc->by_order.emplace_hint(svc->by_order.end(), position, record);
     ++role->user_count;
     svc->next_user_position = position + 1;
     return record;
@@ -417,14 +407,17 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>
 }
 
 void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
-  // The index links are read only under the service lock, which is held
-  // exclusively; the shard lock guards the table and the record's lifetime.
-  svc->by_order.erase(svc->by_order.iterator_to(*record));
+  // The order index is guarded by the service lock, which is held
+  // exclusively; the shard locks guard the tables and the record's lifetime.
   --record->role()->user_count;
   const Sid128 sid = record->sid();
   SidShard& shard = ShardFor(sid);
   SidShard& identity_shard = IdentityShardFor(*record);
   ShardLocks locks(&shard, &identity_shard);
+  // At 10^6 users the identity slot and the order index's leaf are both cache
+  // misses: start the first before walking down to the second.
+  identity_shard.ids.prefetch(record);
+  svc->by_order.erase(record->position());
   identity_shard.ids.erase(record);
   auto it = shard.table.find(sid);
   shard.table.erase(it);  // destroys the record
@@ -831,10 +824,22 @@ absl::StatusOr<PageInfo> StoreImpl::WalkUsers(absl::string_view service_sid,
   PageInfo info;
   info.page_size = std::min(request.page_size, MaxPageSize(request.surface));
   absl::ReaderMutexLock service_lock(&svc->mu);
-  auto bounds = Paginate(svc->by_order, token, info.page_size,
-                         [](const UserRecord& r) { return r.position(); });
+  auto bounds =
+      Paginate(svc->by_order, token, info.page_size, [](const auto& entry) { return entry.first; });
+  // The record pointers sit in the index's leaves, so the walk can start the
+  // cache misses of the next users while `fn` works on this one (at 10^6
+  // users, churned: 4x the users per second of a walk without it).
+  constexpr int kPrefetchAhead = 8;
+  auto ahead = bounds.begin;
+  for (int i = 0; i < kPrefetchAhead && ahead != bounds.end; ++i, ++ahead) {
+    PrefetchRecord(ahead->second);
+  }
   for (auto it = bounds.begin; it != bounds.end; ++it) {
-    fn(*it);
+    if (ahead != bounds.end) {
+      PrefetchRecord(ahead->second);
+      ++ahead;
+    }
+    fn(*it->second);
     ++info.item_count;
   }
   if (bounds.has_next) {
@@ -1012,7 +1017,7 @@ void StoreImpl::DestroyServiceLocked(ServiceState* svc) {
     bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return ServiceChange(ChangeEvent::Op::kDelete, *svc, is_default);
     });
-    while (!svc->by_order.empty()) EraseUser(svc, &*svc->by_order.begin());
+    while (!svc->by_order.empty()) EraseUser(svc, svc->by_order.begin()->second);
     {
       absl::MutexLock ids_lock(&ids_mu_);
       for (const auto& entry : svc->roles) role_sids_.erase(entry.second->sid);
@@ -1271,8 +1276,8 @@ UserStore::SnapshotData StoreImpl::SnapshotLocked() const ABSL_NO_THREAD_SAFETY_
     for (const auto& entry : svc->roles) {
       data.events.push_back(RoleChange(ChangeEvent::Op::kCreate, *entry.second));
     }
-    for (const UserRecord& record : svc->by_order) {
-      data.events.push_back(UserChange(ChangeEvent::Op::kCreate, record));
+    for (const auto& entry : svc->by_order) {
+      data.events.push_back(UserChange(ChangeEvent::Op::kCreate, *entry.second));
     }
   };
   if (default_service_ != nullptr) add_service(default_service_);
@@ -1529,7 +1534,9 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
       }
       // Users.
       uint64_t last = 0;
-      for (const UserRecord& record : svc->by_order) {
+      for (const auto& [position, r] : svc->by_order) {
+        const UserRecord& record = *r;
+        if (record.position() != position) return fail("order index key is not the position");
         if (record.position() <= last || record.position() >= svc->next_user_position) {
           return fail("user positions");
         }

@@ -23,7 +23,7 @@
 //     mu ─────────── friendly_name, reachability, default role SIDs, dates,
 //                    roles (by position, owns RoleRecord) + roles_by_sid,
 //                    records (RecordArena: the memory of its user records),
-//                    by_order (OrderIndex),
+//                    by_order (OrderIndex: position -> record),
 //                    next_user_position, next_role_position
 //
 // A user is reachable three ways: from its SID shard's SidTable (the owner),
@@ -39,7 +39,8 @@
 //       IdentityShardOf(service, identity). The SidTables and the
 //       IdentityTables each hold exactly the union of the users of all
 //       services. No record is ever moved after it is inserted.
-//   (2) Within S, positions along by_order strictly increase and are all below
+//   (2) by_order maps each record's own position to it; within S, positions
+//       along by_order strictly increase and are all below
 //       S.next_user_position; positions are never reused, so a page token's
 //       anchor keeps its meaning after the user it names is deleted.
 //   (3) record.role() is a deployment role of the record's own service, and for
@@ -181,7 +182,6 @@ struct RoleRecord {
 // unique_ptr by StoreImpl::services_).
 struct ServiceState {
   ServiceState(Sid128 sid_value, uint64_t position_value);
-  ~ServiceState();
 
   const Sid128 sid;
   const std::string sid_text;

@@ -7,8 +7,7 @@
 namespace userstore {
 namespace internal {
 
-static_assert(sizeof(UserRecord) <= 112,
-              "UserRecord grew: check the memory budget in user_table.h");
+static_assert(sizeof(UserRecord) <= 88, "UserRecord grew: check the memory budget in user_table.h");
 
 UserRecord::UserRecord(Sid128 sid, uint64_t position, RoleRecord* role, int64_t date_created,
                        int64_t date_updated)
