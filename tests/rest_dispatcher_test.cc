@@ -3,17 +3,23 @@
 // (field names and order), services and roles, and the parameter rules that
 // belong to HTTP rather than to the store.
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "tests/testing/rest_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"
 
 #include "userstore/rest.h"
 
@@ -108,6 +114,116 @@ TEST_F(RestDispatcherTest, ListItemsKeepTheFixtureOrder) {
   EXPECT_EQ(Keys(chat["users"][0]), kChatListItemKeys);
   Reply conv = rest_.Get("https://conversations.twilio.com/v1/Services/" + service_ + "/Users");
   EXPECT_EQ(Keys(conv["users"][0]), kConversationsKeys);
+}
+
+// The dispatcher renders list pages inside the store's walk
+// (UserPageRenderer); the body must be the one rendered from the copied page
+// (ListUsers + RenderUserPage), on every surface, for pages whose users need
+// escaping and whose array outgrows the renderer's first buffer.
+TEST_F(RestDispatcherTest, StreamedUserPagesMatchCopiedPages) {
+  for (int i = 0; i < 120; ++i) {
+    std::string attributes =
+        i % 3 == 0 ? R"({"n":)" + std::to_string(i) + R"(,"s":"q\"t\n\u00e9"})" : "{}";
+    if (i == 7) attributes = "\"" + std::string(15000, 'x') + "\"";  // a 15 kB user
+    userstore::CreateUserRequest request;
+    request.identity = "user " + std::to_string(i) + (i % 5 == 0 ? " \xc3\xa9\t\"" : "");
+    request.attributes = attributes;
+    if (i % 2 == 0) request.friendly_name = "F<" + std::to_string(i) + ">";
+    ASSERT_TRUE(rest_.store().CreateUser(service_, request).ok()) << i;
+  }
+  struct Case {
+    std::string base;
+    userstore::Surface surface;
+    std::string host;
+  };
+  const std::vector<Case> cases = {
+      {"https://chat.twilio.com/v2/Services/" + service_ + "/Users", userstore::Surface::kChatV2,
+       "chat.twilio.com"},
+      {"https://chat.twilio.com/v1/Services/" + service_ + "/Users", userstore::Surface::kChatV1,
+       "chat.twilio.com"},
+      {"https://conversations.twilio.com/v1/Services/" + service_ + "/Users",
+       userstore::Surface::kConversations, "conversations.twilio.com"},
+  };
+  for (const Case& c : cases) {
+    std::string token;
+    int page_number = 0;
+    int pages = 0;
+    do {
+      std::string url = c.base + "?PageSize=50&Page=" + std::to_string(page_number);
+      if (!token.empty()) url += "&PageToken=" + token;
+      Reply streamed = rest_.Get(url);
+      ASSERT_EQ(streamed.status, 200) << url;
+
+      userstore::ListRequest list;
+      list.page_size = 50;
+      list.page_token = token;
+      list.surface = c.surface;
+      absl::StatusOr<userstore::UserPage> page = rest_.store().ListUsers(service_, list);
+      ASSERT_TRUE(page.ok()) << page.status();
+      userstore::internal::RenderContext ctx;
+      ctx.surface = c.surface;
+      ctx.host = c.host;
+      userstore::internal::PageQuery query;
+      query.page = page_number;
+      query.page_token = token;
+      EXPECT_EQ(streamed.body, userstore::internal::RenderUserPage(ctx, service_, *page, query))
+          << url;
+      EXPECT_EQ(streamed["users"].Size(), page->items.size());
+      token = page->next_page_token;  // URL-safe base64: no escaping needed
+      ++page_number;
+      ++pages;
+    } while (!token.empty() && pages < 10);
+    EXPECT_EQ(pages, 3) << c.base;
+  }
+}
+
+// Pages rendered inside the walk while another thread creates and deletes
+// users of the same service: every page is whole JSON holding distinct users
+// in creation order (run under TSan by the tsan preset).
+TEST_F(RestDispatcherTest, UserPagesRenderWhileTheServiceChanges) {
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(
+        rest_.Post("/v2/Services/" + service_ + "/Users", {{"Identity", "u" + std::to_string(i)}})
+            .status,
+        201);
+  }
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    userstore::HttpRequest create;
+    create.method = "POST";
+    create.url = "/v2/Services/" + service_ + "/Users";
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string identity = "w" + std::to_string(i);
+      create.body = userstore::FormEncode({{"Identity", identity}});
+      rest_.dispatcher().Handle(create);
+      userstore::HttpRequest del;
+      del.method = "DELETE";
+      del.url = "/v2/Services/" + service_ + "/Users/u" + std::to_string(i % 200);
+      rest_.dispatcher().Handle(del);
+    }
+  });
+  for (int round = 0; round < 30; ++round) {
+    userstore::HttpRequest list;
+    list.method = "GET";
+    list.url = "/v2/Services/" + service_ + "/Users?PageSize=50";
+    userstore::HttpResponse r = rest_.dispatcher().Handle(list);
+    ASSERT_EQ(r.status, 200);
+    rapidjson::Document doc;
+    doc.Parse(r.body.c_str(), r.body.size());
+    ASSERT_FALSE(doc.HasParseError()) << r.body;
+    // Creation order: the remaining "u<i>" by i, then the "w<i>" by i.
+    std::set<std::string> sids;
+    std::vector<std::pair<int, int>> order;  // (0 for u, 1 for w; i)
+    for (const auto& user : doc["users"].GetArray()) {
+      EXPECT_TRUE(sids.insert(user["sid"].GetString()).second);
+      const std::string identity = user["identity"].GetString();
+      order.emplace_back(identity[0] == 'w' ? 1 : 0, std::stoi(identity.substr(1)));
+    }
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << r.body;
+    EXPECT_EQ(order.size(), 50u);
+  }
+  stop.store(true);
+  writer.join();
 }
 
 TEST_F(RestDispatcherTest, UrlsUseTheHostTheRequestNamed) {

@@ -451,9 +451,13 @@ class RequestHandler {
     absl::Status s = ParseListQuery(url_.query, route_.surface, &list, &query);
     if (!s.ok()) return ErrorResponse(s);
     query.page_token = list.page_token;
-    absl::StatusOr<UserPage> page = store_->ListUsers(service_, list);
+    // The users are rendered inside the walk (under the service's reader
+    // lock), with no copy of them.
+    internal::UserPageRenderer renderer(ctx_, service_);
+    absl::StatusOr<PageInfo> page =
+        store_->VisitUsers(service_, list, [&](const UserView& user) { renderer.Add(user); });
     if (!page.ok()) return ServiceError(page.status());
-    return Ok(200, internal::RenderUserPage(ctx_, service_, *page, query));
+    return Ok(200, renderer.Finish(*page, query));
   }
 
   HttpResponse CreateUser() const {

@@ -207,6 +207,14 @@ class Writer : public BaseWriter {
     os_->PutUnsafe('"');
     EndValue(true);
   }
+
+  // A value already rendered as JSON text of `type`, copied as one block.
+  void Raw(absl::string_view json, rapidjson::Type type) {
+    Prefix(type);
+    os_->Reserve(json.size());
+    os_->PutBlockUnsafe(json.data(), json.size());
+    EndValue(true);
+  }
 };
 
 // A Writer whose nesting stack lives in a small inline buffer, so rendering
@@ -260,6 +268,8 @@ class Json {
   void EndObject() { w_.EndObject(); }
   void StartArray() { w_.StartArray(); }
   void EndArray() { w_.EndArray(); }
+  // An array rendered by another Json, spliced in as it is.
+  void RawArray(absl::string_view json) { w_.Raw(json, rapidjson::kArrayType); }
 
  private:
   // Deepest nesting written: page -> items -> item -> links.
@@ -274,6 +284,7 @@ class Json {
 constexpr size_t kUserBytes = 900;
 constexpr size_t kMetaBytes = 700;
 constexpr size_t kUrlBytes = 200;
+constexpr size_t kItemsBytes = 16384;  // a user page's array; grows if needed
 
 absl::string_view VersionPrefix(Surface surface) {
   return surface == Surface::kChatV2 ? "/v2" : "/v1";
@@ -327,8 +338,9 @@ void AppendPageUrl(absl::string_view base, int64_t page_size, uint64_t page,
 }
 
 // Writes {"meta": {...}, "<key>": and leaves the writer ready for the array.
-template <typename T>
-void WriteMeta(Json* json, absl::string_view base, const Page<T>& page, const PageQuery& query,
+// `page` is a Page<T> or a PageInfo.
+template <typename PageT>
+void WriteMeta(Json* json, absl::string_view base, const PageT& page, const PageQuery& query,
                absl::string_view key, std::string* scratch) {
   const uint64_t p = static_cast<uint64_t>(query.page < 0 ? 0 : query.page);
   json->Key("meta");
@@ -613,25 +625,60 @@ std::string RenderRole(const RenderContext& ctx, const Role& role) {
   return out;
 }
 
-std::string RenderUserPage(const RenderContext& ctx, absl::string_view service_sid,
-                           const UserPage& page, const PageQuery& query) {
-  size_t bytes = kMetaBytes;
-  for (const User& u : page.items) bytes += kUserBytes + u.attributes.size() + u.identity.size();
-  std::string out;
-  out.reserve(bytes);
-  std::string url, scratch;
-  url.reserve(kUrlBytes);
-  AppendUserListUrl(ctx, service_sid, &url);
+// The users of a page as one JSON array, rendered as they are added.
+struct UserPageRenderer::Items {
+  explicit Items(std::string reserved) : out(std::move(reserved)), json(&out) {}
+  std::string out;  // before `json`, which writes into it
+  std::string url;  // the user list URL (WriteUser restores it)
+  Json json;
+};
+
+namespace {
+std::string Reserved(size_t bytes) {
+  std::string s;
+  s.reserve(bytes);
+  return s;
+}
+}  // namespace
+
+UserPageRenderer::UserPageRenderer(const RenderContext& ctx, absl::string_view service_sid)
+    : ctx_(ctx), service_sid_(service_sid), items_(std::make_unique<Items>(Reserved(kItemsBytes))) {
+  items_->url.reserve(kUrlBytes);
+  AppendUserListUrl(ctx_, service_sid_, &items_->url);
+  items_->json.StartArray();
+}
+
+UserPageRenderer::~UserPageRenderer() = default;
+
+void UserPageRenderer::Add(const UserView& user) {
+  WriteUser(&items_->json, ctx_, user, /*in_list=*/true, &items_->url);
+}
+
+std::string UserPageRenderer::Finish(const PageInfo& page, const PageQuery& query) {
+  items_->json.EndArray();
+  items_->json.Finish();
+  std::string out = Reserved(kMetaBytes + items_->out.size());
+  std::string scratch;
   Json json(&out);
   json.StartObject();
-  WriteMeta(&json, url, page, query, "users", &scratch);
+  WriteMeta(&json, items_->url, page, query, "users", &scratch);
   json.Key("users");
-  json.StartArray();
-  for (const User& u : page.items) WriteUser(&json, ctx, UserView::Of(u), /*in_list=*/true, &url);
-  json.EndArray();
+  json.RawArray(items_->out);
   json.EndObject();
   json.Finish();
   return out;
+}
+
+std::string RenderUserPage(const RenderContext& ctx, absl::string_view service_sid,
+                           const UserPage& page, const PageQuery& query) {
+  UserPageRenderer renderer(ctx, service_sid);
+  for (const User& u : page.items) renderer.Add(UserView::Of(u));
+  PageInfo info;
+  info.item_count = static_cast<int64_t>(page.items.size());
+  info.page_size = page.page_size;
+  info.next_page_token = page.next_page_token;
+  info.previous_page_token = page.previous_page_token;
+  return renderer.Finish(info, query);
 }
 
 std::string RenderServicePage(const RenderContext& ctx, const ServicePage& page,

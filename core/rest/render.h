@@ -24,6 +24,7 @@
 #define USERSTORE_CORE_REST_RENDER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -76,6 +77,37 @@ std::string RenderRole(const RenderContext& ctx, const Role& role);
 // service path).
 std::string RenderUserPage(const RenderContext& ctx, absl::string_view service_sid,
                            const UserPage& page, const PageQuery& query);
+
+// UserPageRenderer
+//
+// A page of users rendered while the store walks it, with no copy of the
+// users: call Add() for each user from inside a UserStore::VisitUsers
+// callback, then Finish() with the PageInfo the walk returned. The body is
+// byte for byte what RenderUserPage writes for the same page (which is built
+// on this class). `meta` comes first in the body but needs the walk's tokens,
+// so the users are rendered into their own buffer and copied in by Finish().
+//
+// Thread safety: one object renders one page on one thread.
+// Complexity: O(bytes rendered); Add() allocates only to grow its buffer.
+class UserPageRenderer {
+ public:
+  // `ctx` and `service_sid` must outlive the renderer.
+  UserPageRenderer(const RenderContext& ctx, absl::string_view service_sid);
+  ~UserPageRenderer();
+  UserPageRenderer(const UserPageRenderer&) = delete;
+  UserPageRenderer& operator=(const UserPageRenderer&) = delete;
+
+  // Renders one user of the list (Chat list key order; presence as given).
+  void Add(const UserView& user);
+  // The whole body. REQUIRES: called once, after the last Add().
+  std::string Finish(const PageInfo& page, const PageQuery& query);
+
+ private:
+  struct Items;
+  const RenderContext& ctx_;
+  absl::string_view service_sid_;
+  std::unique_ptr<Items> items_;
+};
 std::string RenderServicePage(const RenderContext& ctx, const ServicePage& page,
                               const PageQuery& query);
 std::string RenderRolePage(const RenderContext& ctx, absl::string_view service_sid,
