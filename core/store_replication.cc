@@ -1,0 +1,342 @@
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+#include "userstore/status.h"
+
+#include "core/store_impl.h"
+#include "core/store_rules.h"
+#include "core/text.h"
+
+namespace userstore {
+namespace internal {
+
+// --- snapshot, apply, invariants ------------------------------------------------------
+
+// Reads every service's guarded state while holding mu_ exclusively, which
+// the analysis cannot relate to the service locks: every mutation holds mu_
+// at least shared, so no mutation is in flight and no service lock is held
+// by anyone else (see LOCKING in store_impl.h).
+UserStore::SnapshotData StoreImpl::SnapshotLocked() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  UserStore::SnapshotData data;
+  // Every mutation publishes while holding mu_, so nothing can be published
+  // while we hold it exclusively.
+  data.sequence = bus_.last_sequence();
+  auto add_service = [&](const ServiceState* svc) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    data.events.push_back(ServiceChange(ChangeEvent::Op::kCreate, *svc, svc == default_service_));
+    for (const auto& entry : svc->roles) {
+      data.events.push_back(RoleChange(ChangeEvent::Op::kCreate, *entry.second));
+    }
+    for (const auto& entry : svc->by_order) {
+      data.events.push_back(UserChange(ChangeEvent::Op::kCreate, *entry.second));
+    }
+  };
+  if (default_service_ != nullptr) add_service(default_service_);
+  for (const auto& entry : services_by_position_) {
+    if (entry.second != default_service_) add_service(entry.second);
+  }
+  for (ChangeEvent& event : data.events) event.sequence = 0;
+  return data;
+}
+
+UserStore::SnapshotData StoreImpl::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return SnapshotLocked();
+}
+
+UserStore::Subscription StoreImpl::SubscribeWithSnapshot(ChangeListener listener) {
+  UserStore::Subscription sub;
+  absl::MutexLock lock(&mu_);
+  sub.snapshot = SnapshotLocked();
+  // Still frozen: the subscriber starts exactly after snapshot.sequence.
+  sub.id = bus_.Subscribe(std::move(listener));
+  return sub;
+}
+
+absl::Status StoreImpl::Apply(const ChangeEvent& event) {
+  absl::Status status;
+  switch (event.entity) {
+    case ChangeEvent::Entity::kService:
+      if (!event.service.has_value()) return InvalidParameterError("Event without a service");
+      status = ApplyService(event);
+      break;
+    case ChangeEvent::Entity::kRole:
+      if (!event.role.has_value()) return InvalidParameterError("Event without a role");
+      status = ApplyRole(event);
+      break;
+    case ChangeEvent::Entity::kUser:
+      if (!event.user.has_value()) return InvalidParameterError("Event without a user");
+      status = ApplyUser(event);
+      break;
+    default:
+      return InvalidParameterError("Unknown event entity");
+  }
+  if (status.ok()) bus_.Deliver();
+  return status;
+}
+
+absl::Status StoreImpl::ApplyService(const ChangeEvent& event) {
+  const Service& s = *event.service;
+  if (!IsValidText(s.sid) || !IsValidText(s.friendly_name)) return NotValidText("Service");
+  std::optional<Sid128> sid = ParseSid(kServicePrefix, s.sid);
+  if (!sid.has_value()) return InvalidParameterError(absl::StrCat("Invalid ServiceSid: ", s.sid));
+  // Unparseable default role SIDs become the zero SID (names no role).
+  auto role_sid = [](const std::string& text) {
+    return ParseSid(kRolePrefix, text).value_or(Sid128{});
+  };
+  absl::MutexLock lock(&mu_);
+  auto it = services_.find(*sid);
+  ServiceState* svc = nullptr;
+  switch (event.op) {
+    case ChangeEvent::Op::kCreate: {
+      if (it != services_.end()) return InvalidParameterError("Service already exists");
+      auto owned = std::make_unique<ServiceState>(*sid, next_service_position_++);
+      svc = owned.get();
+      services_.emplace(*sid, std::move(owned));
+      services_by_position_.emplace(svc->position, svc);
+      if (event.default_conversation_service) SetDefaultService(svc);
+      break;
+    }
+    case ChangeEvent::Op::kUpdate:
+      if (it == services_.end()) return ServiceNotFound(s.sid);
+      svc = it->second.get();
+      break;
+    case ChangeEvent::Op::kDelete:
+      if (it == services_.end()) return ServiceNotFound(s.sid);
+      if (it->second.get() == default_service_) {
+        return InvalidParameterError("The default conversation service cannot be deleted");
+      }
+      DestroyServiceLocked(it->second.get());
+      return absl::OkStatus();
+    default:
+      return InvalidParameterError("Unknown event operation");
+  }
+  // A create or an update: the event carries the whole service.
+  absl::MutexLock service_lock(&svc->mu);
+  if (event.op == ChangeEvent::Op::kCreate) svc->date_created = ToSeconds(s.date_created);
+  svc->friendly_name = s.friendly_name;
+  svc->default_service_role = role_sid(s.default_service_role_sid);
+  svc->default_channel_role = role_sid(s.default_channel_role_sid);
+  svc->default_channel_creator_role = role_sid(s.default_channel_creator_role_sid);
+  svc->reachability_enabled.store(s.reachability_enabled, std::memory_order_release);
+  svc->date_updated = ToSeconds(s.date_updated);
+  const bool is_default = svc == default_service_;
+  bus_.Publish(
+      [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return ServiceChange(event.op, *svc, is_default); });
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::ApplyRole(const ChangeEvent& event) {
+  const Role& r = *event.role;
+  if (!IsValidText(r.service_sid) || !IsValidText(r.sid) || !IsValidText(r.friendly_name)) {
+    return NotValidText("Role");
+  }
+  for (const std::string& p : r.permissions) {
+    if (!IsValidText(p)) return NotValidText("Permission");
+  }
+  std::optional<Sid128> sid = ParseSid(kRolePrefix, r.sid);
+  if (!sid.has_value()) return InvalidParameterError(absl::StrCat("Invalid RoleSid: ", r.sid));
+  absl::ReaderMutexLock lock(&mu_);
+  USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(r.service_sid));
+  absl::MutexLock service_lock(&svc->mu);
+  RoleRecord* role = FindRole(svc, *sid);
+  switch (event.op) {
+    case ChangeEvent::Op::kCreate: {
+      {
+        absl::MutexLock ids_lock(&ids_mu_);
+        if (!role_sids_.insert(*sid).second) return InvalidParameterError("Role already exists");
+      }
+      RoleRecord* created = InsertRole(svc, *sid, r.friendly_name, r.type, r.permissions,
+                                       ToSeconds(r.date_created), ToSeconds(r.date_updated));
+      bus_.Publish([&]() { return RoleChange(ChangeEvent::Op::kCreate, *created); });
+      return absl::OkStatus();
+    }
+    case ChangeEvent::Op::kUpdate: {
+      if (role == nullptr) return RoleNotFoundPath(r.service_sid, r.sid);
+      // A role's type decides whether users may hold it; it never changes.
+      if (role->type != r.type) return InvalidParameterError("A role's type cannot change");
+      role->friendly_name = r.friendly_name;
+      role->permissions = r.permissions;
+      role->date_updated = ToSeconds(r.date_updated);
+      bus_.Publish([&]() { return RoleChange(ChangeEvent::Op::kUpdate, *role); });
+      return absl::OkStatus();
+    }
+    case ChangeEvent::Op::kDelete:
+      if (role == nullptr) return RoleNotFoundPath(r.service_sid, r.sid);
+      return DeleteRoleLocked(svc, role);
+  }
+  return InvalidParameterError("Unknown event operation");
+}
+
+absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
+  const User& u = *event.user;
+  if (!IsValidText(u.service_sid) || !IsValidText(u.sid) || !IsValidText(u.role_sid) ||
+      !IsValidText(u.identity) || !IsValidText(u.attributes) ||
+      (u.friendly_name.has_value() && !IsValidText(*u.friendly_name))) {
+    return NotValidText("User");
+  }
+  std::optional<Sid128> sid = ParseSid(kUserPrefix, u.sid);
+  if (!sid.has_value()) return InvalidParameterError(absl::StrCat("Invalid Sid: ", u.sid));
+  if (u.joined_channels_count < 0) return InvalidParameterError("Invalid joined_channels_count");
+  absl::ReaderMutexLock lock(&mu_);
+  USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(u.service_sid));
+  absl::MutexLock service_lock(&svc->mu);
+  UserRecord* record = FindUser(svc, u.sid);
+  if (event.op == ChangeEvent::Op::kDelete) {
+    if (record == nullptr) return UserNotFound(u.service_sid, u.sid);
+    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return UserChange(ChangeEvent::Op::kDelete, *record);
+    });
+    EraseUser(svc, record);
+    return absl::OkStatus();
+  }
+  std::optional<Sid128> role_sid = ParseSid(kRolePrefix, u.role_sid);
+  RoleRecord* role = role_sid.has_value() ? FindRole(svc, *role_sid) : nullptr;
+  if (role == nullptr) return RoleNotFoundPath(u.service_sid, u.role_sid);
+  std::optional<absl::string_view> fn;
+  if (u.friendly_name.has_value()) fn = *u.friendly_name;
+
+  if (event.op == ChangeEvent::Op::kCreate) {
+    if (record != nullptr || FindByIdentity(svc->sid, u.identity) != nullptr) {
+      return MakeError(ErrorCode::kUserAlreadyExists);
+    }
+    if (u.identity.empty()) return MakeError(ErrorCode::kIdentityNotProvided);
+    UserRecord::Text text{u.identity, fn, u.attributes};
+    record =
+        InsertUser(svc, *sid, role, text, ToSeconds(u.date_created), ToSeconds(u.date_updated));
+    if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);  // SID elsewhere
+    ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
+    record->set_is_online(u.is_online);
+    record->set_is_notifiable(u.is_notifiable);
+    record->set_joined_channels_count(u.joined_channels_count);
+    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return UserChange(ChangeEvent::Op::kCreate, *record);
+    });
+    return absl::OkStatus();
+  }
+  if (event.op != ChangeEvent::Op::kUpdate) return InvalidParameterError("Unknown event operation");
+  if (record == nullptr) return UserNotFound(u.service_sid, u.sid);
+  if (record->identity() != u.identity) {
+    return InvalidParameterError("Identity cannot be updated");
+  }
+  ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
+  record->SetText(fn, u.attributes);
+  if (role != record->role()) {
+    --record->role()->user_count;
+    ++role->user_count;
+    record->set_role(role);
+  }
+  record->set_is_online(u.is_online);
+  record->set_is_notifiable(u.is_notifiable);
+  record->set_joined_channels_count(u.joined_channels_count);
+  record->set_date_updated(ToSeconds(u.date_updated));
+  bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return UserChange(ChangeEvent::Op::kUpdate, *record);
+  });
+  return absl::OkStatus();
+}
+
+// Holds mu_ exclusively, which freezes every service and shard (see
+// SnapshotLocked), so it reads guarded state the analysis cannot prove.
+absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  absl::MutexLock lock(&mu_);
+  auto fail = [](absl::string_view what) {
+    return MakeError(ErrorCode::kInternal, absl::StrCat("invariant violated: ", what));
+  };
+  absl::Status status = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    if (services_.size() != services_by_position_.size()) return fail("services index sizes");
+    if (default_service_ != nullptr &&
+        FindService(default_service_->sid_text) != default_service_) {
+      return fail("default service not in the services map");
+    }
+    size_t total_users = 0;
+    size_t total_roles = 0;
+    uint64_t last_service_position = 0;
+    for (const auto& [position, svc] : services_by_position_) {
+      if (position != svc->position || position <= last_service_position ||
+          position >= next_service_position_) {
+        return fail("service positions");
+      }
+      last_service_position = position;
+      auto found = services_.find(svc->sid);
+      if (found == services_.end() || found->second.get() != svc) {
+        return fail("service order index and map disagree");
+      }
+      if (svc->deleted.load()) return fail("live service marked deleted");
+      // Roles.
+      if (svc->roles.size() != svc->roles_by_sid.size()) return fail("role index sizes");
+      absl::flat_hash_map<const RoleRecord*, int64_t> counts;
+      for (const auto& [role_position, role] : svc->roles) {
+        if (role->position != role_position || role_position >= svc->next_role_position) {
+          return fail("role positions");
+        }
+        if (role->service != svc) return fail("role owner");
+        if (FindRole(svc, role->sid) != role.get()) return fail("role sid index");
+        counts[role.get()] = 0;
+      }
+      total_roles += svc->roles.size();
+      for (const Sid128& d : {svc->default_service_role, svc->default_channel_role,
+                              svc->default_channel_creator_role}) {
+        const RoleRecord* role = FindRole(svc, d);
+        if (role != nullptr && d == svc->default_service_role &&
+            role->type != RoleType::kDeployment) {
+          return fail("default service role is not a deployment role");
+        }
+      }
+      // Users.
+      uint64_t last = 0;
+      for (const auto& [position, r] : svc->by_order) {
+        const UserRecord& record = *r;
+        if (record.position() != position) return fail("order index key is not the position");
+        if (record.position() <= last || record.position() >= svc->next_user_position) {
+          return fail("user positions");
+        }
+        last = record.position();
+        if (IdentityShardFor(record).Find(IdentityKeyOf(&record)) != &record) {
+          return fail("identity index misses a user");
+        }
+        if (record.identity().empty() || !IsValidText(record.identity())) {
+          return fail("identity text");
+        }
+        if (ShardFor(record.sid()).Find(record.sid()) != &record) {
+          return fail("SID table misses a user");
+        }
+        const RoleRecord* role = record.role();
+        if (role == nullptr || role->service != svc || FindRole(svc, role->sid) != role) {
+          return fail("user role not of its service");
+        }
+        ++counts[role];
+        if (record.joined_channels_count() < 0) return fail("negative channel count");
+      }
+      for (const auto& [role, count] : counts) {
+        if (role->user_count != count) return fail("role user count");
+      }
+      total_users += svc->by_order.size();
+    }
+    size_t table_users = 0;
+    size_t identity_users = 0;
+    for (size_t i = 0; i <= shard_mask_; ++i) {
+      for (const UserRecordPtr& record : shards_[i].table) {
+        if (ShardOf(record->sid(), shard_mask_) != i) return fail("record in the wrong shard");
+        const ServiceState* svc = record->role()->service;
+        if (FindService(svc->sid_text) != svc) return fail("record of a dead service");
+      }
+      table_users += shards_[i].table.size();
+      for (const UserRecord* record : shards_[i].ids) {
+        if (&IdentityShardFor(*record) != &shards_[i]) return fail("identity in the wrong shard");
+      }
+      identity_users += shards_[i].ids.size();
+    }
+    if (table_users != total_users) return fail("SID table and service indexes disagree");
+    if (identity_users != total_users) return fail("identity tables and service indexes disagree");
+    absl::MutexLock ids_lock(&ids_mu_);
+    if (role_sids_.size() != total_roles) return fail("role SID registry");
+    return absl::OkStatus();
+  }();
+  return status;
+}
+
+}  // namespace internal
+}  // namespace userstore
