@@ -159,11 +159,16 @@ uint64_t EventBus::Publish(absl::FunctionRef<ChangeEvent()> make) {
     ChangeEvent event = make();
     event.sequence = sequence;
     queue_.push_back(std::move(event));
+    queued_.store(queue_.size(), std::memory_order_release);
   }
   return sequence;
 }
 
 void EventBus::Deliver() {
+  // Nothing queued (always so without subscribers): no lock. A thread that
+  // queued an event sees at least its own count here, unless a drainer has
+  // already taken the event, which is then delivered by that drainer.
+  if (queued_.load(std::memory_order_acquire) == 0) return;
   mu_.Lock();
   if (draining_) {
     // Another thread (or an outer frame of this one) is delivering; it checks
@@ -176,6 +181,7 @@ void EventBus::Deliver() {
   while (!queue_.empty()) {
     ChangeEvent event = std::move(queue_.front());
     queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_release);
     targets.clear();
     for (const Subscriber& sub : subscribers_) {
       if (sub.first_sequence <= event.sequence) targets.push_back(sub.fn);

@@ -73,7 +73,8 @@ class EventBus {
   uint64_t Publish(absl::FunctionRef<ChangeEvent()> make);
 
   // Delivers queued events, in sequence order, to the subscribers registered
-  // before each was published. Call with no store lock held.
+  // before each was published. Call with no store lock held. Takes no lock
+  // when nothing is queued (always the case without subscribers).
   void Deliver();
 
   uint64_t last_sequence() const;
@@ -104,6 +105,8 @@ class EventBus {
   uint64_t next_subscriber_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
   std::deque<ChangeEvent> queue_ ABSL_GUARDED_BY(mu_);
+  // queue_.size(), written under mu_, read without it by Deliver's fast path.
+  std::atomic<size_t> queued_{0};
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };
 
