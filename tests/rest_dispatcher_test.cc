@@ -364,6 +364,36 @@ TEST(RenderTest, AppendIsoTimeMatchesFormatIsoTime) {
 }
 
 // The renderer's own string escaping must equal rapidjson's.
+// SIDs and dates are written without the escaping scan; URLs skip it only
+// when their base (host and path) needs no escaping. A base that does (not
+// reachable through the dispatcher, which accepts DNS hosts only) is escaped.
+TEST(RenderTest, UrlsWithABaseThatNeedsEscapingAreEscaped) {
+  userstore::User user;
+  user.sid = "US0123456789abcdef0123456789abcdef";
+  user.account_sid = "AC0123456789abcdef0123456789abcdef";
+  user.service_sid = "IS0123456789abcdef0123456789abcdef";
+  user.role_sid = "RL0123456789abcdef0123456789abcdef";
+  user.identity = "id\"1";
+  user.attributes = "{\"a\":1}";
+  for (const char* host : {"chat.twilio.com", "we\"ird\\host"}) {
+    userstore::internal::RenderContext ctx;
+    ctx.surface = userstore::Surface::kChatV2;
+    ctx.host = host;
+    const std::string body = userstore::internal::RenderUser(ctx, user);
+    rapidjson::Document doc;
+    doc.Parse(body.c_str(), body.size());
+    ASSERT_FALSE(doc.HasParseError()) << body;
+    const std::string base =
+        std::string("https://") + host + "/v2/Services/" + user.service_sid + "/Users/" + user.sid;
+    EXPECT_EQ(doc["url"].GetString(), base) << body;
+    EXPECT_EQ(doc["links"]["user_channels"].GetString(), base + "/Channels") << body;
+    EXPECT_EQ(doc["links"]["user_bindings"].GetString(), base + "/Bindings") << body;
+    EXPECT_EQ(doc["identity"].GetString(), user.identity);
+    EXPECT_EQ(doc["sid"].GetString(), user.sid);
+    EXPECT_EQ(doc["date_created"].GetString(), std::string("1970-01-01T00:00:00Z"));
+  }
+}
+
 TEST(RenderTest, EscapingMatchesRapidJson) {
   // An empty message means "the default message" (see ErrorBodyShape).
   std::vector<std::string> samples = {"plain",

@@ -1,6 +1,7 @@
 #include "core/rest/render.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -230,6 +231,22 @@ class Json {
     w_.Plain(name, N - 1);
   }
   void Str(absl::string_view s) { w_.Escaped(s); }
+  // A string the caller knows needs no escaping (a SID the store formatted,
+  // a date, a URL whose base was checked): copied without the scan.
+  void PlainStr(absl::string_view s) {
+    assert(JsonPlainPrefix(s) == s.size());
+    w_.Plain(s.data(), s.size());
+  }
+  // A URL: `base_plain` says whether its variable part, the list URL from
+  // the request's host and path, needs no escaping; the rest of a URL is
+  // SIDs and fixed path segments.
+  void UrlStr(absl::string_view s, bool base_plain) {
+    if (base_plain) {
+      PlainStr(s);
+    } else {
+      Str(s);
+    }
+  }
   void Null() { w_.Null(); }
   void Bool(bool b) { w_.Bool(b); }
   void Int(int64_t i) { w_.Int64(i); }
@@ -257,7 +274,7 @@ class Json {
   void Time(absl::Time t) {
     char buf[kIsoTimeSize];
     if (FormatIsoTimeTo(t, buf)) {
-      Str(absl::string_view(buf, sizeof(buf)));
+      PlainStr(absl::string_view(buf, sizeof(buf)));
     } else {
       Str(FormatIsoTime(t));  // far outside any real date
     }
@@ -384,20 +401,21 @@ void WriteMeta(Json* json, absl::string_view base, const PageT& page, const Page
 void WriteUser(Json* json, const RenderContext& ctx, const UserView& user, bool in_list,
                std::string* url) {
   const size_t base_size = url->size();
+  const bool base_plain = JsonPlainPrefix(*url) == base_size;
   url->push_back('/');
   url->append(user.sid.data(), user.sid.size());
   const size_t url_size = url->size();
 
   json->StartObject();
   json->Key("sid");
-  json->Str(user.sid);
+  json->PlainStr(user.sid);
   json->Key("account_sid");
-  json->Str(user.account_sid);
+  json->PlainStr(user.account_sid);
   if (IsConversations(ctx)) {
     json->Key("chat_service_sid");
-    json->Str(user.service_sid);
+    json->PlainStr(user.service_sid);
     json->Key("role_sid");
-    json->Str(user.role_sid);
+    json->PlainStr(user.role_sid);
     json->Key("identity");
     json->Str(user.identity);
     json->Key("friendly_name");
@@ -413,12 +431,12 @@ void WriteUser(Json* json, const RenderContext& ctx, const UserView& user, bool 
     json->Key("date_updated");
     json->Time(user.date_updated);
     json->Key("url");
-    json->Str(*url);
+    json->UrlStr(*url, base_plain);
     json->Key("links");
     json->StartObject();
     json->Key("user_conversations");
     url->append("/Conversations");
-    json->Str(*url);
+    json->UrlStr(*url, base_plain);
     json->EndObject();
     json->EndObject();
     url->resize(base_size);
@@ -426,9 +444,9 @@ void WriteUser(Json* json, const RenderContext& ctx, const UserView& user, bool 
   }
 
   json->Key("service_sid");
-  json->Str(user.service_sid);
+  json->PlainStr(user.service_sid);
   json->Key("role_sid");
-  json->Str(user.role_sid);
+  json->PlainStr(user.role_sid);
   json->Key("identity");
   json->Str(user.identity);
   json->Key("attributes");
@@ -455,17 +473,17 @@ void WriteUser(Json* json, const RenderContext& ctx, const UserView& user, bool 
   json->StartObject();
   json->Key("user_channels");
   url->append("/Channels");
-  json->Str(*url);
+  json->UrlStr(*url, base_plain);
   if (ctx.surface == Surface::kChatV2) {
     json->Key("user_bindings");
     url->resize(url_size);
     url->append("/Bindings");
-    json->Str(*url);
+    json->UrlStr(*url, base_plain);
   }
   json->EndObject();
   json->Key("url");
   url->resize(url_size);
-  json->Str(*url);
+  json->UrlStr(*url, base_plain);
   json->EndObject();
   url->resize(base_size);
 }
