@@ -625,15 +625,22 @@ absl::StatusOr<std::optional<PageTokenData>> StoreImpl::CheckToken(const ListReq
   return std::optional<PageTokenData>(data);
 }
 
-std::string StoreImpl::Token(bool forward, Collection collection, Surface surface,
-                             const Sid128& scope, uint64_t anchor) const {
+void StoreImpl::PageTokens(const PageAnchors& anchors, Collection collection, Surface surface,
+                           const Sid128& scope, std::string* next, std::string* previous) const {
   PageTokenData data;
-  data.forward = forward;
   data.collection = collection;
   data.surface = surface;
   data.scope = scope;
-  data.anchor = anchor;
-  return EncodePageToken(data, token_secret_);
+  if (anchors.has_next) {
+    data.forward = true;
+    data.anchor = anchors.next_anchor;
+    *next = EncodePageToken(data, token_secret_);
+  }
+  if (anchors.has_prev) {
+    data.forward = false;
+    data.anchor = anchors.prev_anchor;
+    *previous = EncodePageToken(data, token_secret_);
+  }
 }
 
 template <typename Fn>
@@ -665,14 +672,8 @@ absl::StatusOr<PageInfo> StoreImpl::WalkUsers(absl::string_view service_sid,
     fn(*it->second);
     ++info.item_count;
   }
-  if (bounds.has_next) {
-    info.next_page_token =
-        Token(true, Collection::kUsers, request.surface, svc->sid, bounds.next_anchor);
-  }
-  if (bounds.has_prev) {
-    info.previous_page_token =
-        Token(false, Collection::kUsers, request.surface, svc->sid, bounds.prev_anchor);
-  }
+  PageTokens(bounds, Collection::kUsers, request.surface, svc->sid, &info.next_page_token,
+             &info.previous_page_token);
   return info;
 }
 

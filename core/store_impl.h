@@ -213,6 +213,16 @@ struct ServiceState {
   uint64_t next_user_position ABSL_GUARDED_BY(mu) = 1;
 };
 
+// PageAnchors
+//
+// Where a page's tokens point (Paginate in core/store_rules.h fills them).
+struct PageAnchors {
+  bool has_next = false;
+  bool has_prev = false;
+  uint64_t next_anchor = 0;  // forward token: the last item of the page
+  uint64_t prev_anchor = 0;  // backward token: the first item of the page
+};
+
 // RoleRef
 //
 // A RoleSid parameter after its syntactic checks.
@@ -431,8 +441,10 @@ class StoreImpl {
   absl::StatusOr<std::optional<PageTokenData>> CheckToken(const ListRequest& request,
                                                           Collection collection,
                                                           const Sid128& scope) const;
-  std::string Token(bool forward, Collection collection, Surface surface, const Sid128& scope,
-                    uint64_t anchor) const;
+  // A page's tokens: `next` and `previous` get one where the page has a
+  // next / previous page, and stay empty otherwise.
+  void PageTokens(const PageAnchors& anchors, Collection collection, Surface surface,
+                  const Sid128& scope, std::string* next, std::string* previous) const;
 
   // Apply() by entity.
   absl::Status ApplyService(const ChangeEvent& event);

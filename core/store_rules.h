@@ -87,13 +87,9 @@ absl::Status ValidateAttributesParam(absl::string_view text, const StoreOptions&
 // Pages over a container ordered by a uint64 position (a std::map or the
 // OrderIndex btree_map, keyed by position; `key` reads an element's position).
 template <typename Iterator>
-struct Bounds {
+struct Bounds : PageAnchors {
   Iterator begin;
   Iterator end;
-  bool has_next = false;
-  bool has_prev = false;
-  uint64_t next_anchor = 0;  // forward token: the last item of the page
-  uint64_t prev_anchor = 0;  // backward token: the first item of the page
 };
 
 template <typename Container, typename KeyFn>

@@ -197,14 +197,8 @@ absl::StatusOr<ServicePage> StoreImpl::ListServices(const ListRequest& request) 
     absl::ReaderMutexLock service_lock(&svc->mu);
     page.items.push_back(ToService(*svc));
   }
-  if (bounds.has_next) {
-    page.next_page_token =
-        Token(true, Collection::kServices, request.surface, Sid128{}, bounds.next_anchor);
-  }
-  if (bounds.has_prev) {
-    page.previous_page_token =
-        Token(false, Collection::kServices, request.surface, Sid128{}, bounds.prev_anchor);
-  }
+  PageTokens(bounds, Collection::kServices, request.surface, Sid128{}, &page.next_page_token,
+             &page.previous_page_token);
   return page;
 }
 
@@ -317,14 +311,8 @@ absl::StatusOr<RolePage> StoreImpl::ListRoles(absl::string_view service_sid,
   auto bounds =
       Paginate(svc->roles, token, page.page_size, [](const auto& entry) { return entry.first; });
   for (auto it = bounds.begin; it != bounds.end; ++it) page.items.push_back(ToRole(*it->second));
-  if (bounds.has_next) {
-    page.next_page_token =
-        Token(true, Collection::kRoles, request.surface, svc->sid, bounds.next_anchor);
-  }
-  if (bounds.has_prev) {
-    page.previous_page_token =
-        Token(false, Collection::kRoles, request.surface, svc->sid, bounds.prev_anchor);
-  }
+  PageTokens(bounds, Collection::kRoles, request.surface, svc->sid, &page.next_page_token,
+             &page.previous_page_token);
   return page;
 }
 
