@@ -396,12 +396,12 @@ void WriteMeta(Json* json, absl::string_view base, const PageT& page, const Page
 }
 
 // One user. `url` holds the user list URL ("https://host/.../Users") and is
-// restored to it on return (one buffer serves a whole page); `in_list`
-// selects the list key order of Chat.
+// restored to it on return (one buffer serves a whole page); `base_plain`
+// says whether that list URL needs no JSON escaping (its owner decides once);
+// `in_list` selects the list key order of Chat.
 void WriteUser(Json* json, const RenderContext& ctx, const UserView& user, bool in_list,
-               std::string* url) {
+               std::string* url, bool base_plain) {
   const size_t base_size = url->size();
-  const bool base_plain = JsonPlainPrefix(*url) == base_size;
   url->push_back('/');
   url->append(user.sid.data(), user.sid.size());
   const size_t url_size = url->size();
@@ -614,7 +614,7 @@ std::string RenderUser(const RenderContext& ctx, const UserView& user) {
   url.reserve(kUrlBytes);
   AppendUserListUrl(ctx, user.service_sid, &url);
   Json json(&out);
-  WriteUser(&json, ctx, user, /*in_list=*/false, &url);
+  WriteUser(&json, ctx, user, /*in_list=*/false, &url, JsonPlainPrefix(url) == url.size());
   json.Finish();
   return out;
 }
@@ -646,8 +646,9 @@ std::string RenderRole(const RenderContext& ctx, const Role& role) {
 // The users of a page as one JSON array, rendered as they are added.
 struct UserPageRenderer::Items {
   explicit Items(std::string reserved) : out(std::move(reserved)), json(&out) {}
-  std::string out;  // before `json`, which writes into it
-  std::string url;  // the user list URL (WriteUser restores it)
+  std::string out;         // before `json`, which writes into it
+  std::string url;         // the user list URL (WriteUser restores it)
+  bool url_plain = false;  // whether `url` needs no JSON escaping
   Json json;
 };
 
@@ -660,16 +661,17 @@ std::string Reserved(size_t bytes) {
 }  // namespace
 
 UserPageRenderer::UserPageRenderer(const RenderContext& ctx, absl::string_view service_sid)
-    : ctx_(ctx), service_sid_(service_sid), items_(std::make_unique<Items>(Reserved(kItemsBytes))) {
+    : ctx_(ctx), items_(std::make_unique<Items>(Reserved(kItemsBytes))) {
   items_->url.reserve(kUrlBytes);
-  AppendUserListUrl(ctx_, service_sid_, &items_->url);
+  AppendUserListUrl(ctx_, service_sid, &items_->url);
+  items_->url_plain = JsonPlainPrefix(items_->url) == items_->url.size();
   items_->json.StartArray();
 }
 
 UserPageRenderer::~UserPageRenderer() = default;
 
 void UserPageRenderer::Add(const UserView& user) {
-  WriteUser(&items_->json, ctx_, user, /*in_list=*/true, &items_->url);
+  WriteUser(&items_->json, ctx_, user, /*in_list=*/true, &items_->url, items_->url_plain);
 }
 
 std::string UserPageRenderer::Finish(const PageInfo& page, const PageQuery& query) {

@@ -91,7 +91,7 @@ std::string RenderUserPage(const RenderContext& ctx, absl::string_view service_s
 // Complexity: O(bytes rendered); Add() allocates only to grow its buffer.
 class UserPageRenderer {
  public:
-  // `ctx` and `service_sid` must outlive the renderer.
+  // `ctx` must outlive the renderer.
   UserPageRenderer(const RenderContext& ctx, absl::string_view service_sid);
   ~UserPageRenderer();
   UserPageRenderer(const UserPageRenderer&) = delete;
@@ -105,7 +105,6 @@ class UserPageRenderer {
  private:
   struct Items;
   const RenderContext& ctx_;
-  absl::string_view service_sid_;
   std::unique_ptr<Items> items_;
 };
 std::string RenderServicePage(const RenderContext& ctx, const ServicePage& page,
