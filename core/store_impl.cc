@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,26 @@
 
 namespace userstore {
 namespace internal {
+
+namespace {
+
+constexpr absl::string_view kDefaultServiceName = "Default Conversations Service";
+constexpr absl::string_view kEmptyAttributes = "{}";
+
+uint64_t Mix64(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A std::string that is always empty, to return by reference.
+const std::string& EmptyString() {
+  static const auto* empty = new std::string();
+  return *empty;
+}
+
+}  // namespace
 
 // A validated create request (views into the request).
 struct StoreImpl::UserFields {

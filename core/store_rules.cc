@@ -11,13 +11,6 @@
 namespace userstore {
 namespace internal {
 
-uint64_t Mix64(uint64_t x) {  // splitmix64 finalizer
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 int64_t ToSeconds(absl::Time t) { return absl::ToUnixSeconds(t); }
 absl::Time FromSeconds(int64_t s) { return absl::FromUnixSeconds(s); }
 
@@ -82,33 +75,6 @@ absl::Status ValidateFriendlyName(absl::string_view text, size_t max_length) {
 
 absl::Status ValidateAttributesParam(absl::string_view text, const StoreOptions& options) {
   return ValidateAttributes(text, options.max_attributes_bytes, options.max_attributes_depth);
-}
-
-const std::vector<DefaultRoleSpec>& DefaultRoles() {
-  static const auto* roles = new std::vector<DefaultRoleSpec>{
-      {"service admin",
-       RoleType::kDeployment,
-       {"createChannel", "joinChannel", "destroyChannel", "inviteMember", "removeMember",
-        "editChannelName", "editChannelAttributes", "addMember", "editAnyMessage",
-        "editAnyMessageAttributes", "deleteAnyMessage", "editAnyUserInfo"}},
-      {"service user", RoleType::kDeployment, {"createChannel", "joinChannel", "editOwnUserInfo"}},
-      {"channel admin",
-       RoleType::kChannel,
-       {"sendMessage", "sendMediaMessage", "leaveChannel", "editOwnMessage",
-        "editOwnMessageAttributes", "deleteOwnMessage", "editAnyMessage",
-        "editAnyMessageAttributes", "deleteAnyMessage", "inviteMember", "removeMember",
-        "editChannelName", "editChannelAttributes", "destroyChannel", "addMember"}},
-      {"channel user",
-       RoleType::kChannel,
-       {"sendMessage", "sendMediaMessage", "leaveChannel", "editOwnMessage",
-        "editOwnMessageAttributes", "deleteOwnMessage", "inviteMember"}},
-  };
-  return *roles;
-}
-
-const std::string& EmptyString() {
-  static const auto* empty = new std::string();
-  return *empty;
 }
 
 }  // namespace internal

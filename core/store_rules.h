@@ -19,7 +19,6 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -53,11 +52,7 @@ inline constexpr absl::string_view kUserPrefix = "US";
 inline constexpr absl::string_view kServicePrefix = "IS";
 inline constexpr absl::string_view kRolePrefix = "RL";
 inline constexpr absl::string_view kAccountPrefix = "AC";
-inline constexpr absl::string_view kDefaultServiceName = "Default Conversations Service";
-inline constexpr absl::string_view kEmptyAttributes = "{}";
 
-// splitmix64's finalizer: the seeds of SIDs and page-token secrets.
-uint64_t Mix64(uint64_t x);
 int64_t ToSeconds(absl::Time t);
 absl::Time FromSeconds(int64_t s);
 
@@ -124,18 +119,6 @@ auto Paginate(const Container& c, const std::optional<PageTokenData>& token, int
   }
   return out;
 }
-
-struct DefaultRoleSpec {
-  const char* name;
-  RoleType type;
-  std::vector<std::string> permissions;
-};
-
-// The four roles every service is made with (Twilio's defaults).
-const std::vector<DefaultRoleSpec>& DefaultRoles();
-
-// A std::string that is always empty, to return by reference.
-const std::string& EmptyString();
 
 }  // namespace internal
 }  // namespace userstore

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <iterator>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -12,6 +14,39 @@
 
 namespace userstore {
 namespace internal {
+
+namespace {
+
+struct DefaultRoleSpec {
+  const char* name;
+  RoleType type;
+  std::vector<std::string> permissions;
+};
+
+// The four roles every service is made with (Twilio's defaults).
+const std::vector<DefaultRoleSpec>& DefaultRoles() {
+  static const auto* roles = new std::vector<DefaultRoleSpec>{
+      {"service admin",
+       RoleType::kDeployment,
+       {"createChannel", "joinChannel", "destroyChannel", "inviteMember", "removeMember",
+        "editChannelName", "editChannelAttributes", "addMember", "editAnyMessage",
+        "editAnyMessageAttributes", "deleteAnyMessage", "editAnyUserInfo"}},
+      {"service user", RoleType::kDeployment, {"createChannel", "joinChannel", "editOwnUserInfo"}},
+      {"channel admin",
+       RoleType::kChannel,
+       {"sendMessage", "sendMediaMessage", "leaveChannel", "editOwnMessage",
+        "editOwnMessageAttributes", "deleteOwnMessage", "editAnyMessage",
+        "editAnyMessageAttributes", "deleteAnyMessage", "inviteMember", "removeMember",
+        "editChannelName", "editChannelAttributes", "destroyChannel", "addMember"}},
+      {"channel user",
+       RoleType::kChannel,
+       {"sendMessage", "sendMediaMessage", "leaveChannel", "editOwnMessage",
+        "editOwnMessageAttributes", "deleteOwnMessage", "inviteMember"}},
+  };
+  return *roles;
+}
+
+}  // namespace
 
 // --- services ---------------------------------------------------------------------------
 
