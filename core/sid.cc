@@ -55,35 +55,56 @@ inline void WriteHex64(uint64_t word, char* out) {
   WriteHex32(static_cast<uint32_t>(word), out + 8);
 }
 
-// Digit values for ParseSid (lower-case hex only) and IsSidShaped (either
-// case); kNotHex marks a byte that is not such a digit. Tables, not branches:
-// every fetch of a user by SID parses one.
-constexpr uint8_t kNotHex = 0xFF;
-struct HexTables {
-  uint8_t lower[256];
-  uint8_t any_case[256];
-};
+// Hex digits are checked and decoded eight at a time (SWAR) rather than
+// through a 256-entry table one byte after another: every fetch of a user by
+// SID checks the text's shape and parses it, and the byte loop (a dependent
+// shift-or chain with a branch per digit) was a quarter of an in-cache fetch.
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 
-constexpr HexTables MakeHexTables() {
-  HexTables t{};
-  for (int i = 0; i < 256; ++i) t.lower[i] = t.any_case[i] = kNotHex;
-  for (uint8_t i = 0; i < 10; ++i) t.lower['0' + i] = t.any_case['0' + i] = i;
-  for (uint8_t i = 0; i < 6; ++i) {
-    t.lower['a' + i] = t.any_case['a' + i] = t.any_case['A' + i] = static_cast<uint8_t>(10 + i);
-  }
-  return t;
+inline uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
 }
-constexpr HexTables kHex = MakeHexTables();
 
-// Reads 16 lower-case hex digits at `digits`.
-inline bool ParseHex64(const unsigned char* digits, uint64_t* word) {
-  uint64_t w = 0;
-  for (int i = 0; i < 16; ++i) {
-    const uint8_t v = kHex.lower[digits[i]];
-    if (v == kNotHex) return false;
-    w = (w << 4) | v;
+// Bit 7 of each byte of the result is set when that byte of `v` lies in
+// [lo, hi]. Every byte of `v` must be below 0x80, so no addition carries into
+// the next byte.
+inline uint64_t InRange(uint64_t v, uint8_t lo, uint8_t hi) {
+  const uint64_t at_least_lo = v + kOnes * (0x80 - lo);
+  const uint64_t above_hi = v + kOnes * (0x80 - hi - 1);
+  return at_least_lo & ~above_hi & kHighBits;
+}
+
+// Whether all eight bytes of `v` are hex digits: lower-case only, or either
+// case. On success, *letters has bit 7 set in each byte that is a letter.
+inline bool HexBytes(uint64_t v, bool any_case, uint64_t* letters) {
+  if ((v & kHighBits) != 0) return false;
+  const uint64_t digits = InRange(v, '0', '9');
+  // `| 0x20` maps 'A'..'F' onto 'a'..'f' and no other byte onto them.
+  *letters = InRange(any_case ? (v | (kOnes * 0x20)) : v, 'a', 'f');
+  return (digits | *letters) == kHighBits;
+}
+
+// Reads 16 lower-case hex digits at `p`.
+inline bool ParseHex64(const char* p, uint64_t* word) {
+  uint64_t out = 0;
+  for (int half = 0; half < 2; ++half) {
+    const uint64_t v = Load64(p + 8 * half);
+    uint64_t letters;
+    if (!HexBytes(v, /*any_case=*/false, &letters)) return false;
+    // Digit values one per byte ('a' & 0x0F is 1, so letters add 9).
+    uint64_t nibbles = (v & (kOnes * 0x0F)) + (letters >> 7) * 9;
+    // The first character to the most significant byte, then the eight
+    // nibbles packed into 32 bits.
+    nibbles = ToBigEndian(nibbles);
+    nibbles = ((nibbles >> 4) | nibbles) & 0x00FF00FF00FF00FFULL;
+    nibbles = ((nibbles >> 8) | nibbles) & 0x0000FFFF0000FFFFULL;
+    nibbles = ((nibbles >> 16) | nibbles) & 0x00000000FFFFFFFFULL;
+    out = (out << 32) | nibbles;
   }
-  *word = w;
+  *word = out;
   return true;
 }
 
@@ -151,8 +172,10 @@ std::string FormatSid(absl::string_view prefix, Sid128 value) {
 bool IsSidShaped(absl::string_view prefix, absl::string_view text) {
   if (text.size() != prefix.size() + kHexDigits) return false;
   if (text.substr(0, prefix.size()) != prefix) return false;
-  for (char c : text.substr(prefix.size())) {
-    if (kHex.any_case[static_cast<unsigned char>(c)] == kNotHex) return false;
+  const char* digits = text.data() + prefix.size();
+  uint64_t letters;
+  for (size_t i = 0; i < kHexDigits; i += 8) {
+    if (!HexBytes(Load64(digits + i), /*any_case=*/true, &letters)) return false;
   }
   return true;
 }
@@ -160,7 +183,7 @@ bool IsSidShaped(absl::string_view prefix, absl::string_view text) {
 std::optional<Sid128> ParseSid(absl::string_view prefix, absl::string_view text) {
   if (text.size() != prefix.size() + kHexDigits) return std::nullopt;
   if (text.substr(0, prefix.size()) != prefix) return std::nullopt;
-  const auto* digits = reinterpret_cast<const unsigned char*>(text.data() + prefix.size());
+  const char* digits = text.data() + prefix.size();
   Sid128 value;
   if (!ParseHex64(digits, &value.hi) || !ParseHex64(digits + 16, &value.lo)) return std::nullopt;
   return value;

@@ -95,6 +95,36 @@ TEST(SidTest, RejectsMalformedText) {
   }
 }
 
+// Every byte value at every digit position, against a per-character
+// reference: the shape accepts [0-9a-fA-F], the parser [0-9a-f] only, and a
+// parsed value has the replaced digit's value at that position.
+TEST(SidTest, EveryByteAtEveryDigitPosition) {
+  auto digit_value = [](int c, bool any_case) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (any_case && c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t pos = 2; pos < kSidTextSize; ++pos) {
+    for (int c = 0; c < 256; ++c) {
+      std::string text = kSampleText;
+      text[pos] = static_cast<char>(c);
+      EXPECT_EQ(IsSidShaped("US", text), digit_value(c, true) >= 0) << pos << " " << c;
+      const std::optional<Sid128> parsed = ParseSid("US", text);
+      const int value = digit_value(c, false);
+      ASSERT_EQ(parsed.has_value(), value >= 0) << pos << " " << c;
+      if (!parsed.has_value()) continue;
+      const size_t digit = pos - 2;  // 0 is the most significant of `hi`
+      const int shift = static_cast<int>(60 - 4 * (digit % 16));
+      uint64_t hi = kSample.hi;
+      uint64_t lo = kSample.lo;
+      uint64_t& word = digit < 16 ? hi : lo;
+      word = (word & ~(uint64_t{0xF} << shift)) | (static_cast<uint64_t>(value) << shift);
+      EXPECT_EQ(*parsed, (Sid128{hi, lo})) << pos << " " << c;
+    }
+  }
+}
+
 TEST(SidTest, TextWithEmbeddedNulIsRejected) {
   std::string text = kSampleText;
   text[10] = '\0';
