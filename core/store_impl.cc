@@ -89,6 +89,10 @@ StoreImpl::StoreImpl(const StoreOptions& options)
       clock_(options.clock != nullptr ? options.clock : SystemClock()),
       sid_generator_(options.seed),
       bus_(options.on_hook_error) {
+  {
+    absl::MutexLock lock(&ids_mu_);
+    (void)AdvanceSidLocked();  // primes the value NextSid() returns first
+  }
   size_t shards = 1;
   const int wanted = std::clamp(options.sid_shards, 1, 1024);
   while (shards < static_cast<size_t>(wanted)) shards <<= 1;
@@ -156,15 +160,36 @@ void UserRecordDeleter::operator()(UserRecord* record) const ABSL_NO_THREAD_SAFE
 
 int64_t StoreImpl::NowSeconds() const { return ToSeconds(clock_->Now()); }
 
+Sid128 StoreImpl::AdvanceSidLocked() {
+  const Sid128 current{next_sid_hi_.load(std::memory_order_relaxed),
+                       next_sid_lo_.load(std::memory_order_relaxed)};
+  const Sid128 next = sid_generator_.Next();
+  next_sid_hi_.store(next.hi, std::memory_order_relaxed);
+  next_sid_lo_.store(next.lo, std::memory_order_relaxed);
+  return current;
+}
+
 Sid128 StoreImpl::NextSid() {
   absl::MutexLock lock(&ids_mu_);
-  return sid_generator_.Next();
+  return AdvanceSidLocked();
+}
+
+Sid128 StoreImpl::PeekSid() const {
+  return Sid128{next_sid_hi_.load(std::memory_order_relaxed),
+                next_sid_lo_.load(std::memory_order_relaxed)};
+}
+
+bool StoreImpl::TakeSid(const Sid128& expected) {
+  absl::MutexLock lock(&ids_mu_);
+  if (PeekSid() != expected) return false;
+  (void)AdvanceSidLocked();
+  return true;
 }
 
 Sid128 StoreImpl::NewRoleSid() {
   absl::MutexLock lock(&ids_mu_);
   for (;;) {
-    Sid128 sid = sid_generator_.Next();
+    Sid128 sid = AdvanceSidLocked();
     if (role_sids_.insert(sid).second) return sid;
   }
 }
@@ -223,31 +248,53 @@ absl::StatusOr<RoleRecord*> StoreImpl::ResolveUserRole(const ServiceState* svc,
   return role;
 }
 
-UserRecord* StoreImpl::InsertUser(ServiceState* svc, const std::optional<Sid128>& sid,
-                                  RoleRecord* role, const UserRecord::Text& text,
-                                  int64_t date_created, int64_t date_updated) {
-  const uint64_t position = svc->next_user_position;
+UserRecord* StoreImpl::InsertUser(ServiceState* svc, const Sid128& sid, RoleRecord* role,
+                                  const UserRecord::Text& text, int64_t date_created,
+                                  int64_t date_updated) {
+  SidShard& shard = ShardFor(sid);
+  SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, text.identity});
+  ShardLocks locks(&shard, &identity_shard);
+  if (shard.table.contains(sid)) return nullptr;
+  return LinkUser(svc, &shard, &identity_shard, sid, role, text, date_created, date_updated);
+}
+
+UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, RoleRecord* role,
+                                     const UserRecord::Text& text, int64_t now) {
+  const IdentityKey key{svc->sid, text.identity};
+  SidShard& identity_shard = ShardFor(key);
   for (;;) {
-    const Sid128 candidate = sid.has_value() ? *sid : NextSid();
-    SidShard& shard = ShardFor(candidate);
-    SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, text.identity});
+    // The SID is taken only once the identity is known to be free, so that a
+    // refused create leaves a seeded store's SID sequence as it was. Its
+    // shard is chosen from a peek before that, so that both shards are locked
+    // at once and, at 10^6 users, the identity's slot and the SID's slot (two
+    // cache misses) are fetched together.
+    const Sid128 sid = PeekSid();
+    SidShard& shard = ShardFor(sid);
     ShardLocks locks(&shard, &identity_shard);
-    if (shard.table.contains(candidate)) {
-      if (sid.has_value()) return nullptr;
-      continue;  // regenerate on collision
-    }
-    UserRecordPtr owned =
-        UserRecord::New(&svc->records, candidate, position, role, text, date_created, date_updated);
-    UserRecord* record = owned.get();
-    shard.table.insert(std::move(owned));
-    identity_shard.ids.insert(record);
-    // Positions only grow, so the new record always goes last (the hint makes
-    // that O(1) amortized).
-    svc->by_order.emplace_hint(svc->by_order.end(), position, record);
-    ++role->user_count;
-    svc->next_user_position = position + 1;
-    return record;
+    identity_shard.ids.prefetch(key);
+    shard.table.prefetch(sid);
+    if (identity_shard.Find(key) != nullptr) return nullptr;
+    if (!TakeSid(sid)) continue;              // another thread took it (or a torn peek)
+    if (shard.table.contains(sid)) continue;  // regenerate on collision
+    return LinkUser(svc, &shard, &identity_shard, sid, role, text, now, now);
   }
+}
+
+UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
+                                const Sid128& sid, RoleRecord* role, const UserRecord::Text& text,
+                                int64_t date_created, int64_t date_updated) {
+  const uint64_t position = svc->next_user_position;
+  UserRecordPtr owned =
+      UserRecord::New(&svc->records, sid, position, role, text, date_created, date_updated);
+  UserRecord* record = owned.get();
+  shard->table.insert(std::move(owned));
+  identity_shard->ids.insert(record);
+  // Positions only grow, so the new record always goes last (the hint makes
+  // that O(1) amortized).
+  svc->by_order.emplace_hint(svc->by_order.end(), position, record);
+  ++role->user_count;
+  svc->next_user_position = position + 1;
+  return record;
 }
 
 void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
@@ -382,12 +429,9 @@ void StoreImpl::RunPostHook(HookType type, bool enabled, const User& stored) {
 
 absl::StatusOr<User> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields) {
   USERSTORE_ASSIGN_OR_RETURN(RoleRecord * role, ResolveUserRole(svc, fields.role));
-  if (FindByIdentity(svc->sid, fields.identity) != nullptr) {
-    return MakeError(ErrorCode::kUserAlreadyExists);
-  }
-  const int64_t now = NowSeconds();
-  UserRecord::Text text{fields.identity, fields.friendly_name, fields.attributes};
-  UserRecord* record = InsertUser(svc, std::nullopt, role, text, now, now);
+  const UserRecord::Text text{fields.identity, fields.friendly_name, fields.attributes};
+  UserRecord* record = InsertNewUser(svc, role, text, NowSeconds());
+  if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);
   // Runs synchronously inside Publish, while this thread holds svc->mu.
   bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return UserChange(ChangeEvent::Op::kCreate, *record);

@@ -19,7 +19,7 @@
 //                                           falls in shard k (core/user_table.h)
 //                     shards_[k].ids        IdentityTable: every record whose
 //                                           (service, identity) falls in shard k
-//     ids_mu_ ─────── sid_generator_, role_sids_ (every live role SID)
+//     ids_mu_ ─────── sid_generator_ and its next value, role_sids_ (every live role SID)
 //     bus_                                  EventBus: hooks and the change feed
 //
 //   ServiceState (one per service, never moved, owned by services_)
@@ -356,6 +356,16 @@ class StoreImpl {
   // --- helpers (locks as annotated) ---
   int64_t NowSeconds() const;
   Sid128 NextSid() ABSL_LOCKS_EXCLUDED(ids_mu_);
+  // The value NextSid() would return now, read without ids_mu_: a guess that
+  // lets a create pick its SID shard and start that shard's cache misses
+  // before it takes the value. Another thread may take it first, and a read
+  // racing an advance may be torn; TakeSid() tells.
+  Sid128 PeekSid() const;
+  // Consumes the generator's next value when it is `expected` (as NextSid()
+  // would) and returns true; else changes nothing and returns false.
+  bool TakeSid(const Sid128& expected) ABSL_LOCKS_EXCLUDED(ids_mu_);
+  // Returns the next value and computes the one after it.
+  Sid128 AdvanceSidLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ids_mu_);
   // A fresh role SID, already registered in role_sids_.
   Sid128 NewRoleSid() ABSL_LOCKS_EXCLUDED(ids_mu_);
   SidShard& ShardFor(const Sid128& sid) const { return shards_[ShardOf(sid, shard_mask_)]; }
@@ -383,12 +393,22 @@ class StoreImpl {
   absl::StatusOr<RoleRecord*> ResolveUserRole(const ServiceState* svc, const RoleRef& ref) const
       ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
 
-  // Inserts a new user at the end of `svc`'s order. `sid` nullopt: generate
-  // one (regenerated on collision); given and taken: returns nullptr.
-  // REQUIRES: the identity is free in `svc`.
-  UserRecord* InsertUser(ServiceState* svc, const std::optional<Sid128>& sid, RoleRecord* role,
+  // Inserts a new user with `sid` at the end of `svc`'s order; nullptr when
+  // the SID is taken. REQUIRES: the identity is free in `svc`.
+  UserRecord* InsertUser(ServiceState* svc, const Sid128& sid, RoleRecord* role,
                          const UserRecord::Text& text, int64_t date_created, int64_t date_updated)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // Inserts a new user with a generated SID (regenerated on collision) at the
+  // end of `svc`'s order, created and updated `now`; nullptr, with no SID
+  // consumed, when the identity is taken in `svc`.
+  UserRecord* InsertNewUser(ServiceState* svc, RoleRecord* role, const UserRecord::Text& text,
+                            int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // The insert both of those make once `shard` (the SID's) and
+  // `identity_shard` are locked and `sid` is known to be free.
+  UserRecord* LinkUser(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
+                       const Sid128& sid, RoleRecord* role, const UserRecord::Text& text,
+                       int64_t date_created, int64_t date_updated)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
   // Unlinks and destroys `record`.
   void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // Role check, identity check, insert, publish. Returns the stored image.
@@ -479,6 +499,10 @@ class StoreImpl {
 
   mutable absl::Mutex ids_mu_;
   SidGenerator sid_generator_ ABSL_GUARDED_BY(ids_mu_);
+  // The value NextSid() returns next (the generator runs one ahead). Written
+  // only under ids_mu_; atomic so that PeekSid() may read it without.
+  std::atomic<uint64_t> next_sid_hi_{0};
+  std::atomic<uint64_t> next_sid_lo_{0};
   absl::flat_hash_set<Sid128> role_sids_ ABSL_GUARDED_BY(ids_mu_);
 
   mutable EventBus bus_;

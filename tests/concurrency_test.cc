@@ -33,6 +33,8 @@
 #include "userstore/status.h"
 #include "userstore/user_store.h"
 
+#include "core/sid.h"
+
 namespace userstore {
 namespace {
 
@@ -449,6 +451,63 @@ TEST_F(ConcurrencyTest, GetOrCreateIsLinearizable) {
   absl::StatusOr<int64_t> n = store_->CountUsers(svc);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, kRounds);
+  ExpectInvariants();
+}
+
+// Creates in several services at once each take the seeded generator's next
+// SID (chosen before the identity check, taken after it): together they
+// spend exactly the next values of the sequence, none twice and none
+// skipped, and a create refused because its identity is taken spends none.
+TEST_F(ConcurrencyTest, ConcurrentCreatesSpendTheSeededSequenceExactly) {
+  constexpr int kServices = 4;
+  constexpr int kPerThread = 300;
+  std::vector<std::string> services;
+  for (int s = 0; s < kServices; ++s) services.push_back(NewService(absl::StrCat("seq", s)));
+  // Where the sequence stands: the index of the next SID in SidGenerator(99).
+  absl::StatusOr<User> marker = Create(services[0], "marker");
+  ASSERT_TRUE(marker.ok()) << marker.status();
+  internal::SidGenerator generator(99);
+  std::optional<internal::Sid128> marker_sid = internal::ParseSid("US", marker->sid);
+  ASSERT_TRUE(marker_sid.has_value());
+  int skipped = 0;
+  while (generator.Next() != *marker_sid) ASSERT_LT(++skipped, 100000);
+
+  SpinBarrier barrier(kThreads);
+  std::vector<std::vector<std::string>> sids(kThreads);
+  std::atomic<int> refused{0};
+  Problems problems;
+  RunThreads(kThreads, [&](int t) {
+    // Two threads per service; both also try the same "both-i" identities.
+    const std::string& service = services[t % kServices];
+    barrier.Wait();
+    for (int i = 0; i < kPerThread; ++i) {
+      for (const std::string& identity :
+           {absl::StrCat("own-", t, "-", i), absl::StrCat("both-", i)}) {
+        absl::StatusOr<User> user = Create(service, identity);
+        if (user.ok()) {
+          sids[t].push_back(user->sid);
+        } else if (ErrorCodeOf(user.status()) == ErrorCode::kUserAlreadyExists) {
+          refused.fetch_add(1);
+        } else {
+          problems.Add(user.status().ToString());
+        }
+      }
+    }
+  });
+  problems.Check();
+  // Per service, one of its two threads made each "both-i".
+  EXPECT_EQ(refused.load(), kServices * kPerThread);
+
+  std::set<std::string> got;
+  size_t made = 0;
+  for (const auto& list : sids) {
+    made += list.size();
+    got.insert(list.begin(), list.end());
+  }
+  EXPECT_EQ(got.size(), made) << "a SID was handed out twice";
+  std::set<std::string> expected;
+  for (size_t i = 0; i < made; ++i) expected.insert(internal::FormatSid("US", generator.Next()));
+  EXPECT_EQ(got, expected);
   ExpectInvariants();
 }
 
