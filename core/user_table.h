@@ -199,10 +199,26 @@ struct SidHash {
   size_t operator()(const UserRecordPtr& r) const { return (*this)(r->sid()); }
   size_t operator()(const UserRecord* r) const { return (*this)(r->sid()); }
 };
+// Asks the CPU for the first kTouchedBytes of the block at `record`: the
+// fixed fields and the inline text of a typical user. The comparison of a
+// lookup is its first touch of a record, and these hints go out with it, so
+// that at 10^6 users the record's lines arrive together instead of one after
+// the other (the text's address is a field of the record; a caller's lock
+// release in between orders loads). A hint only: no memory is read.
+inline void PrefetchFoundRecord(const UserRecord* record) {
+  constexpr size_t kTouchedBytes = 192;
+  const char* p = reinterpret_cast<const char*>(record);
+  for (size_t offset = 64; offset < kTouchedBytes; offset += 64) __builtin_prefetch(p + offset);
+  __builtin_prefetch(p + kTouchedBytes - 1);
+}
+
 struct SidEq {
   using is_transparent = void;
   static Sid128 Key(const Sid128& s) { return s; }
-  static Sid128 Key(const UserRecordPtr& r) { return r->sid(); }
+  static Sid128 Key(const UserRecordPtr& r) {
+    PrefetchFoundRecord(r.get());
+    return r->sid();
+  }
   static Sid128 Key(const UserRecord* r) { return r->sid(); }
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
@@ -248,7 +264,10 @@ struct IdentityHash {
 struct IdentityEq {
   using is_transparent = void;
   static IdentityKey Key(const IdentityKey& k) { return k; }
-  static IdentityKey Key(const UserRecord* r) { return IdentityKeyOf(r); }
+  static IdentityKey Key(const UserRecord* r) {
+    PrefetchFoundRecord(r);
+    return IdentityKeyOf(r);
+  }
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
     const IdentityKey x = Key(a);
