@@ -1,5 +1,6 @@
 #include "core/user_table.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
@@ -47,21 +48,30 @@ UserRecordPtr UserRecord::New(RecordArena* arena, Sid128 sid, uint64_t position,
 
 void UserRecord::SetText(std::optional<absl::string_view> friendly_name,
                          absl::string_view attributes) {
-  // The new content may overlap the old buffer, so it is assembled apart first.
-  std::string content;
+  // The new content may overlap the old buffer (an unchanged friendly name or
+  // attributes are views of it), so it is assembled apart first: on the stack
+  // when it is small, as a typical user's is (no allocation per update).
   const size_t friendly = friendly_name.has_value() ? friendly_name->size() : 0;
-  content.reserve(identity_len_ + friendly + attributes.size());
-  content.append(text_, identity_len_);
-  if (friendly_name.has_value()) content.append(friendly_name->data(), friendly_name->size());
-  content.append(attributes.data(), attributes.size());
+  const size_t size = identity_len_ + friendly + attributes.size();
+  char small[512];
+  std::string large;
+  char* content = small;
+  if (size > sizeof(small)) {
+    large.resize(size);
+    content = large.data();
+  }
+  char* out = content;
+  if (identity_len_ > 0) out = std::copy_n(text_, identity_len_, out);
+  if (friendly > 0) out = std::copy_n(friendly_name->data(), friendly, out);
+  if (!attributes.empty()) std::copy_n(attributes.data(), attributes.size(), out);
 
-  if (content.size() > text_capacity_) {
-    char* fresh = static_cast<char*>(::operator new(content.size()));
+  if (size > text_capacity_) {
+    char* fresh = static_cast<char*>(::operator new(size));
     if (!text_is_inline()) ::operator delete(text_);
     text_ = fresh;
-    text_capacity_ = static_cast<uint32_t>(content.size());
+    text_capacity_ = static_cast<uint32_t>(size);
   }
-  if (!content.empty()) std::memcpy(text_, content.data(), content.size());
+  if (size > 0) std::memcpy(text_, content, size);
   friendly_len_ = static_cast<uint32_t>(friendly);
   attributes_len_ = static_cast<uint32_t>(attributes.size());
   has_friendly_name_ = friendly_name.has_value();

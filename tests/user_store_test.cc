@@ -566,6 +566,44 @@ TEST_F(UserStoreTest, UpdateCanGrowAndShrinkText) {
   EXPECT_THAT(store_->CheckInvariants(), IsOk());
 }
 
+// An update that supplies one of friendly name and attributes keeps the other,
+// which the store re-reads from the record's own text while rewriting it: as
+// the friendly name grows and shrinks (moving the attributes after it), and
+// with the whole text on either side of the size assembled without
+// allocation.
+TEST_F(UserStoreTest, UpdateOfOneTextFieldKeepsTheOther) {
+  CreateUserRequest create = WithIdentity("alice");
+  create.attributes = "{\"k\":[1,2,3]}";
+  create.friendly_name = "Alice";
+  ASSERT_THAT(store_->CreateUser(service_, create), IsOk());
+  std::string attributes = *create.attributes;
+  std::string friendly = *create.friendly_name;
+  for (size_t len : {0, 40, 3, 250, 1, 0, 9, 256, 12}) {
+    UpdateUserRequest update;
+    friendly = std::string(len, static_cast<char>('a' + len % 26));
+    update.friendly_name = friendly;
+    ASSERT_THAT(store_->UpdateUser(service_, "alice", update), IsOk());
+    auto got = store_->GetUser(service_, "alice");
+    ASSERT_THAT(got, IsOk());
+    EXPECT_EQ(got->identity, "alice");
+    EXPECT_THAT(got->friendly_name, Optional(friendly));
+    EXPECT_EQ(got->attributes, attributes) << "friendly name of " << len;
+  }
+  // identity (5) + friendly name (12) + attributes: around 512 bytes.
+  for (size_t total : {510, 511, 512, 513, 514, 100, 2000, 30}) {
+    UpdateUserRequest update;
+    attributes = "\"" + std::string(total - 5 - 12 - 2, static_cast<char>('a' + total % 26)) + "\"";
+    update.attributes = attributes;
+    ASSERT_THAT(store_->UpdateUser(service_, "alice", update), IsOk());
+    auto got = store_->GetUser(service_, "alice");
+    ASSERT_THAT(got, IsOk());
+    EXPECT_EQ(got->identity, "alice");
+    EXPECT_THAT(got->friendly_name, Optional(friendly)) << "text of " << total;
+    EXPECT_EQ(got->attributes, attributes);
+  }
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
+}
+
 // --- delete ----------------------------------------------------------------------------
 
 TEST_F(UserStoreTest, DeleteRemovesTheUser) {
