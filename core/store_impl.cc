@@ -220,14 +220,14 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
 }
 
 UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view identity) const {
-  const IdentityKey key{service, identity};
+  const HashedIdentityKey key(IdentityKey{service, identity});
   SidShard& shard = ShardFor(key);
   absl::ReaderMutexLock lock(&shard.mu);
   return shard.Find(key);
 }
 
 SidShard& StoreImpl::IdentityShardFor(const UserRecord& record) const {
-  return ShardFor(IdentityKeyOf(&record));
+  return ShardFor(HashedIdentityKey(IdentityKeyOf(&record)));
 }
 
 RoleRecord* StoreImpl::FindRole(const ServiceState* svc, const Sid128& sid) const {
@@ -252,7 +252,7 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const Sid128& sid, RoleReco
                                   const UserRecord::Text& text, int64_t date_created,
                                   int64_t date_updated) {
   SidShard& shard = ShardFor(sid);
-  SidShard& identity_shard = ShardFor(IdentityKey{svc->sid, text.identity});
+  SidShard& identity_shard = ShardFor(HashedIdentityKey(IdentityKey{svc->sid, text.identity}));
   ShardLocks locks(&shard, &identity_shard);
   if (shard.table.contains(sid)) return nullptr;
   return LinkUser(svc, &shard, &identity_shard, sid, role, text, date_created, date_updated);
@@ -260,7 +260,7 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const Sid128& sid, RoleReco
 
 UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, RoleRecord* role,
                                      const UserRecord::Text& text, int64_t now) {
-  const IdentityKey key{svc->sid, text.identity};
+  const HashedIdentityKey key(IdentityKey{svc->sid, text.identity});
   SidShard& identity_shard = ShardFor(key);
   for (;;) {
     // The SID is taken only once the identity is known to be free, so that a
@@ -303,13 +303,14 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   --record->role()->user_count;
   const Sid128 sid = record->sid();
   SidShard& shard = ShardFor(sid);
-  SidShard& identity_shard = IdentityShardFor(*record);
+  const HashedIdentityKey key(IdentityKeyOf(record));
+  SidShard& identity_shard = ShardFor(key);
   ShardLocks locks(&shard, &identity_shard);
   // At 10^6 users the identity slot and the order index's leaf are both cache
   // misses: start the first before walking down to the second.
-  identity_shard.ids.prefetch(record);
+  identity_shard.ids.prefetch(key);
   svc->by_order.erase(record->position());
-  identity_shard.ids.erase(record);
+  identity_shard.ids.erase(identity_shard.ids.find(key));
   auto it = shard.table.find(sid);
   shard.table.erase(it);  // destroys the record
 }
@@ -481,7 +482,7 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
   } else if (std::optional<Sid128> svc_sid = ParseSid(kServicePrefix, service_sid)) {
     // Fast path by identity: one identity-shard reader lock. The key holds
     // the service, so a hit is a user of the requested service.
-    const IdentityKey key{*svc_sid, user};
+    const HashedIdentityKey key(IdentityKey{*svc_sid, user});
     SidShard& shard = ShardFor(key);
     absl::ReaderMutexLock lock(&shard.mu);
     if (const UserRecord* record = shard.Find(key)) {

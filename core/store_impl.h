@@ -248,7 +248,7 @@ struct alignas(64) SidShard {
     auto it = table.find(sid);
     return it == table.end() ? nullptr : it->get();
   }
-  UserRecord* Find(const IdentityKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+  UserRecord* Find(const HashedIdentityKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     ids.prefetch(key);
     auto it = ids.find(key);
     return it == ids.end() ? nullptr : *it;
@@ -369,7 +369,7 @@ class StoreImpl {
   // A fresh role SID, already registered in role_sids_.
   Sid128 NewRoleSid() ABSL_LOCKS_EXCLUDED(ids_mu_);
   SidShard& ShardFor(const Sid128& sid) const { return shards_[ShardOf(sid, shard_mask_)]; }
-  SidShard& ShardFor(const IdentityKey& key) const {
+  SidShard& ShardFor(const HashedIdentityKey& key) const {
     return shards_[IdentityShardOf(key, shard_mask_)];
   }
   // The identity shard of a stored record. With ShardFor(record.sid()), the

@@ -294,7 +294,7 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
           return fail("user positions");
         }
         last = record.position();
-        if (IdentityShardFor(record).Find(IdentityKeyOf(&record)) != &record) {
+        if (IdentityShardFor(record).Find(HashedIdentityKey(IdentityKeyOf(&record))) != &record) {
           return fail("identity index misses a user");
         }
         if (record.identity().empty() || !IsValidText(record.identity())) {

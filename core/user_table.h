@@ -246,10 +246,19 @@ struct IdentityKey {
   }
 };
 
+// An IdentityKey with its hash, computed once: a lookup needs the hash for
+// the shard, for the prefetch and for the probe, and the identity's bytes are
+// the costly part of hashing the key.
+struct HashedIdentityKey {
+  explicit HashedIdentityKey(const IdentityKey& k) : key(k), hash(absl::Hash<IdentityKey>{}(k)) {}
+  IdentityKey key;
+  size_t hash;
+};
+
 // The shard an identity lives in: a function of its key's hash, like ShardOf
 // for SIDs (the top bits, which the table inside the shard hardly uses).
-inline size_t IdentityShardOf(const IdentityKey& key, size_t mask) {
-  return static_cast<size_t>(absl::Hash<IdentityKey>{}(key) >> 48) & mask;
+inline size_t IdentityShardOf(const HashedIdentityKey& key, size_t mask) {
+  return static_cast<size_t>(key.hash >> 48) & mask;
 }
 
 // Hash and equality over records and keys (heterogeneous lookup). A record's
@@ -259,11 +268,13 @@ IdentityKey IdentityKeyOf(const UserRecord* record);
 struct IdentityHash {
   using is_transparent = void;
   size_t operator()(const IdentityKey& key) const { return absl::Hash<IdentityKey>{}(key); }
+  size_t operator()(const HashedIdentityKey& key) const { return key.hash; }
   size_t operator()(const UserRecord* r) const { return (*this)(IdentityKeyOf(r)); }
 };
 struct IdentityEq {
   using is_transparent = void;
   static IdentityKey Key(const IdentityKey& k) { return k; }
+  static IdentityKey Key(const HashedIdentityKey& k) { return k.key; }
   static IdentityKey Key(const UserRecord* r) {
     PrefetchFoundRecord(r);
     return IdentityKeyOf(r);
