@@ -131,8 +131,12 @@ absl::Status EventBus::RunHooks(HookType type, const UserEvent& event) {
 uint64_t EventBus::Subscribe(ChangeListener listener) {
   absl::MutexLock lock(&mu_);
   const uint64_t id = next_subscriber_id_++;
-  subscribers_.push_back(
-      Subscriber{id, last_sequence_ + 1, std::make_shared<ChangeListener>(std::move(listener))});
+  // Setting the flag and reading the last number is one atomic step: a change
+  // numbered before it is not this subscriber's, and every change numbered
+  // after it is numbered by a Publish that saw the flag and waits for mu_.
+  const uint64_t state = state_.fetch_or(kSubscribedBit, std::memory_order_acq_rel);
+  subscribers_.push_back(Subscriber{id, (state >> kSequenceShift) + 1,
+                                    std::make_shared<ChangeListener>(std::move(listener))});
   return id;
 }
 
@@ -144,6 +148,7 @@ bool EventBus::Unsubscribe(uint64_t id) {
       if (it->id != id) continue;
       doomed = std::move(it->fn);
       subscribers_.erase(it);
+      if (subscribers_.empty()) state_.fetch_and(~kSubscribedBit, std::memory_order_acq_rel);
       break;
     }
   }
@@ -151,10 +156,20 @@ bool EventBus::Unsubscribe(uint64_t id) {
 }
 
 uint64_t EventBus::Publish(absl::FunctionRef<ChangeEvent()> make) {
+  // No subscriber: the change is numbered with one compare-and-swap and never
+  // built (a subscriber added later starts after it anyway). The swap fails
+  // once Subscribe has set the flag, and the change then takes the locked path.
+  uint64_t state = state_.load(std::memory_order_relaxed);
+  while ((state & kSubscribedBit) == 0) {
+    if (state_.compare_exchange_weak(state, state + kSequenceOne, std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
+      return (state >> kSequenceShift) + 1;
+    }
+  }
   absl::MutexLock lock(&mu_);
-  const uint64_t sequence = ++last_sequence_;
-  // With no subscriber the event is numbered but never built: a subscriber
-  // added later starts after it anyway.
+  const uint64_t sequence =
+      (state_.fetch_add(kSequenceOne, std::memory_order_acq_rel) >> kSequenceShift) + 1;
+  // The last subscriber may have left while this thread waited for mu_.
   if (!subscribers_.empty()) {
     ChangeEvent event = make();
     event.sequence = sequence;
@@ -206,8 +221,7 @@ void EventBus::Deliver() {
 }
 
 uint64_t EventBus::last_sequence() const {
-  absl::ReaderMutexLock lock(&mu_);
-  return last_sequence_;
+  return state_.load(std::memory_order_acquire) >> kSequenceShift;
 }
 
 void EventBus::ReportError(const absl::Status& status) {

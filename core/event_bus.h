@@ -4,14 +4,20 @@
 //
 // Ordering. `Publish` is called by the store while it still holds the locks
 // that order the change being published; it assigns the next sequence number
-// under the bus's own mutex, so sequence order is a valid commit order (two
-// changes that touch the same entity are numbered in the order they
-// committed). Delivery happens later, in `Deliver`, outside every store lock.
+// with one atomic operation on a single word, so sequence order is a valid
+// commit order (two changes that touch the same entity are numbered in the
+// order they committed). Delivery happens later, in `Deliver`, outside every
+// store lock.
 //
 // Gap-free. A subscriber registered by `Subscribe` gets exactly the events
 // with sequence > the last sequence at registration, each once, in order.
-// Registration and numbering happen under the same mutex, so no event can
-// fall between them.
+// The word holds the last sequence number and a "subscribed" flag. Without
+// subscribers, Publish numbers a change by compare-and-swap of the word with
+// the flag clear, taking no lock. Subscribe sets the flag and reads the last
+// number in one atomic step under the bus's mutex; from then on every
+// Publish fails that swap, takes the mutex and numbers and queues its event
+// under it, so no event can fall between registration and numbering, and the
+// queue stays in sequence order.
 //
 // Delivery. `Deliver` drains the queue; only one thread drains at a time (a
 // `draining_` flag, not a lock held across callbacks), so a listener that
@@ -68,7 +74,8 @@ class EventBus {
 
   // Assigns the next sequence number; if anyone is subscribed, calls `make`
   // (under the bus mutex) to build the event and queues it. Returns the
-  // sequence number. REQUIRES: the caller holds the store locks that order
+  // sequence number. Takes no lock when no one is subscribed (one
+  // compare-and-swap). REQUIRES: the caller holds the store locks that order
   // this change.
   uint64_t Publish(absl::FunctionRef<ChangeEvent()> make);
 
@@ -77,6 +84,7 @@ class EventBus {
   // when nothing is queued (always the case without subscribers).
   void Deliver();
 
+  // The last number assigned. Lock-free.
   uint64_t last_sequence() const;
 
  private:
@@ -100,8 +108,14 @@ class EventBus {
   std::vector<HookEntry> hooks_ ABSL_GUARDED_BY(hooks_mu_);
   uint64_t next_hook_id_ ABSL_GUARDED_BY(hooks_mu_) = 1;
 
+  // (last sequence number << kSequenceShift) | kSubscribedBit when anyone is
+  // subscribed. The flag changes only under mu_; the number grows by
+  // compare-and-swap without mu_ while the flag is clear, else under mu_.
+  static constexpr uint64_t kSubscribedBit = 1;
+  static constexpr int kSequenceShift = 1;
+  static constexpr uint64_t kSequenceOne = uint64_t{1} << kSequenceShift;
+  std::atomic<uint64_t> state_{0};
   mutable absl::Mutex mu_;
-  uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_subscriber_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
   std::deque<ChangeEvent> queue_ ABSL_GUARDED_BY(mu_);

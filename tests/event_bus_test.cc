@@ -599,10 +599,16 @@ TEST(EventBusTest, SubscribeConcurrentWithPublishIsGapFree) {
       }
     });
   }
+  // The last sequence just before and just after each Subscribe: the first
+  // event it gets lies in between (plus one).
+  std::vector<uint64_t> before(kSubscribers);
+  std::vector<uint64_t> after(kSubscribers);
   threads.emplace_back([&] {
     for (int s = 0; s < kSubscribers; ++s) {
       // Delivery is serialized, so each vector is touched by one thread at a time.
+      before[s] = bus.last_sequence();
       bus.Subscribe([&seen, s](const ChangeEvent& e) { seen[s].push_back(e.sequence); });
+      after[s] = bus.last_sequence();
       std::this_thread::yield();
     }
   });
@@ -611,12 +617,76 @@ TEST(EventBusTest, SubscribeConcurrentWithPublishIsGapFree) {
   const uint64_t last = bus.last_sequence();
   EXPECT_EQ(last, uint64_t{kPublishers} * kPerThread);
   for (int s = 0; s < kSubscribers; ++s) {
-    if (seen[s].empty()) continue;  // subscribed after the last event
+    if (after[s] == last) {
+      EXPECT_TRUE(seen[s].empty()) << "subscriber " << s;
+      continue;
+    }
+    ASSERT_FALSE(seen[s].empty()) << "subscriber " << s;
+    EXPECT_GT(seen[s].front(), before[s]) << "subscriber " << s;
+    EXPECT_LE(seen[s].front(), after[s] + 1) << "subscriber " << s;
     for (size_t i = 1; i < seen[s].size(); ++i) {
       ASSERT_EQ(seen[s][i], seen[s][i - 1] + 1) << "subscriber " << s;
     }
     EXPECT_EQ(seen[s].back(), last) << "subscriber " << s;
   }
+}
+
+// Publish numbers changes without a lock while no one is subscribed, and
+// under the bus's mutex while anyone is: subscriptions that come and go
+// (the last one leaving switches back to the lock-free path) while four
+// threads publish must each get a gap-free run starting right after their
+// registration (cut short only by their own Unsubscribe).
+TEST(EventBusTest, SubscriptionsComingAndGoingStayGapFree) {
+  constexpr int kPublishers = 4;
+  constexpr int kSubscriptions = 60;
+  EventBus bus(nullptr);
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> published{0};
+  std::vector<std::vector<uint64_t>> seen(kSubscriptions);
+  std::vector<uint64_t> before(kSubscriptions);
+  std::vector<uint64_t> after(kSubscriptions);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kPublishers; ++t) {
+    threads.emplace_back([&] {
+      uint64_t last = 0;
+      while (!done.load()) {
+        const uint64_t seq = PublishTagged(bus, "e");
+        EXPECT_GT(seq, last);
+        last = seq;
+        published.fetch_add(1);
+        bus.Deliver();
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int s = 0; s < kSubscriptions; ++s) {
+      before[s] = bus.last_sequence();
+      const uint64_t id =
+          bus.Subscribe([&seen, s](const ChangeEvent& e) { seen[s].push_back(e.sequence); });
+      after[s] = bus.last_sequence();
+      for (int i = 0; i < 50; ++i) std::this_thread::yield();
+      EXPECT_TRUE(bus.Unsubscribe(id));
+      std::this_thread::yield();
+    }
+    done.store(true);
+  });
+  for (auto& t : threads) t.join();
+  bus.Deliver();
+  EXPECT_EQ(bus.last_sequence(), published.load());
+  int saw_any = 0;
+  for (int s = 0; s < kSubscriptions; ++s) {
+    if (seen[s].empty()) continue;
+    ++saw_any;
+    EXPECT_GT(seen[s].front(), before[s]) << "subscription " << s;
+    for (size_t i = 1; i < seen[s].size(); ++i) {
+      ASSERT_EQ(seen[s][i], seen[s][i - 1] + 1) << "subscription " << s;
+    }
+    // Its own Unsubscribe may cut the tail, never the head.
+    if (seen[s].back() > after[s]) {
+      EXPECT_LE(seen[s].front(), after[s] + 1) << "subscription " << s;
+    }
+  }
+  EXPECT_GT(saw_any, 0);
 }
 
 }  // namespace
