@@ -409,6 +409,9 @@ TEST(RenderTest, EscapingMatchesRapidJson) {
   std::string all;
   for (int c = 1; c < 0x80; ++c) all.push_back(static_cast<char>(c));
   samples.push_back(all);
+  // Multi-byte UTF-8 is copied as it is, before and after an escape.
+  samples.push_back(
+      "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\n\xC3\xA9");
   std::mt19937 rng(5);
   for (int i = 0; i < 2000; ++i) {
     std::string s(1 + rng() % 40, ' ');
