@@ -1,6 +1,7 @@
 #include "core/store_impl.h"
 
 #include <algorithm>
+#include <exception>
 #include <iterator>
 #include <random>
 #include <string>
@@ -33,6 +34,31 @@ uint64_t Mix64(uint64_t x) {  // splitmix64 finalizer
 const std::string& EmptyString() {
   static const auto* empty = new std::string();
   return *empty;
+}
+
+// Runs `fn` and returns what it threw (null when nothing), so that a call
+// that has committed can finish its own work (release its locks, deliver its
+// events, run its hooks) before the caller's exception goes on.
+template <typename Fn>
+std::exception_ptr CallCapturing(Fn&& fn) {
+#if defined(__cpp_exceptions)
+  try {
+    fn();
+  } catch (...) {
+    return std::current_exception();
+  }
+#else
+  fn();
+#endif
+  return nullptr;
+}
+
+void RethrowIfAny(const std::exception_ptr& thrown) {
+#if defined(__cpp_exceptions)
+  if (thrown) std::rethrow_exception(thrown);
+#else
+  (void)thrown;
+#endif
 }
 
 }  // namespace
@@ -428,7 +454,7 @@ void StoreImpl::RunPostHook(HookType type, bool enabled, const User& stored) {
 
 // --- users -----------------------------------------------------------------------------
 
-absl::StatusOr<User> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields) {
+absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields) {
   USERSTORE_ASSIGN_OR_RETURN(RoleRecord * role, ResolveUserRole(svc, fields.role));
   const UserRecord::Text text{fields.identity, fields.friendly_name, fields.attributes};
   UserRecord* record = InsertNewUser(svc, role, text, NowSeconds());
@@ -437,27 +463,49 @@ absl::StatusOr<User> StoreImpl::CreateLocked(ServiceState* svc, const UserFields
   bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return UserChange(ChangeEvent::Op::kCreate, *record);
   });
-  return ToUser(*record, PresenceView::kStored);
+  return record;
 }
 
-absl::StatusOr<User> StoreImpl::CreateUser(absl::string_view service_sid,
-                                           const CreateUserRequest& request) {
+absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
+                                        const CreateUserRequest& request,
+                                        absl::FunctionRef<void(const UserRecord&)> report) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid));
   UserFields fields;
   const absl::Status valid = ValidateCreate(
       request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
-  User created;
+  const bool post_hooks = request.webhooks_enabled && bus_.HasHooks(HookType::kOnUserAdded);
+  User stored;  // for the post-event hooks only
+  std::exception_ptr thrown;
   {
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
     USERSTORE_RETURN_IF_ERROR(valid);
     absl::MutexLock service_lock(&svc->mu);
-    USERSTORE_ASSIGN_OR_RETURN(created, CreateLocked(svc, fields));
+    USERSTORE_ASSIGN_OR_RETURN(UserRecord * record, CreateLocked(svc, fields));
+    if (post_hooks) stored = ToUser(*record, PresenceView::kStored);
+    thrown = CallCapturing([&] { report(*record); });
   }
   bus_.Deliver();
-  RunPostHook(HookType::kOnUserAdded, request.webhooks_enabled, created);
+  if (post_hooks) RunPostHook(HookType::kOnUserAdded, true, stored);
+  RethrowIfAny(thrown);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<User> StoreImpl::CreateUser(absl::string_view service_sid,
+                                           const CreateUserRequest& request) {
   // A new user has no presence yet, so the stored and fetched views agree.
+  User created;
+  USERSTORE_RETURN_IF_ERROR(CreateReporting(service_sid, request, [&](const UserRecord& r) {
+    created = ToUser(r, PresenceView::kStored);
+  }));
   return created;
+}
+
+absl::Status StoreImpl::CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+                                   absl::FunctionRef<void(const UserView&)> created) {
+  return CreateReporting(service_sid, request, [&](const UserRecord& r) {
+    CallWithView(r, PresenceView::kStored, created);
+  });
 }
 
 template <typename Fn>
@@ -519,6 +567,24 @@ absl::Status StoreImpl::ReadUser(absl::string_view service_sid, absl::string_vie
 
 absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                            const UpdateUserRequest& request) {
+  User shown;
+  USERSTORE_RETURN_IF_ERROR(UpdateReporting(service_sid, user, request, [&](const UserRecord& r) {
+    shown = ToUser(r, PresenceView::kFetch);
+  }));
+  return shown;
+}
+
+absl::Status StoreImpl::UpdateUser(absl::string_view service_sid, absl::string_view user,
+                                   const UpdateUserRequest& request,
+                                   absl::FunctionRef<void(const UserView&)> updated) {
+  return UpdateReporting(service_sid, user, request, [&](const UserRecord& r) {
+    CallWithView(r, PresenceView::kFetch, updated);
+  });
+}
+
+absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::string_view user,
+                                        const UpdateUserRequest& request,
+                                        absl::FunctionRef<void(const UserRecord&)> report) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
   UserPatch patch;
   absl::Status valid = absl::OkStatus();
@@ -579,8 +645,8 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
         bus_.RunHooks(HookType::kOnUserUpdate, ToUserEvent(HookType::kOnUserUpdate, proposed)));
   }
 
-  User stored;
-  User shown;
+  User stored;  // for the post-event hooks only
+  std::exception_ptr thrown;
   bool changed = false;
   const bool post_hooks = hooks && bus_.HasHooks(HookType::kOnUserUpdated);
   {
@@ -616,14 +682,14 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
         return UserChange(ChangeEvent::Op::kUpdate, *record);
       });
     }
-    // The stored image is only for the post-event hooks; when they will not
-    // run, one copy (as fetch shows it) is all the call makes.
+    // The stored image is only for the post-event hooks.
     if (post_hooks) stored = ToUser(*record, PresenceView::kStored);
-    shown = ToUser(*record, PresenceView::kFetch);
+    thrown = CallCapturing([&] { report(*record); });
   }
   if (changed) bus_.Deliver();
   if (post_hooks) RunPostHook(HookType::kOnUserUpdated, hooks, stored);
-  return shown;
+  RethrowIfAny(thrown);
+  return absl::OkStatus();
 }
 
 absl::Status StoreImpl::DeleteUser(absl::string_view service_sid, absl::string_view user) {
@@ -670,7 +736,8 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
       return GetOrCreateResult{ToUser(*found, PresenceView::kFetch), false};
     }
     USERSTORE_RETURN_IF_ERROR(valid);
-    USERSTORE_ASSIGN_OR_RETURN(created, CreateLocked(svc, fields));
+    USERSTORE_ASSIGN_OR_RETURN(UserRecord * record, CreateLocked(svc, fields));
+    created = ToUser(*record, PresenceView::kStored);
   }
   bus_.Deliver();
   RunPostHook(HookType::kOnUserAdded, request.webhooks_enabled, created);

@@ -298,11 +298,16 @@ class StoreImpl {
 
   // Users.
   absl::StatusOr<User> CreateUser(absl::string_view service_sid, const CreateUserRequest& request);
+  absl::Status CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+                          absl::FunctionRef<void(const UserView&)> created);
   absl::StatusOr<User> GetUser(absl::string_view service_sid, absl::string_view user) const;
   absl::Status ReadUser(absl::string_view service_sid, absl::string_view user,
                         absl::FunctionRef<void(const UserView&)> reader) const;
   absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
                                   const UpdateUserRequest& request);
+  absl::Status UpdateUser(absl::string_view service_sid, absl::string_view user,
+                          const UpdateUserRequest& request,
+                          absl::FunctionRef<void(const UserView&)> updated);
   absl::Status DeleteUser(absl::string_view service_sid, absl::string_view user);
   absl::StatusOr<GetOrCreateResult> GetOrCreateUser(absl::string_view service_sid,
                                                     const CreateUserRequest& request);
@@ -411,9 +416,18 @@ class StoreImpl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
   // Unlinks and destroys `record`.
   void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
-  // Role check, identity check, insert, publish. Returns the stored image.
-  absl::StatusOr<User> CreateLocked(ServiceState* svc, const UserFields& fields)
+  // Role check, identity check, insert, publish. Returns the new record.
+  absl::StatusOr<UserRecord*> CreateLocked(ServiceState* svc, const UserFields& fields)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // The two forms of CreateUser and UpdateUser: the whole call, with
+  // `report` run on the new state of the record while the service's writer
+  // lock is still held. What `report` throws is rethrown once the call's
+  // events are delivered and its post-event hooks have run.
+  absl::Status CreateReporting(absl::string_view service_sid, const CreateUserRequest& request,
+                               absl::FunctionRef<void(const UserRecord&)> report);
+  absl::Status UpdateReporting(absl::string_view service_sid, absl::string_view user,
+                               const UpdateUserRequest& request,
+                               absl::FunctionRef<void(const UserRecord&)> report);
   // Runs post-event hooks when `enabled` (no lock may be held).
   void RunPostHook(HookType type, bool enabled, const User& stored);
 

@@ -27,6 +27,11 @@ absl::StatusOr<User> UserStore::CreateUser(absl::string_view service_sid,
   return impl_->CreateUser(service_sid, request);
 }
 
+absl::Status UserStore::CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+                                   absl::FunctionRef<void(const UserView&)> created) {
+  return impl_->CreateUser(service_sid, request, created);
+}
+
 absl::StatusOr<User> UserStore::GetUser(absl::string_view service_sid,
                                         absl::string_view user) const {
   return impl_->GetUser(service_sid, user);
@@ -40,6 +45,12 @@ absl::Status UserStore::ReadUser(absl::string_view service_sid, absl::string_vie
 absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                            const UpdateUserRequest& request) {
   return impl_->UpdateUser(service_sid, user, request);
+}
+
+absl::Status UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
+                                   const UpdateUserRequest& request,
+                                   absl::FunctionRef<void(const UserView&)> updated) {
+  return impl_->UpdateUser(service_sid, user, request, updated);
 }
 
 absl::Status UserStore::DeleteUser(absl::string_view service_sid, absl::string_view user) {

@@ -1,7 +1,9 @@
 // The zero-copy reads, UserStore::ReadUser() and UserStore::VisitUsers():
 // they must show exactly what GetUser() / ListUsers() return (fields,
 // presence rule, tokens, errors), never call back on an error, and leave the
-// store usable when the callback throws.
+// store usable when the callback throws. The same for the zero-copy forms of
+// CreateUser() and UpdateUser(), whose callback runs after the commit: a
+// throw there keeps the change, and its event and hooks still go out.
 
 #include <stdexcept>
 #include <string>
@@ -9,11 +11,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/store_testing.h"
 #include "tests/testing/tsan_absl_mutex.h"
 
+#include "userstore/events.h"
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
 
@@ -235,6 +239,182 @@ TEST_F(UserViewTest, VisitErrorsAreListErrorsAndTheVisitorIsNotCalled) {
     EXPECT_EQ(info.status(), listed.status());
     EXPECT_EQ(calls, 0);
   }
+}
+
+// --- zero-copy create and update ------------------------------------------------
+
+TEST_F(UserViewTest, CreateViewShowsWhatCreateReturns) {
+  // A twin store (same seed, same clock) takes the copying calls: the same
+  // requests must give the same users, SIDs included.
+  StoreOptions options;
+  options.clock = clock_;
+  options.seed = 42;
+  UserStore twin(options);
+  ASSERT_THAT(twin.CreateService(Named("test service")), IsOk());
+  std::vector<CreateUserRequest> requests(3);
+  requests[0] = WithIdentity("alice");
+  requests[0].friendly_name = "Alice";
+  requests[0].attributes = R"({"level": 3, "name": "\u00e9"})";
+  requests[1] = WithIdentity("bob");
+  requests[2] = WithIdentity("carol");
+  requests[2].role_sid = MustCreateRole("player", "deployment").sid;
+  CreateRoleRequest role;
+  role.friendly_name = "player";
+  role.type = "deployment";
+  role.permissions = {"sendMessage"};
+  ASSERT_THAT(twin.CreateRole(service_, role), IsOk());
+  for (const CreateUserRequest& request : requests) {
+    SCOPED_TRACE(*request.identity);
+    User viewed;
+    int calls = 0;
+    ASSERT_THAT(store_->CreateUser(service_, request,
+                                   [&](const UserView& v) {
+                                     ++calls;
+                                     viewed = v.ToUser();
+                                   }),
+                IsOk());
+    EXPECT_EQ(calls, 1);
+    const absl::StatusOr<User> copied = twin.CreateUser(service_, request);
+    ASSERT_THAT(copied, IsOk());
+    EXPECT_TRUE(SameUser(viewed, *copied));
+    const absl::StatusOr<User> fetched = store_->GetUser(service_, viewed.sid);
+    ASSERT_THAT(fetched, IsOk());
+    EXPECT_TRUE(SameUser(viewed, *fetched));
+  }
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
+}
+
+TEST_F(UserViewTest, CreateViewErrorsAreCreateErrorsAndTheCallbackIsNotCalled) {
+  MustCreate("alice");
+  std::vector<std::pair<std::string, CreateUserRequest>> cases;
+  cases.emplace_back(service_, WithIdentity("alice"));  // taken
+  cases.emplace_back(service_, CreateUserRequest());    // no identity
+  cases.emplace_back(service_, WithIdentity(""));
+  CreateUserRequest bad_json = WithIdentity("bob");
+  bad_json.attributes = "{nope";
+  cases.emplace_back(service_, bad_json);
+  CreateUserRequest bad_role = WithIdentity("bob");
+  bad_role.role_sid = "RL00000000000000000000000000000000";
+  cases.emplace_back(service_, bad_role);
+  cases.emplace_back("IS00000000000000000000000000000000", WithIdentity("bob"));
+  cases.emplace_back("not a service", WithIdentity("bob"));
+  for (const auto& [service, request] : cases) {
+    SCOPED_TRACE(service + " / " + request.identity.value_or("(none)"));
+    int calls = 0;
+    const absl::Status status =
+        store_->CreateUser(service, request, [&](const UserView&) { ++calls; });
+    EXPECT_EQ(calls, 0);
+    const absl::StatusOr<User> copied = store_->CreateUser(service, request);
+    ASSERT_FALSE(copied.ok());
+    EXPECT_EQ(status, copied.status());
+  }
+  EXPECT_EQ(*store_->CountUsers(service_), 1);
+}
+
+TEST_F(UserViewTest, AThrowingCreateCallbackKeepsTheUserAndItsEventAndHooks) {
+  std::vector<std::string> feed;
+  store_->Subscribe([&](const ChangeEvent& e) {
+    if (e.user.has_value()) feed.push_back(e.user->identity);
+  });
+  int added = 0;
+  store_->AddHook(HookType::kOnUserAdded, [&](const UserEvent&) {
+    ++added;
+    return absl::OkStatus();
+  });
+  CreateUserRequest request = WithIdentity("carol");
+  request.webhooks_enabled = true;
+  std::string sid_seen;
+  EXPECT_THROW((void)store_->CreateUser(service_, request,
+                                        [&](const UserView& v) {
+                                          sid_seen = std::string(v.sid);
+                                          throw std::runtime_error("created");
+                                        }),
+               std::runtime_error);
+  // Committed before the callback: the user stays, and by the time the
+  // exception reached the caller its event was delivered and its hook ran.
+  const absl::StatusOr<User> carol = store_->GetUser(service_, "carol");
+  ASSERT_THAT(carol, IsOk());
+  EXPECT_EQ(carol->sid, sid_seen);
+  EXPECT_EQ(feed, std::vector<std::string>{"carol"});
+  EXPECT_EQ(added, 1);
+  // Every lock was released.
+  EXPECT_THAT(store_->CreateUser(service_, WithIdentity("dave")), IsOk());
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
+}
+
+TEST_F(UserViewTest, UpdateViewShowsWhatUpdateReturns) {
+  CreateUserRequest create = WithIdentity("alice");
+  create.friendly_name = "Alice";
+  MustCreate("bob");
+  ASSERT_THAT(store_->CreateUser(service_, create), IsOk());
+  PresenceUpdate presence;
+  presence.is_online = true;
+  ASSERT_THAT(store_->SetPresence(service_, "alice", presence), IsOk());
+  int round = 0;
+  for (bool reachability : {false, true}) {
+    SetReachability(reachability);
+    for (const std::string& user : {std::string("alice"), std::string("bob")}) {
+      SCOPED_TRACE(user + (reachability ? " reachability on" : " reachability off"));
+      UpdateUserRequest update;
+      update.attributes = absl::StrCat(R"({"round": )", ++round, "}");
+      User viewed;
+      int calls = 0;
+      ASSERT_THAT(store_->UpdateUser(service_, user, update,
+                                     [&](const UserView& v) {
+                                       ++calls;
+                                       viewed = v.ToUser();
+                                     }),
+                  IsOk());
+      EXPECT_EQ(calls, 1);
+      EXPECT_EQ(viewed.attributes, *update.attributes);
+      // What the copying call returns: the fetch view, presence included.
+      UpdateUserRequest same;
+      same.attributes = update.attributes;  // no change, so nothing moves
+      const absl::StatusOr<User> copied = store_->UpdateUser(service_, user, same);
+      ASSERT_THAT(copied, IsOk());
+      EXPECT_TRUE(SameUser(viewed, *copied));
+    }
+  }
+  absl::Status status;
+  EXPECT_EQ(Read("alice", &status).is_online, std::optional<bool>(true));
+}
+
+TEST_F(UserViewTest, UpdateViewErrorsAndVetoesDoNotCallBack) {
+  MustCreate("alice");
+  int calls = 0;
+  auto count = [&](const UserView&) { ++calls; };
+  UpdateUserRequest update;
+  update.attributes = R"({"x": 1})";
+  EXPECT_THAT(store_->UpdateUser(service_, "nobody", update, count),
+              IsError(404, ErrorCode::kNotFound));
+  UpdateUserRequest bad;
+  bad.attributes = "{nope";
+  EXPECT_EQ(store_->UpdateUser(service_, "alice", bad, count),
+            store_->UpdateUser(service_, "alice", bad).status());
+  store_->AddHook(HookType::kOnUserUpdate,
+                  [](const UserEvent&) { return absl::PermissionDeniedError("no"); });
+  update.webhooks_enabled = true;
+  EXPECT_THAT(store_->UpdateUser(service_, "alice", update, count),
+              IsError(403, ErrorCode::kWebhookRejected));
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(store_->GetUser(service_, "alice")->attributes, "{}");
+}
+
+TEST_F(UserViewTest, AThrowingUpdateCallbackKeepsTheUpdateAndItsEvent) {
+  MustCreate("alice");
+  std::vector<std::string> feed;
+  store_->Subscribe([&](const ChangeEvent& e) {
+    if (e.user.has_value()) feed.push_back(e.user->attributes);
+  });
+  UpdateUserRequest update;
+  update.attributes = R"({"kept": true})";
+  EXPECT_THROW((void)store_->UpdateUser(service_, "alice", update,
+                                        [](const UserView&) { throw std::runtime_error("u"); }),
+               std::runtime_error);
+  EXPECT_EQ(store_->GetUser(service_, "alice")->attributes, *update.attributes);
+  EXPECT_EQ(feed, std::vector<std::string>{*update.attributes});
+  EXPECT_THAT(store_->DeleteUser(service_, "alice"), IsOk());
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
 }
 
 TEST_F(UserViewTest, OfAndToUserRoundTrip) {

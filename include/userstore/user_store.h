@@ -29,6 +29,8 @@
 // returned points into the store. The two zero-copy reads, ReadUser() and
 // VisitUsers(), instead run a callback under the reader lock with views into
 // the store; they are the fastest way to read (no allocation per user).
+// CreateUser() and UpdateUser() have zero-copy forms too, which hand the new
+// state to a callback under the service's writer lock.
 //
 // Example:
 //   userstore::UserStore store;
@@ -106,6 +108,30 @@ class UserStore {
   // Complexity: O(log n) in the users of the service, plus attribute length.
   absl::StatusOr<User> CreateUser(absl::string_view service_sid, const CreateUserRequest& request);
 
+  // UserStore::CreateUser() reporting a view
+  //
+  // Zero-copy create: creates the user exactly as the call above does (same
+  // checks, errors, hooks and feed event) and, instead of returning a copy,
+  // calls `created` once with a view of the new user (as stored, which is
+  // what a fetch would show), then returns OK. On an error `created` is not
+  // called and nothing changes. For a caller that needs only part of the new
+  // user (its SID, say) this saves the copy's allocations.
+  //
+  // `created` runs on the calling thread while the store holds the service's
+  // writer lock: writers to that service and lists of it wait for it. It must
+  // be short, must not call into this store, and must not keep the view's
+  // string_views past its return. The user is created before `created` runs:
+  // if `created` throws, the user stays, its feed event and `onUserAdded`
+  // hooks still go out, and then the exception propagates to the caller.
+  // Complexity: as above, plus `created`.
+  //
+  // Example:
+  //   std::string sid;
+  //   absl::Status s = store.CreateUser(service_sid, req,
+  //       [&](const userstore::UserView& u) { sid = std::string(u.sid); });
+  absl::Status CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+                          absl::FunctionRef<void(const UserView&)> created);
+
   // UserStore::GetUser()
   //
   // Fetches a user by SID or identity. Presence follows the reachability rule.
@@ -142,6 +168,19 @@ class UserStore {
   // plus attribute length.
   absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
                                   const UpdateUserRequest& request);
+
+  // UserStore::UpdateUser() reporting a view
+  //
+  // Zero-copy update: updates the user exactly as the call above does and,
+  // instead of returning a copy, calls `updated` once with a view of the
+  // user as that call would return it (presence by the reachability rule),
+  // then returns OK. On an error (a veto included) `updated` is not called.
+  // `updated` runs under the service's writer lock, with the same rules and
+  // the same handling of exceptions as the zero-copy CreateUser(): the update
+  // is committed before it runs.
+  absl::Status UpdateUser(absl::string_view service_sid, absl::string_view user,
+                          const UpdateUserRequest& request,
+                          absl::FunctionRef<void(const UserView&)> updated);
 
   // UserStore::DeleteUser()
   //
