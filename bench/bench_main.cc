@@ -7,9 +7,11 @@
 //
 // Implementations (one *_benchmark.cc each):
 //   Store   userstore::UserStore through its public C++ API (seeded SIDs);
-//           reads through the zero-copy ReadUser / VisitUsers.
-//   StoreCopy  the same store read through GetUser / ListUsers, which return
-//           copies (reads only): the price of a `User` by value.
+//           reads through the zero-copy ReadUser / VisitUsers, creates and
+//           updates through the zero-copy forms of CreateUser / UpdateUser.
+//   StoreCopy  the same store through the calls that return copies
+//           (CreateUser / UpdateUser returning a `User`, GetUser, ListUsers):
+//           the price of a `User` by value.
 //   Rest    userstore::Dispatcher over the same store: an HttpRequest in, the
 //           Twilio JSON out (building the request and rendering included).
 //   Sqlite  an SQLite `:memory:` users table: prepared statements, PRIMARY KEY
@@ -23,9 +25,10 @@
 //           lock, RapidJSON SAX validation. Reads hand the record itself to
 //           DoNotOptimize (no copy, no formatting).
 //
-// What a read produces: Store, Sqlite and RawMap reads hand a view of the
-// user (no copy) to benchmark::DoNotOptimize; StoreCopy and Naive return a
-// `userstore::User` by value; Rest renders the JSON.
+// What a read, create or update produces: Store and Sqlite hand a view of the
+// user (no copy) to benchmark::DoNotOptimize, and so do RawMap's reads;
+// StoreCopy and Naive return a `userstore::User` by value; Rest renders the
+// JSON.
 //
 // Data: N users (N = 10^4, 10^5, 10^6) in one service, with 12-byte identities
 // ("usr_" + 8 hex digits) and 64-byte JSON attributes; the same identities,
