@@ -729,7 +729,23 @@ class Runner {
     }
     e.ok = e.codes.empty() || (unknown && e.codes.size() == 1);
 
-    auto got = store_->CreateUser(service, req);
+    // Creates alternate between the copying form and the zero-copy one, which
+    // must call back exactly once on success, never on an error.
+    absl::StatusOr<userstore::User> got;
+    if ((view_form_ = !view_form_)) {
+      int calls = 0;
+      userstore::User viewed;
+      const absl::Status status =
+          store_->CreateUser(service, req, [&](const userstore::UserView& v) {
+            ++calls;
+            viewed = v.ToUser();
+          });
+      FUZZ_CHECK(calls == (status.ok() ? 1 : 0), "%s: %d callbacks", last_op_.c_str(), calls);
+      got = status.ok() ? absl::StatusOr<userstore::User>(std::move(viewed))
+                        : absl::StatusOr<userstore::User>(status);
+    } else {
+      got = store_->CreateUser(service, req);
+    }
     if (!CheckOutcome(got.status(), e, last_op_)) return false;
     AddUser(svc, *got, req);
     return true;
@@ -806,7 +822,21 @@ class Runner {
       }
     }
 
-    auto got = store_->UpdateUser(service, user, req);
+    absl::StatusOr<userstore::User> got;
+    if ((view_form_ = !view_form_)) {
+      int calls = 0;
+      userstore::User viewed;
+      const absl::Status status =
+          store_->UpdateUser(service, user, req, [&](const userstore::UserView& v) {
+            ++calls;
+            viewed = v.ToUser();
+          });
+      FUZZ_CHECK(calls == (status.ok() ? 1 : 0), "%s: %d callbacks", last_op_.c_str(), calls);
+      got = status.ok() ? absl::StatusOr<userstore::User>(std::move(viewed))
+                        : absl::StatusOr<userstore::User>(status);
+    } else {
+      got = store_->UpdateUser(service, user, req);
+    }
     if (!CheckOutcome(got.status(), e, last_op_)) return false;
     if (changed) proposed.updated = Now();
     CompareUser(*got, proposed, *svc, false, last_op_);
@@ -1266,6 +1296,8 @@ class Runner {
   std::vector<std::string> deleted_users_;
   std::vector<std::string> deleted_services_;
   std::string last_op_;
+  // Whether the next create or update goes through the zero-copy form.
+  bool view_form_ = false;
 };
 
 }  // namespace
