@@ -5,7 +5,8 @@
 // `StoreImpl` is the engine behind `userstore::UserStore`: services, roles and
 // users of one account, every rule of SEMANTICS sections 1-3, 5 and 6, the
 // change feed and the hooks (through `EventBus`). `UserStore` forwards to it.
-// Its definitions are split by topic: users (store_impl.cc), services and
+// Its definitions are split by topic: users (store_impl.cc), records as
+// callers see them, views, copies and events (store_views.cc), services and
 // roles (store_services.cc), snapshots, Apply and CheckInvariants
 // (store_replication.cc); the request checks they share are in store_rules.h.
 //
