@@ -199,18 +199,21 @@ struct SidHash {
   size_t operator()(const UserRecordPtr& r) const { return (*this)(r->sid()); }
   size_t operator()(const UserRecord* r) const { return (*this)(r->sid()); }
 };
-// Asks the CPU for the first kTouchedBytes of the block at `record`: the
-// fixed fields and the inline text of a typical user. The comparison of a
-// lookup is its first touch of a record, and these hints go out with it, so
-// that at 10^6 users the record's lines arrive together instead of one after
-// the other (the text's address is a field of the record; a caller's lock
-// release in between orders loads). A hint only: no memory is read.
-inline void PrefetchFoundRecord(const UserRecord* record) {
-  constexpr size_t kTouchedBytes = 192;
+
+// Asks the CPU for every cache line that bytes [from, to) of the block at
+// `record` touch. A hint only: no memory is read.
+inline void PrefetchRecordBytes(const UserRecord* record, size_t from, size_t to) {
   const char* p = reinterpret_cast<const char*>(record);
-  for (size_t offset = 64; offset < kTouchedBytes; offset += 64) __builtin_prefetch(p + offset);
-  __builtin_prefetch(p + kTouchedBytes - 1);
+  for (size_t offset = from; offset < to; offset += 64) __builtin_prefetch(p + offset);
+  __builtin_prefetch(p + to - 1);
 }
+
+// The comparison of a lookup is its first touch of a record (its first line);
+// it also asks for the next lines up to 192 bytes, the fixed fields and the
+// inline text of a typical user, so that at 10^6 users the record's lines
+// arrive together instead of one after the other (the text's address is a
+// field of the record; a caller's lock release in between orders loads).
+inline void PrefetchFoundRecord(const UserRecord* record) { PrefetchRecordBytes(record, 64, 192); }
 
 struct SidEq {
   using is_transparent = void;
@@ -293,15 +296,11 @@ using IdentityTable = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>
 // Position -> record, per service. Values point into the SID tables.
 using OrderIndex = absl::btree_map<uint64_t, UserRecord*>;
 
-// Asks the CPU to load every cache line of `record`'s fixed fields (not its
+// Asks the CPU for every cache line of `record`'s fixed fields (not its
 // text), so a walk can overlap the misses of the next users with the work on
-// this one. A hint only: no memory is read.
+// this one.
 inline void PrefetchRecord(const UserRecord* record) {
-  const char* p = reinterpret_cast<const char*>(record);
-  for (size_t offset = 0; offset < sizeof(UserRecord); offset += 64) {
-    __builtin_prefetch(p + offset);
-  }
-  __builtin_prefetch(p + sizeof(UserRecord) - 1);
+  PrefetchRecordBytes(record, 0, sizeof(UserRecord));
 }
 
 }  // namespace internal
