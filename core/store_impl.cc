@@ -187,8 +187,7 @@ void UserRecordDeleter::operator()(UserRecord* record) const ABSL_NO_THREAD_SAFE
 int64_t StoreImpl::NowSeconds() const { return ToSeconds(clock_->Now()); }
 
 Sid128 StoreImpl::AdvanceSidLocked() {
-  const Sid128 current{next_sid_hi_.load(std::memory_order_relaxed),
-                       next_sid_lo_.load(std::memory_order_relaxed)};
+  const Sid128 current = PeekSid();  // exact under ids_mu_, which every write holds
   const Sid128 next = sid_generator_.Next();
   next_sid_hi_.store(next.hi, std::memory_order_relaxed);
   next_sid_lo_.store(next.lo, std::memory_order_relaxed);
@@ -297,8 +296,7 @@ UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, RoleRecord* role,
     const Sid128 sid = PeekSid();
     SidShard& shard = ShardFor(sid);
     ShardLocks locks(&shard, &identity_shard);
-    identity_shard.ids.prefetch(key);
-    shard.table.prefetch(sid);
+    shard.table.prefetch(sid);  // Find prefetches the identity's slot too, then waits
     if (identity_shard.Find(key) != nullptr) return nullptr;
     if (!TakeSid(sid)) continue;              // another thread took it (or a torn peek)
     if (shard.table.contains(sid)) continue;  // regenerate on collision
