@@ -3,8 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -54,12 +54,12 @@ class Validator {
       case '{':
       case '[': {
         const char open = *p_++;
-        if (static_cast<int64_t>(stack_.size()) >= max_depth_) return kTooDeep;
-        stack_.push_back(open);
+        if (depth_ >= max_depth_) return kTooDeep;
+        Push(open);
         SkipSpace();
         if (p_ != end_ && *p_ == (open == '{' ? '}' : ']')) {
           ++p_;
-          stack_.pop_back();
+          Pop();
           goto after;
         }
         if (open == '{') goto key;
@@ -90,16 +90,16 @@ class Validator {
     goto value;
   after:
     SkipSpace();
-    if (stack_.empty()) return p_ == end_ ? kValid : kInvalid;
+    if (depth_ == 0) return p_ == end_ ? kValid : kInvalid;
     if (p_ == end_) return kInvalid;
     if (*p_ == ',') {
       ++p_;
-      if (stack_.back() == '{') goto key;
+      if (Top() == '{') goto key;
       goto value;
     }
-    if (*p_ == (stack_.back() == '{' ? '}' : ']')) {
+    if (*p_ == (Top() == '{' ? '}' : ']')) {
       ++p_;
-      stack_.pop_back();
+      Pop();
       goto after;
     }
     return kInvalid;
@@ -202,11 +202,29 @@ class Validator {
     }
   }
 
+  // The stack of open containers ('{' or '['): the first kInline levels in
+  // the validator itself, deeper ones (a max_depth above kInline) on the heap.
+  static constexpr int kInline = 64;
+  void Push(char open) {
+    if (depth_ < kInline) {
+      inline_[depth_] = open;
+    } else {
+      overflow_.push_back(open);
+    }
+    ++depth_;
+  }
+  char Top() const { return depth_ <= kInline ? inline_[depth_ - 1] : overflow_.back(); }
+  void Pop() {
+    if (depth_ > kInline) overflow_.pop_back();
+    --depth_;
+  }
+
   const char* p_;
   const char* const end_;
   const int max_depth_;
-  // Open containers ('{' or '['); on the heap only past 64 levels.
-  absl::InlinedVector<char, 64> stack_;
+  int depth_ = 0;
+  char inline_[kInline];
+  std::vector<char> overflow_;
 };
 
 }  // namespace

@@ -76,31 +76,6 @@ bool IsValidText(absl::string_view text) {
   return Utf8ValidPrefix(text) == text.size();
 }
 
-size_t JsonPlainPrefix(absl::string_view text) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  const char* p = text.data();
-  const size_t n = text.size();
-  size_t i = 0;
-  // The classic "has a byte less than / equal to" bit tricks: exact for
-  // whether a group of eight holds such a byte (a byte at or above 0x80 never
-  // flags itself), so a flagged group is finished byte by byte below.
-  for (; n - i >= 8; i += 8) {
-    uint64_t x;
-    std::memcpy(&x, p + i, 8);
-    const uint64_t control = (x - kOnes * 0x20) & ~x & kHighBits;
-    const uint64_t q = x ^ (kOnes * '"');
-    const uint64_t quote = (q - kOnes) & ~q & kHighBits;
-    const uint64_t b = x ^ (kOnes * '\\');
-    const uint64_t backslash = (b - kOnes) & ~b & kHighBits;
-    if ((control | quote | backslash) != 0) break;
-  }
-  for (; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c < 0x20 || c == '"' || c == '\\') return i;
-  }
-  return n;
-}
-
 size_t CodePointCount(absl::string_view text) {
   // Every code point has exactly one byte that is not a continuation byte
   // (10xxxxxx). Counted branch-free so the compiler can vectorise it; for

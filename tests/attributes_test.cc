@@ -207,6 +207,30 @@ TEST(AttributesTest, DepthLimitIsInclusive) {
   EXPECT_EQ(Validate(NestedObjects(kMaxDepth + 1)), ErrorCode::kAttributesTooLong);
 }
 
+// Limits above the 64 levels the validator keeps inline: objects and arrays
+// alternate across the boundary, so each closing bracket is checked against
+// the right opener on either side of it.
+TEST(AttributesTest, DeepLimitsTrackEveryOpenerPastTheInlineStack) {
+  constexpr int kDeep = 200;
+  auto mixed = [](int depth, int wrong_at) {
+    std::string text;
+    for (int i = 0; i < depth; ++i) text += i % 2 == 0 ? "[" : "{\"k\":";
+    text += "0";
+    for (int i = depth - 1; i >= 0; --i) {
+      const bool array = i % 2 == 0;
+      text += (array != (i == wrong_at)) ? "]" : "}";
+    }
+    return text;
+  };
+  EXPECT_EQ(Validate(mixed(kDeep, -1), kMaxBytes, kDeep), ErrorCode::kOk);
+  EXPECT_EQ(Validate(mixed(kDeep + 1, -1), kMaxBytes, kDeep), ErrorCode::kAttributesTooLong);
+  for (int wrong_at : {0, 1, 62, 63, 64, 65, 66, 150, kDeep - 1}) {
+    EXPECT_EQ(Validate(mixed(kDeep, wrong_at), kMaxBytes, kDeep),
+              ErrorCode::kAttributesNotValidJson)
+        << wrong_at;
+  }
+}
+
 TEST(AttributesTest, DepthCountsOpenContainersNotTotal) {
   // 100 sibling arrays at depth 2 are fine with a limit of 2.
   std::string text = "[";

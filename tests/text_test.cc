@@ -194,6 +194,37 @@ TEST(TextTest, JsonPlainPrefixFindsTheFirstByteToEscape) {
   EXPECT_EQ(JsonPlainPrefix(""), 0u);
 }
 
+// The eight-byte scan answers from the lowest flag of a group: checked for
+// every byte value at every position of two groups, each followed by every
+// kind of byte (a flagged byte after the first must not win, a byte at or
+// above 0x80 must not flag), against a byte-by-byte reference.
+TEST(TextTest, JsonPlainPrefixMatchesAByteByByteScanForEveryByteAndPosition) {
+  auto reference = [](absl::string_view text) {
+    for (size_t i = 0; i < text.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c < 0x20 || c == '"' || c == '\\') return i;
+    }
+    return text.size();
+  };
+  const std::string fillers[] = {"abcdefghijklmnop",
+                                 "\x80\xFF\xA2\x9F\x7F ~!\xC3\xA9\xE2\x82\xAC#$%"};
+  const char followers[] = {'"',    '\\',   '\0',   '\x1F', '\x20', '\x21', '\x5B',
+                            '\x5D', '\x7F', '\x80', '\xA2', '\xDC', '\xFF', 'x'};
+  for (const std::string& filler : fillers) {
+    for (size_t at = 0; at < 16; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        for (char after : followers) {
+          std::string text = filler.substr(0, at);
+          text += static_cast<char>(byte);
+          text += after;
+          text += filler.substr(at);  // more bytes, so the group is full
+          ASSERT_EQ(JsonPlainPrefix(text), reference(text)) << at << " " << byte << " " << +after;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace userstore
