@@ -78,6 +78,11 @@ class StoreAdapter {
     if (const char* shards = std::getenv("USERSTORE_BENCH_SID_SHARDS")) {
       options.sid_shards = std::atoi(shards);
     }
+    // USERSTORE_BENCH_EARLY_PREFETCH_USERS=0 (or a huge value) turns the
+    // writes' early prefetch on (off) whatever the store's size.
+    if (const char* users = std::getenv("USERSTORE_BENCH_EARLY_PREFETCH_USERS")) {
+      options.early_prefetch_users = static_cast<size_t>(std::strtoull(users, nullptr, 10));
+    }
     store_ = std::make_unique<userstore::UserStore>(options);
     userstore::CreateServiceRequest request;
     request.friendly_name = "userstore_bench";

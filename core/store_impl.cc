@@ -124,6 +124,7 @@ StoreImpl::StoreImpl(const StoreOptions& options)
   while (shards < static_cast<size_t>(wanted)) shards <<= 1;
   shard_mask_ = shards - 1;
   shards_ = std::make_unique<SidShard[]>(shards);
+  early_prefetch_.store(options.early_prefetch_users == 0, std::memory_order_relaxed);
 
   if (!options.account_sid.empty() && IsSidShaped(kAccountPrefix, options.account_sid) &&
       IsValidText(options.account_sid)) {
@@ -244,6 +245,37 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
   return FindByIdentity(svc->sid, user);
 }
 
+void StoreImpl::PrefetchUserSlotNow(absl::string_view service_sid, absl::string_view user) const {
+  if (IsSidShaped(kUserPrefix, user)) {
+    const std::optional<Sid128> sid = ParseSid(kUserPrefix, user);
+    if (!sid.has_value()) return;
+    SidShard& shard = ShardFor(*sid);
+    absl::ReaderMutexLock lock(&shard.mu);
+    shard.table.prefetch(*sid);
+  } else if (const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid)) {
+    const HashedIdentityKey key(IdentityKey{*service, user});
+    SidShard& shard = ShardFor(key);
+    absl::ReaderMutexLock lock(&shard.mu);
+    shard.ids.prefetch(key);
+  }
+}
+
+void StoreImpl::PrefetchCreateSlotsNow(absl::string_view service_sid,
+                                       absl::string_view identity) const {
+  const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid);
+  if (!service.has_value()) return;
+  const HashedIdentityKey key(IdentityKey{*service, identity});
+  const Sid128 sid = PeekSid();
+  {
+    SidShard& shard = ShardFor(key);
+    absl::ReaderMutexLock lock(&shard.mu);
+    shard.ids.prefetch(key);
+  }
+  SidShard& shard = ShardFor(sid);
+  absl::ReaderMutexLock lock(&shard.mu);
+  shard.table.prefetch(sid);
+}
+
 UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view identity) const {
   const HashedIdentityKey key(IdentityKey{service, identity});
   SidShard& shard = ShardFor(key);
@@ -313,6 +345,10 @@ UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* id
   UserRecord* record = owned.get();
   shard->table.insert(std::move(owned));
   identity_shard->ids.insert(record);
+  if (!early_prefetch_.load(std::memory_order_relaxed) &&
+      shard->table.size() * (shard_mask_ + 1) >= options_.early_prefetch_users) {
+    early_prefetch_.store(true, std::memory_order_relaxed);
+  }
   // Positions only grow, so the new record always goes last (the hint makes
   // that O(1) amortized).
   svc->by_order.emplace_hint(svc->by_order.end(), position, record);
@@ -357,6 +393,7 @@ absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
                                         const CreateUserRequest& request,
                                         absl::FunctionRef<void(const UserRecord&)> report) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid));
+  if (request.identity.has_value()) PrefetchCreateSlots(service_sid, *request.identity);
   UserFields fields;
   const absl::Status valid = ValidateCreate(
       request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
@@ -473,6 +510,7 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
                                         const UpdateUserRequest& request,
                                         absl::FunctionRef<void(const UserRecord&)> report) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  PrefetchUserSlot(service_sid, user);
   UserPatch patch;
   absl::Status valid = absl::OkStatus();
   if (request.identity.has_value()) {

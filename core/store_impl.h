@@ -389,6 +389,27 @@ class StoreImpl {
   // The service, or 404 "/Services/{service_sid}".
   absl::StatusOr<ServiceState*> LookupService(absl::string_view service_sid) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Early prefetches of writes. An update calls
+  // PrefetchUserSlot(service_sid, user) before it validates its parameters
+  // and takes its locks, so that in a large store the cache miss of the table
+  // slot a later FindUser will load (the SID's, or the identity's when
+  // `service_sid` is a SID) overlaps that work; a create calls
+  // PrefetchCreateSlots for the identity's slot and the slot of the SID the
+  // generator will hand out next, the two that InsertNewUser fetches
+  // together. Each takes a shard's reader lock for the prefetch only: hints,
+  // with no effect on any result. They do nothing until the tables are large
+  // (early_prefetch_, StoreOptions::early_prefetch_users), where the locks
+  // would cost more than they save.
+  void PrefetchUserSlot(absl::string_view service_sid, absl::string_view user) const {
+    if (early_prefetch_.load(std::memory_order_relaxed)) PrefetchUserSlotNow(service_sid, user);
+  }
+  void PrefetchCreateSlots(absl::string_view service_sid, absl::string_view identity) const {
+    if (early_prefetch_.load(std::memory_order_relaxed)) {
+      PrefetchCreateSlotsNow(service_sid, identity);
+    }
+  }
+  void PrefetchUserSlotNow(absl::string_view service_sid, absl::string_view user) const;
+  void PrefetchCreateSlotsNow(absl::string_view service_sid, absl::string_view identity) const;
   // The record named by `user` (SID or identity) in `svc`, or nullptr.
   UserRecord* FindUser(const ServiceState* svc, absl::string_view user) const
       ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
@@ -521,6 +542,13 @@ class StoreImpl {
   absl::flat_hash_set<Sid128> role_sids_ ABSL_GUARDED_BY(ids_mu_);
 
   mutable EventBus bus_;
+
+  // Whether the early prefetches of writes (PrefetchUserSlot,
+  // PrefetchCreateSlots) run: set at construction when
+  // options_.early_prefetch_users is 0, else once a user is linked into a
+  // shard whose table size times the shard count (the store's size, as SIDs
+  // spread evenly) reaches it; never cleared.
+  std::atomic<bool> early_prefetch_{false};
 };
 
 }  // namespace internal
