@@ -284,7 +284,7 @@ UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view i
 }
 
 SidShard& StoreImpl::IdentityShardFor(const UserRecord& record) const {
-  return ShardFor(HashedIdentityKey(IdentityKeyOf(&record)));
+  return shards_[record.identity_shard()];
 }
 
 RoleRecord* StoreImpl::FindRole(const ServiceState* svc, const Sid128& sid) const {
@@ -309,10 +309,11 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const Sid128& sid, RoleReco
                                   const UserRecord::Text& text, int64_t date_created,
                                   int64_t date_updated) {
   SidShard& shard = ShardFor(sid);
-  SidShard& identity_shard = ShardFor(HashedIdentityKey(IdentityKey{svc->sid, text.identity}));
+  const HashedIdentityKey key(IdentityKey{svc->sid, text.identity});
+  SidShard& identity_shard = ShardFor(key);
   ShardLocks locks(&shard, &identity_shard);
   if (shard.table.contains(sid)) return nullptr;
-  return LinkUser(svc, &shard, &identity_shard, sid, role, text, date_created, date_updated);
+  return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, date_created, date_updated);
 }
 
 UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, RoleRecord* role,
@@ -332,19 +333,22 @@ UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, RoleRecord* role,
     if (identity_shard.Find(key) != nullptr) return nullptr;
     if (!TakeSid(sid)) continue;              // another thread took it (or a torn peek)
     if (shard.table.contains(sid)) continue;  // regenerate on collision
-    return LinkUser(svc, &shard, &identity_shard, sid, role, text, now, now);
+    return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, now, now);
   }
 }
 
 UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
-                                const Sid128& sid, RoleRecord* role, const UserRecord::Text& text,
+                                const HashedIdentityKey& identity_key, const Sid128& sid,
+                                RoleRecord* role, const UserRecord::Text& text,
                                 int64_t date_created, int64_t date_updated) {
   const uint64_t position = svc->next_user_position;
   UserRecordPtr owned =
       UserRecord::New(&svc->records, sid, position, role, text, date_created, date_updated);
   UserRecord* record = owned.get();
+  record->set_identity_shard(static_cast<size_t>(identity_shard - shards_.get()));
   shard->table.insert(std::move(owned));
-  identity_shard->ids.insert(record);
+  identity_shard->ids.lazy_emplace(identity_key,
+                                   [record](const auto& construct) { construct(record); });
   if (!early_prefetch_.load(std::memory_order_relaxed) &&
       shard->table.size() * (shard_mask_ + 1) >= options_.early_prefetch_users) {
     early_prefetch_.store(true, std::memory_order_relaxed);

@@ -431,10 +431,12 @@ class StoreImpl {
   UserRecord* InsertNewUser(ServiceState* svc, RoleRecord* role, const UserRecord::Text& text,
                             int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // The insert both of those make once `shard` (the SID's) and
-  // `identity_shard` are locked and `sid` is known to be free.
+  // `identity_shard` are locked and `sid` is known to be free. `identity_key`
+  // is (svc->sid, text.identity) with its hash, which the identity table
+  // reuses instead of hashing the new record's key again.
   UserRecord* LinkUser(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
-                       const Sid128& sid, RoleRecord* role, const UserRecord::Text& text,
-                       int64_t date_created, int64_t date_updated)
+                       const HashedIdentityKey& identity_key, const Sid128& sid, RoleRecord* role,
+                       const UserRecord::Text& text, int64_t date_created, int64_t date_updated)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
   // Unlinks and destroys `record`.
   void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);

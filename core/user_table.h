@@ -22,6 +22,7 @@
 //     int32_t   joined_channels_count;
 //     int8_t    is_online, is_notifiable;   // -1 unset, 0 false, 1 true
 //     bool      has_friendly_name;
+//     uint16_t  identity_shard;             // lock shard of its identity
 //   };
 //   followed by `text_capacity` bytes of inline text storage.
 //
@@ -129,6 +130,10 @@ class UserRecord {
   int64_t date_created() const { return date_created_; }
   int64_t date_updated() const { return date_updated_; }
   int joined_channels_count() const { return joined_channels_count_; }
+  // The lock shard of the identity index that holds this record (set when it
+  // is linked), so that a mutation finds its second shard lock without
+  // hashing the identity again.
+  size_t identity_shard() const { return identity_shard_; }
 
   absl::string_view identity() const { return absl::string_view(text_, identity_len_); }
   std::optional<absl::string_view> friendly_name() const {
@@ -143,6 +148,7 @@ class UserRecord {
 
   // Mutators (both locks held exclusively; see core/store_impl.h).
   void set_role(RoleRecord* role) { role_ = role; }
+  void set_identity_shard(size_t shard) { identity_shard_ = static_cast<uint16_t>(shard); }
   void set_date_updated(int64_t seconds) { date_updated_ = seconds; }
   void set_joined_channels_count(int count) { joined_channels_count_ = count; }
   void set_is_online(std::optional<bool> v) { is_online_ = ToTri(v); }
@@ -188,6 +194,7 @@ class UserRecord {
   int8_t is_online_ = -1;
   int8_t is_notifiable_ = -1;
   bool has_friendly_name_ = false;
+  uint16_t identity_shard_ = 0;  // in the padding: the record stays 88 bytes
 };
 
 // --- SID table ------------------------------------------------------------------
