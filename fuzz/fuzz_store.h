@@ -39,6 +39,9 @@ class FuzzStore {
     StoreOptions options;
     options.seed = 20160324;
     options.clock = clock_;
+    // Writes prefetch from the first user on (a store this small would not), so
+    // that path sees every input the fuzzer makes.
+    options.early_prefetch_users = 0;
     store_ = std::make_unique<UserStore>(options);
     dispatcher_ = std::make_unique<Dispatcher>(store_.get());
 

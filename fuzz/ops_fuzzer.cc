@@ -232,6 +232,9 @@ class Runner {
     userstore::StoreOptions options;
     options.seed = 1;
     options.clock = clock_;
+    // Writes prefetch from the first user on (a store this small would not), so
+    // that path sees every input the fuzzer makes.
+    options.early_prefetch_users = 0;
     options.max_identity_length = kMaxIdentity;
     options.max_friendly_name_length = kMaxFriendlyName;
     options.max_attributes_bytes = kMaxAttributesBytes;
