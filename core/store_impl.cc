@@ -247,16 +247,11 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
 
 void StoreImpl::PrefetchUserSlotNow(absl::string_view service_sid, absl::string_view user) const {
   if (IsSidShaped(kUserPrefix, user)) {
-    const std::optional<Sid128> sid = ParseSid(kUserPrefix, user);
-    if (!sid.has_value()) return;
-    SidShard& shard = ShardFor(*sid);
-    absl::ReaderMutexLock lock(&shard.mu);
-    shard.table.prefetch(*sid);
+    if (const std::optional<Sid128> sid = ParseSid(kUserPrefix, user))
+      ShardFor(*sid).Prefetch(*sid);
   } else if (const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid)) {
     const HashedIdentityKey key(IdentityKey{*service, user});
-    SidShard& shard = ShardFor(key);
-    absl::ReaderMutexLock lock(&shard.mu);
-    shard.ids.prefetch(key);
+    ShardFor(key).Prefetch(key);
   }
 }
 
@@ -265,15 +260,9 @@ void StoreImpl::PrefetchCreateSlotsNow(absl::string_view service_sid,
   const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid);
   if (!service.has_value()) return;
   const HashedIdentityKey key(IdentityKey{*service, identity});
+  ShardFor(key).Prefetch(key);
   const Sid128 sid = PeekSid();
-  {
-    SidShard& shard = ShardFor(key);
-    absl::ReaderMutexLock lock(&shard.mu);
-    shard.ids.prefetch(key);
-  }
-  SidShard& shard = ShardFor(sid);
-  absl::ReaderMutexLock lock(&shard.mu);
-  shard.table.prefetch(sid);
+  ShardFor(sid).Prefetch(sid);
 }
 
 UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view identity) const {

@@ -254,6 +254,17 @@ struct alignas(64) SidShard {
     auto it = ids.find(key);
     return it == ids.end() ? nullptr : *it;
   }
+  // Only asks the CPU for the control bytes and slot a lookup of `sid` or
+  // `key` would load, under the reader lock (the table's arrays may move
+  // without it); no memory is read, nothing is returned.
+  void Prefetch(const Sid128& sid) const ABSL_LOCKS_EXCLUDED(mu) {
+    absl::ReaderMutexLock lock(&mu);
+    table.prefetch(sid);
+  }
+  void Prefetch(const HashedIdentityKey& key) const ABSL_LOCKS_EXCLUDED(mu) {
+    absl::ReaderMutexLock lock(&mu);
+    ids.prefetch(key);
+  }
 };
 
 // ShardLocks

@@ -133,7 +133,7 @@ struct StoreOptions {
   // the table slots it will look up before it validates its parameters, so
   // that in a store too large for the CPU's caches those cache misses overlap
   // the validation (at 10^6 users a create or an update about 15% faster, at
-  // 10^5 an update 10%; docs/performance.md). In a smaller store the tables
+  // 10^5 an update 7%; docs/performance.md). In a smaller store the tables
   // are likely in cache and the prefetch's extra reader locks cost more than
   // they save (a create at 10^4 users about 10%). No effect on any result.
   // 0: from the start. Default: 65536.
