@@ -408,9 +408,11 @@ class StoreImpl {
   // PrefetchCreateSlots for the identity's slot and the slot of the SID the
   // generator will hand out next, the two that InsertNewUser fetches
   // together. Each takes a shard's reader lock for the prefetch only: hints,
-  // with no effect on any result. They do nothing until the tables are large
-  // (early_prefetch_, StoreOptions::early_prefetch_users), where the locks
-  // would cost more than they save.
+  // with no effect on any result. They do nothing until the store is large
+  // (early_prefetch_, StoreOptions::early_prefetch_users): below that the
+  // locks would cost more than they save. The flag is checked inline, so a
+  // small store's write pays no call (with the check inside the call, an
+  // update at 10^4 users measured 0-13 ns slower over five runs).
   void PrefetchUserSlot(absl::string_view service_sid, absl::string_view user) const {
     if (early_prefetch_.load(std::memory_order_relaxed)) PrefetchUserSlotNow(service_sid, user);
   }
