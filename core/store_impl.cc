@@ -344,7 +344,7 @@ UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* id
   }
   // Positions only grow, so the new record always goes last (the hint makes
   // that O(1) amortized).
-  svc->by_order.emplace_hint(svc->by_order.end(), position, record);
+  svc->by_order.Append(position, record);
   ++role->user_count;
   svc->next_user_position = position + 1;
   return record;
@@ -362,7 +362,7 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   // At 10^6 users the identity slot and the order index's leaf are both cache
   // misses: start the first before walking down to the second.
   identity_shard.ids.prefetch(key);
-  svc->by_order.erase(record->position());
+  svc->by_order.Erase(record->position());
   identity_shard.ids.erase(identity_shard.ids.find(key));
   auto it = shard.table.find(sid);
   shard.table.erase(it);  // destroys the record

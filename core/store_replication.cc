@@ -286,6 +286,7 @@ absl::Status StoreImpl::CheckInvariants() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
         }
       }
       // Users.
+      if (!svc->by_order.Consistent()) return fail("order index blocks");
       uint64_t last = 0;
       for (const auto& [position, r] : svc->by_order) {
         const UserRecord& record = *r;

@@ -47,16 +47,19 @@
 //                  the shard of an identity is a function of that key
 //                  (`IdentityShardOf`), so a lookup by identity takes one
 //                  shard lock and no service lock.
-//   OrderIndex     absl::btree_map<position, UserRecord*> per service, so a
-//                  page is a lower_bound / upper_bound plus a walk:
-//                  O(log n + page size). The walk reads the record pointers
-//                  from contiguous leaf slots, so it can prefetch the records
-//                  a few users ahead (`PrefetchRecord`); an intrusive tree
-//                  (the first design: a boost::intrusive::set hooked into the
-//                  record) must load each record to find the next one, one
-//                  dependent cache miss per user. Measured at 10^6 users on a
-//                  churned store: pages 4x faster, delete unchanged (see
-//                  docs/performance.md).
+//   OrderIndex     position -> record per service (core/order_index.h):
+//                  blocks of 64 positions, each a bit mask and the packed
+//                  record pointers of the positions it holds, under a small
+//                  btree of block numbers. A page is a seek plus a walk:
+//                  O(log(n / 64) + page size). The walk reads the record
+//                  pointers from contiguous slots, so it can prefetch the
+//                  records a few users ahead (`PrefetchRecord`); an intrusive
+//                  tree (the first design: a boost::intrusive::set hooked into
+//                  the record) must load each record to find the next one, one
+//                  dependent cache miss per user. An erase touches one block
+//                  (the btree of positions it replaced walked down to a leaf
+//                  and rebalanced, two to three cache misses at 10^6 users).
+//                  See docs/design.md and docs/performance.md.
 //
 // A record is removed from its identity table and its service's order index
 // before it is erased from (and thereby destroyed by) its SID table; its block
@@ -65,8 +68,8 @@
 //
 // Memory per user (10^6 users, 12-byte identities, 64-byte attributes): the
 // 176-byte arena block, plus ~19 bytes of SID-table slot and control byte at
-// the table's load factor, ~19 for the identity index and ~17 for the order
-// index's leaf slots: about 232 bytes.
+// the table's load factor, ~19 for the identity index and ~9 for the order
+// index's blocks: about 223 bytes.
 
 #ifndef USERSTORE_CORE_USER_TABLE_H_
 #define USERSTORE_CORE_USER_TABLE_H_
@@ -77,11 +80,11 @@
 #include <optional>
 #include <utility>
 
-#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 
+#include "core/order_index.h"
 #include "core/record_arena.h"
 #include "core/sid.h"
 
@@ -299,9 +302,6 @@ struct IdentityEq {
 using IdentityTable = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>;
 
 // --- Creation-order index -------------------------------------------------------
-
-// Position -> record, per service. Values point into the SID tables.
-using OrderIndex = absl::btree_map<uint64_t, UserRecord*>;
 
 // Asks the CPU for every cache line of `record`'s fixed fields (not its
 // text), so a walk can overlap the misses of the next users with the work on
