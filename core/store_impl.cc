@@ -428,7 +428,11 @@ absl::Status StoreImpl::CreateUser(absl::string_view service_sid, const CreateUs
 template <typename Fn>
 absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_view user,
                                     Fn&& fn) const {
-  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  // The texts' checks (CheckPathText) wait for the slow path: a fast-path
+  // hit proves them (both SIDs parsed as lower-case hex, or the identity
+  // equals a stored one, and every stored identity is valid text), so only
+  // a miss can be a 400, and a miss goes through the slow path.
+  //
   // Fast path by SID: one SID-shard reader lock.
   if (IsSidShaped(kUserPrefix, user)) {
     std::optional<Sid128> user_sid = ParseSid(kUserPrefix, user);
@@ -458,7 +462,8 @@ absl::Status StoreImpl::FindForRead(absl::string_view service_sid, absl::string_
     }
   }
   // Slow path: identity, or anything the fast path could not settle (it also
-  // builds the right 404).
+  // builds the right 400 or 404).
+  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
   absl::ReaderMutexLock lock(&mu_);
   USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
   absl::ReaderMutexLock service_lock(&svc->mu);
