@@ -76,6 +76,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -296,7 +297,22 @@ struct IdentityEq {
   bool operator()(const A& a, const B& b) const {
     const IdentityKey x = Key(a);
     const IdentityKey y = Key(b);
-    return x.identity == y.identity && x.service == y.service;
+    return BytesEqual(x.identity, y.identity) && x.service == y.service;
+  }
+  // Equal sizes and bytes. Identities of 8 to 16 bytes (most are) compare as
+  // two overlapping words, inline; others through memcmp.
+  static bool BytesEqual(absl::string_view x, absl::string_view y) {
+    const size_t n = x.size();
+    if (n != y.size()) return false;
+    if (n >= 8 && n <= 16) {
+      uint64_t x0, x1, y0, y1;
+      std::memcpy(&x0, x.data(), 8);
+      std::memcpy(&y0, y.data(), 8);
+      std::memcpy(&x1, x.data() + n - 8, 8);
+      std::memcpy(&y1, y.data() + n - 8, 8);
+      return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return n == 0 || std::memcmp(x.data(), y.data(), n) == 0;
   }
 };
 using IdentityTable = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>;
