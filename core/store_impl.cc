@@ -69,6 +69,9 @@ struct StoreImpl::UserFields {
   std::optional<absl::string_view> friendly_name;
   absl::string_view attributes = kEmptyAttributes;
   RoleRef role;
+  // (service, identity) hashed, when the caller has it already (for the
+  // service the create goes to); CreateLocked hashes it otherwise.
+  std::optional<HashedIdentityKey> key;
 };
 
 // A validated update request (views into the request).
@@ -223,7 +226,11 @@ Sid128 StoreImpl::NewRoleSid() {
 ServiceState* StoreImpl::FindService(absl::string_view service_sid) const {
   std::optional<Sid128> sid = ParseSid(kServicePrefix, service_sid);
   if (!sid.has_value()) return nullptr;
-  auto it = services_.find(*sid);
+  return FindService(*sid);
+}
+
+ServiceState* StoreImpl::FindService(const Sid128& service_sid) const {
+  auto it = services_.find(service_sid);
   return it == services_.end() ? nullptr : it->second.get();
 }
 
@@ -255,11 +262,7 @@ void StoreImpl::PrefetchUserSlotNow(absl::string_view service_sid, absl::string_
   }
 }
 
-void StoreImpl::PrefetchCreateSlotsNow(absl::string_view service_sid,
-                                       absl::string_view identity) const {
-  const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid);
-  if (!service.has_value()) return;
-  const HashedIdentityKey key(IdentityKey{*service, identity});
+void StoreImpl::PrefetchCreateSlotsNow(const HashedIdentityKey& key) const {
   ShardFor(key).Prefetch(key);
   const Sid128 sid = PeekSid();
   ShardFor(sid).Prefetch(sid);
@@ -305,9 +308,8 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const Sid128& sid, RoleReco
   return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, date_created, date_updated);
 }
 
-UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, RoleRecord* role,
-                                     const UserRecord::Text& text, int64_t now) {
-  const HashedIdentityKey key(IdentityKey{svc->sid, text.identity});
+UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, const HashedIdentityKey& key,
+                                     RoleRecord* role, const UserRecord::Text& text, int64_t now) {
   SidShard& identity_shard = ShardFor(key);
   for (;;) {
     // The SID is taken only once the identity is known to be free, so that a
@@ -373,7 +375,10 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
 absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields) {
   USERSTORE_ASSIGN_OR_RETURN(RoleRecord * role, ResolveUserRole(svc, fields.role));
   const UserRecord::Text text{fields.identity, fields.friendly_name, fields.attributes};
-  UserRecord* record = InsertNewUser(svc, role, text, NowSeconds());
+  const HashedIdentityKey key = fields.key.has_value()
+                                    ? *fields.key
+                                    : HashedIdentityKey(IdentityKey{svc->sid, text.identity});
+  UserRecord* record = InsertNewUser(svc, key, role, text, NowSeconds());
   if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);
   // Runs synchronously inside Publish, while this thread holds svc->mu.
   bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -385,9 +390,16 @@ absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const Use
 absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
                                         const CreateUserRequest& request,
                                         absl::FunctionRef<void(const UserRecord&)> report) {
-  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid));
-  if (request.identity.has_value()) PrefetchCreateSlots(service_sid, *request.identity);
+  // The service SID is parsed, and (service, identity) hashed, once for the
+  // whole call. A SID that parses is valid text; anything else is checked
+  // as text (400) before it is looked up (404), as every call does.
+  const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid);
+  if (!service.has_value()) USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid));
   UserFields fields;
+  if (service.has_value() && request.identity.has_value()) {
+    fields.key.emplace(IdentityKey{*service, *request.identity});
+    PrefetchCreateSlots(*fields.key);
+  }
   const absl::Status valid = ValidateCreate(
       request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
   const bool post_hooks = request.webhooks_enabled && bus_.HasHooks(HookType::kOnUserAdded);
@@ -395,7 +407,8 @@ absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
   std::exception_ptr thrown;
   {
     absl::ReaderMutexLock lock(&mu_);
-    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
+    ServiceState* svc = service.has_value() ? FindService(*service) : nullptr;
+    if (svc == nullptr) return ServiceNotFound(service_sid);
     USERSTORE_RETURN_IF_ERROR(valid);
     absl::MutexLock service_lock(&svc->mu);
     USERSTORE_ASSIGN_OR_RETURN(UserRecord * record, CreateLocked(svc, fields));

@@ -396,7 +396,9 @@ class StoreImpl {
   // identity shard's reader lock; the caller holds the service's lock.
   UserRecord* FindByIdentity(const Sid128& service, absl::string_view identity) const;
 
+  // The service a SID text / value names, or nullptr.
   ServiceState* FindService(absl::string_view service_sid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  ServiceState* FindService(const Sid128& service_sid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The service, or 404 "/Services/{service_sid}".
   absl::StatusOr<ServiceState*> LookupService(absl::string_view service_sid) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -416,13 +418,11 @@ class StoreImpl {
   void PrefetchUserSlot(absl::string_view service_sid, absl::string_view user) const {
     if (early_prefetch_.load(std::memory_order_relaxed)) PrefetchUserSlotNow(service_sid, user);
   }
-  void PrefetchCreateSlots(absl::string_view service_sid, absl::string_view identity) const {
-    if (early_prefetch_.load(std::memory_order_relaxed)) {
-      PrefetchCreateSlotsNow(service_sid, identity);
-    }
+  void PrefetchCreateSlots(const HashedIdentityKey& key) const {
+    if (early_prefetch_.load(std::memory_order_relaxed)) PrefetchCreateSlotsNow(key);
   }
   void PrefetchUserSlotNow(absl::string_view service_sid, absl::string_view user) const;
-  void PrefetchCreateSlotsNow(absl::string_view service_sid, absl::string_view identity) const;
+  void PrefetchCreateSlotsNow(const HashedIdentityKey& key) const;
   // The record named by `user` (SID or identity) in `svc`, or nullptr.
   UserRecord* FindUser(const ServiceState* svc, absl::string_view user) const
       ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
@@ -440,9 +440,11 @@ class StoreImpl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // Inserts a new user with a generated SID (regenerated on collision) at the
   // end of `svc`'s order, created and updated `now`; nullptr, with no SID
-  // consumed, when the identity is taken in `svc`.
-  UserRecord* InsertNewUser(ServiceState* svc, RoleRecord* role, const UserRecord::Text& text,
-                            int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // consumed, when the identity is taken in `svc`. `key` is (svc->sid,
+  // text.identity) hashed.
+  UserRecord* InsertNewUser(ServiceState* svc, const HashedIdentityKey& key, RoleRecord* role,
+                            const UserRecord::Text& text, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // The insert both of those make once `shard` (the SID's) and
   // `identity_shard` are locked and `sid` is known to be free. `identity_key`
   // is (svc->sid, text.identity) with its hash, which the identity table
