@@ -252,13 +252,48 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
   return FindByIdentity(svc->sid, user);
 }
 
-void StoreImpl::PrefetchUserSlotNow(absl::string_view service_sid, absl::string_view user) const {
-  if (IsSidShaped(kUserPrefix, user)) {
-    if (const std::optional<Sid128> sid = ParseSid(kUserPrefix, user))
-      ShardFor(*sid).Prefetch(*sid);
-  } else if (const std::optional<Sid128> service = ParseSid(kServicePrefix, service_sid)) {
-    const HashedIdentityKey key(IdentityKey{*service, user});
-    ShardFor(key).Prefetch(key);
+StoreImpl::UserTarget::UserTarget(absl::string_view service_sid, absl::string_view user)
+    : service(ParseSid(kServicePrefix, service_sid)), by_sid(IsSidShaped(kUserPrefix, user)) {
+  if (by_sid) {
+    user_sid = ParseSid(kUserPrefix, user);
+  } else if (service.has_value()) {
+    identity.emplace(IdentityKey{*service, user});
+  }
+}
+
+UserRecord* StoreImpl::FindUser(const ServiceState* svc, const UserTarget& target) const {
+  if (target.by_sid) {
+    if (!target.user_sid.has_value()) return nullptr;
+    SidShard& shard = ShardFor(*target.user_sid);
+    absl::ReaderMutexLock lock(&shard.mu);
+    UserRecord* record = shard.Find(*target.user_sid);
+    return record != nullptr && record->role()->service == svc ? record : nullptr;
+  }
+  // (target.identity is set: svc was found through target.service.)
+  SidShard& shard = ShardFor(*target.identity);
+  absl::ReaderMutexLock lock(&shard.mu);
+  return shard.Find(*target.identity);
+}
+
+absl::StatusOr<ServiceState*> StoreImpl::LookupTarget(absl::string_view service_sid,
+                                                      absl::string_view user,
+                                                      const UserTarget& target) const {
+  ServiceState* svc = target.service.has_value() ? FindService(*target.service) : nullptr;
+  if (svc != nullptr) return svc;
+  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  return ServiceNotFound(service_sid);
+}
+
+absl::Status StoreImpl::UserMissError(absl::string_view service_sid, absl::string_view user) {
+  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  return UserNotFound(service_sid, user);
+}
+
+void StoreImpl::PrefetchUserSlotNow(const UserTarget& target) const {
+  if (target.user_sid.has_value()) {
+    ShardFor(*target.user_sid).Prefetch(*target.user_sid);
+  } else if (target.identity.has_value()) {
+    ShardFor(*target.identity).Prefetch(*target.identity);
   }
 }
 
@@ -520,8 +555,10 @@ absl::Status StoreImpl::UpdateUser(absl::string_view service_sid, absl::string_v
 absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::string_view user,
                                         const UpdateUserRequest& request,
                                         absl::FunctionRef<void(const UserRecord&)> report) {
-  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
-  PrefetchUserSlot(service_sid, user);
+  // The path is parsed once; its texts are checked only when a lookup
+  // misses (LookupTarget, UserMissError): a hit proves them valid.
+  const UserTarget target(service_sid, user);
+  PrefetchUserSlot(target);
   UserPatch patch;
   absl::Status valid = absl::OkStatus();
   if (request.identity.has_value()) {
@@ -560,10 +597,10 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
     User proposed;
     {
       absl::ReaderMutexLock lock(&mu_);
-      USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
+      USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupTarget(service_sid, user, target));
       absl::ReaderMutexLock service_lock(&svc->mu);
-      const UserRecord* record = FindUser(svc, user);
-      if (record == nullptr) return UserNotFound(service_sid, user);
+      const UserRecord* record = FindUser(svc, target);
+      if (record == nullptr) return UserMissError(service_sid, user);
       USERSTORE_RETURN_IF_ERROR(valid);
       RoleRecord* role = record->role();
       if (patch.role.supplied) {
@@ -587,10 +624,10 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
   const bool post_hooks = hooks && bus_.HasHooks(HookType::kOnUserUpdated);
   {
     absl::ReaderMutexLock lock(&mu_);
-    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
+    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupTarget(service_sid, user, target));
     absl::MutexLock service_lock(&svc->mu);
-    UserRecord* record = FindUser(svc, user);
-    if (record == nullptr) return UserNotFound(service_sid, user);
+    UserRecord* record = FindUser(svc, target);
+    if (record == nullptr) return UserMissError(service_sid, user);
     USERSTORE_RETURN_IF_ERROR(valid);
     RoleRecord* role = record->role();
     if (patch.role.supplied) {
@@ -629,13 +666,14 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
 }
 
 absl::Status StoreImpl::DeleteUser(absl::string_view service_sid, absl::string_view user) {
-  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  // Parsed once; texts checked only on a miss (see UpdateReporting).
+  const UserTarget target(service_sid, user);
   {
     absl::ReaderMutexLock lock(&mu_);
-    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
+    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupTarget(service_sid, user, target));
     absl::MutexLock service_lock(&svc->mu);
-    UserRecord* record = FindUser(svc, user);
-    if (record == nullptr) return UserNotFound(service_sid, user);
+    UserRecord* record = FindUser(svc, target);
+    if (record == nullptr) return UserMissError(service_sid, user);
     bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return UserChange(ChangeEvent::Op::kDelete, *record);
     });

@@ -440,6 +440,15 @@ absl::Status List(UserStore& store, const std::string& is, int64_t size, std::st
   return store.ListUsers(is, req).status();
 }
 
+// An update that would change alice (so only a refusal leaves the store as
+// it was), and a well-formed service SID no service has.
+UpdateUserRequest Rename() {
+  UpdateUserRequest req;
+  req.friendly_name = "renamed";
+  return req;
+}
+std::string UnknownService() { return "IS" + std::string(32, '0'); }
+
 const std::vector<ApiRow>& ApiTable() {
   using S = const std::string&;
   static const auto* rows = new std::vector<ApiRow>{
@@ -479,6 +488,34 @@ const std::vector<ApiRow>& ApiTable() {
        20001},
       {"DeleteUserNulByte",
        [](UserStore& s, S is, S) { return s.DeleteUser(is, std::string("alice\0", 6)); }, 20001},
+      // A path's texts are checked before its service is looked up: invalid
+      // text is 400 even where the service does not exist (the store checks
+      // the texts only once a lookup misses; these pin the order).
+      {"CreateServiceSidInvalidUtf8",
+       [](UserStore& s, S, S) { return Create(s, "IS\xFF", "carol"); }, 20001},
+      {"UpdateServiceSidInvalidUtf8",
+       [](UserStore& s, S, S) { return s.UpdateUser("IS\xFF", "alice", Rename()).status(); },
+       20001},
+      {"UpdateUserInvalidUtf8",
+       [](UserStore& s, S is, S) { return s.UpdateUser(is, "\xFF", Rename()).status(); }, 20001},
+      {"UpdateUserInvalidUtf8UnknownService",
+       [](UserStore& s, S, S) { return s.UpdateUser(UnknownService(), "\xFF", Rename()).status(); },
+       20001},
+      {"UpdateUnknownService",
+       [](UserStore& s, S, S) {
+         return s.UpdateUser(UnknownService(), "alice", Rename()).status();
+       },
+       20404},
+      {"UpdateUnknownUser",
+       [](UserStore& s, S is, S) { return s.UpdateUser(is, "nobody", Rename()).status(); }, 20404},
+      {"DeleteServiceSidInvalidUtf8",
+       [](UserStore& s, S, S) { return s.DeleteUser("IS\xFF", "alice"); }, 20001},
+      {"DeleteUserInvalidUtf8UnknownService",
+       [](UserStore& s, S, S) { return s.DeleteUser(UnknownService(), "\xFF"); }, 20001},
+      {"DeleteUnknownService",
+       [](UserStore& s, S, S) { return s.DeleteUser(UnknownService(), "alice"); }, 20404},
+      {"GetUserInvalidUtf8UnknownService",
+       [](UserStore& s, S, S) { return s.GetUser(UnknownService(), "\xFF").status(); }, 20001},
   };
   return *rows;
 }
