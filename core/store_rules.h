@@ -80,7 +80,7 @@ absl::Status ValidateFriendlyName(absl::string_view text, size_t max_length);
 absl::Status ValidateAttributesParam(absl::string_view text, const StoreOptions& options);
 
 // Pages over a container ordered by a uint64 position (a std::map or the
-// OrderIndex btree_map, keyed by position; `key` reads an element's position).
+// OrderIndex, keyed by position; `key` reads an element's position).
 template <typename Iterator>
 struct Bounds : PageAnchors {
   Iterator begin;
