@@ -56,10 +56,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
+#include <utility>
 
 #include "absl/container/btree_map.h"
 #include "absl/numeric/bits.h"
+
+#include "core/table_allocator.h"
 
 namespace userstore {
 namespace internal {
@@ -70,7 +74,8 @@ class OrderIndex {
  private:
   static constexpr unsigned kBits = 64;  // positions per block
   struct Block;
-  using Directory = absl::btree_map<uint64_t, Block*>;
+  using Directory = absl::btree_map<uint64_t, Block*, std::less<uint64_t>,
+                                    TableAllocator<std::pair<const uint64_t, Block*>>>;
 
  public:
   // One entry, pair-like (`first` the position, `second` the record), so

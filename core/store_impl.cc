@@ -371,6 +371,12 @@ UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* id
   UserRecordPtr owned =
       UserRecord::New(&svc->records, sid, position, role, text, date_created, date_updated);
   UserRecord* record = owned.get();
+  // Everything that may throw std::bad_alloc (the record above, a new block
+  // of the order index) comes before the first table insert, so a create
+  // that runs out of memory changes nothing (the tables' own growth ends the
+  // process instead: core/table_allocator.h). Positions only grow, so the
+  // new record always goes last.
+  svc->by_order.Append(position, record);
   record->set_identity_shard(static_cast<size_t>(identity_shard - shards_.get()));
   shard->table.insert(std::move(owned));
   identity_shard->ids.lazy_emplace(identity_key,
@@ -379,9 +385,6 @@ UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* id
       shard->table.size() * (shard_mask_ + 1) >= options_.early_prefetch_users) {
     early_prefetch_.store(true, std::memory_order_relaxed);
   }
-  // Positions only grow, so the new record always goes last (the hint makes
-  // that O(1) amortized).
-  svc->by_order.Append(position, record);
   ++role->user_count;
   svc->next_user_position = position + 1;
   return record;

@@ -88,6 +88,7 @@
 #include "core/order_index.h"
 #include "core/record_arena.h"
 #include "core/sid.h"
+#include "core/table_allocator.h"
 
 namespace userstore {
 namespace internal {
@@ -239,7 +240,7 @@ struct SidEq {
     return Key(a) == Key(b);
   }
 };
-using SidTable = absl::flat_hash_set<UserRecordPtr, SidHash, SidEq>;
+using SidTable = absl::flat_hash_set<UserRecordPtr, SidHash, SidEq, TableAllocator<UserRecordPtr>>;
 
 // The shard a SID lives in, for `mask` = shards - 1 (a power of two minus 1).
 // SIDs are uniformly random, so their top bits spread evenly; the hash table
@@ -315,7 +316,8 @@ struct IdentityEq {
     return n == 0 || std::memcmp(x.data(), y.data(), n) == 0;
   }
 };
-using IdentityTable = absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq>;
+using IdentityTable =
+    absl::flat_hash_set<UserRecord*, IdentityHash, IdentityEq, TableAllocator<UserRecord*>>;
 
 // --- Creation-order index -------------------------------------------------------
 

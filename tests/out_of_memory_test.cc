@@ -1,0 +1,162 @@
+// Out of memory: a write that runs out of memory partway throws
+// std::bad_alloc and changes nothing. This binary replaces the throwing
+// operator new with one that can be told to fail at its k-th call; each test
+// runs a write once for every k until the write no longer reaches the
+// failure, and after each failed attempt checks that the store is as before
+// (its snapshot) and consistent (CheckInvariants); then that the write
+// succeeds once memory is back. The nothrow operator new is left alone: it
+// is what the engine's indexes allocate through (core/table_allocator.h),
+// which end the process when it fails instead of throwing.
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "gtest/gtest.h"
+
+#include "userstore/options.h"
+#include "userstore/resources.h"
+#include "userstore/user_store.h"
+
+namespace {
+
+// Throwing allocations left before the next one fails; negative: never.
+thread_local long allocations_until_failure = -1;
+
+void* Allocate(std::size_t size) {
+  if (allocations_until_failure == 0) {
+    allocations_until_failure = -1;
+    throw std::bad_alloc();
+  }
+  if (allocations_until_failure > 0) --allocations_until_failure;
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+void* operator new(std::size_t size) { return Allocate(size); }
+void* operator new[](std::size_t size) { return Allocate(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return std::malloc(size == 0 ? 1 : size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return std::malloc(size == 0 ? 1 : size);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace userstore {
+namespace {
+
+// The same sequence number and the same users, field by field (the writes
+// here touch users only).
+bool SameState(const UserStore::SnapshotData& a, const UserStore::SnapshotData& b) {
+  if (a.sequence != b.sequence || a.events.size() != b.events.size()) return false;
+  for (size_t i = 0; i < a.events.size(); ++i) {
+    const ChangeEvent& x = a.events[i];
+    const ChangeEvent& y = b.events[i];
+    if (x.entity != y.entity || x.user.has_value() != y.user.has_value()) return false;
+    if (!x.user) continue;
+    const User& u = *x.user;
+    const User& v = *y.user;
+    if (u.sid != v.sid || u.identity != v.identity || u.attributes != v.attributes ||
+        u.friendly_name != v.friendly_name || u.role_sid != v.role_sid ||
+        u.date_created != v.date_created || u.date_updated != v.date_updated ||
+        u.joined_channels_count != v.joined_channels_count) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Ignore(const UserView&) {}
+
+class OutOfMemoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StoreOptions options;
+    options.seed = 7;
+    options.clock = std::make_shared<ManualClock>(absl::FromUnixSeconds(1458854719));
+    store_ = std::make_unique<UserStore>(options);
+    CreateServiceRequest service;
+    service.friendly_name = "oom";
+    service_ = store_->CreateService(service)->sid;
+    for (int i = 0; i < 100; ++i) {
+      CreateUserRequest user;
+      user.identity = "user" + std::to_string(i);
+      user.attributes = R"({"level":1})";
+      ASSERT_TRUE(store_->CreateUser(service_, user).ok());
+    }
+  }
+
+  // Runs `write` with the k-th throwing allocation failing, for k = 0, 1,
+  // ... until it completes without reaching the failure; returns how many
+  // attempts failed.
+  template <typename Write>
+  int FailEachAllocation(Write write) {
+    for (int k = 0; k < 10000; ++k) {
+      const UserStore::SnapshotData before = store_->Snapshot();
+      allocations_until_failure = k;
+      bool threw = false;
+      try {
+        write();
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+      allocations_until_failure = -1;
+      if (!threw) return k;
+      EXPECT_TRUE(store_->CheckInvariants().ok()) << "allocation " << k;
+      EXPECT_TRUE(SameState(before, store_->Snapshot())) << "allocation " << k;
+    }
+    ADD_FAILURE() << "the write never completed";
+    return -1;
+  }
+
+  std::unique_ptr<UserStore> store_;
+  std::string service_;
+};
+
+// Creates through the zero-copy form (the copying form's `User` is built
+// after the commit: its allocation failing is a committed create whose
+// result could not be copied, not a partial write).
+TEST_F(OutOfMemoryTest, CreateChangesNothingWhenMemoryRunsOut) {
+  int failed = 0;
+  // Across new order-index blocks (every 64 positions) and new arena chunks.
+  for (int i = 0; i < 150; ++i) {
+    CreateUserRequest user;
+    user.identity = "new" + std::to_string(i);
+    user.attributes = R"({"level":2})";
+    failed += FailEachAllocation([&] { (void)store_->CreateUser(service_, user, Ignore); });
+    ASSERT_TRUE(store_->GetUser(service_, *user.identity).ok()) << i;
+  }
+  EXPECT_GT(failed, 0);  // failures were injected, and refused cleanly
+}
+
+TEST_F(OutOfMemoryTest, UpdateChangesNothingWhenMemoryRunsOut) {
+  UpdateUserRequest update;
+  // Longer than the inline text: the update allocates a buffer.
+  update.attributes = R"({"level":3,"about":")" + std::string(600, 'x') + R"("})";
+  update.friendly_name = "renamed";
+  const int failed =
+      FailEachAllocation([&] { (void)store_->UpdateUser(service_, "user5", update, Ignore); });
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(store_->GetUser(service_, "user5")->friendly_name, "renamed");
+}
+
+TEST_F(OutOfMemoryTest, DeleteChangesNothingWhenMemoryRunsOut) {
+  for (int i = 0; i < 100; i += 3) {
+    const std::string identity = "user" + std::to_string(i);
+    FailEachAllocation([&] { (void)store_->DeleteUser(service_, identity); });
+    EXPECT_FALSE(store_->GetUser(service_, identity).ok()) << i;
+  }
+  EXPECT_TRUE(store_->CheckInvariants().ok());
+}
+
+}  // namespace
+}  // namespace userstore
