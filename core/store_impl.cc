@@ -241,15 +241,7 @@ absl::StatusOr<ServiceState*> StoreImpl::LookupService(absl::string_view service
 }
 
 UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user) const {
-  if (IsSidShaped(kUserPrefix, user)) {
-    std::optional<Sid128> sid = ParseSid(kUserPrefix, user);
-    if (!sid.has_value()) return nullptr;
-    SidShard& shard = ShardFor(*sid);
-    absl::ReaderMutexLock lock(&shard.mu);
-    UserRecord* record = shard.Find(*sid);
-    return record != nullptr && record->role()->service == svc ? record : nullptr;
-  }
-  return FindByIdentity(svc->sid, user);
+  return FindUser(svc, UserTarget(svc->sid, user));
 }
 
 StoreImpl::UserTarget::UserTarget(absl::string_view service_sid, absl::string_view user)
@@ -258,6 +250,15 @@ StoreImpl::UserTarget::UserTarget(absl::string_view service_sid, absl::string_vi
     user_sid = ParseSid(kUserPrefix, user);
   } else if (service.has_value()) {
     identity.emplace(IdentityKey{*service, user});
+  }
+}
+
+StoreImpl::UserTarget::UserTarget(const Sid128& service_sid, absl::string_view user)
+    : service(service_sid), by_sid(IsSidShaped(kUserPrefix, user)) {
+  if (by_sid) {
+    user_sid = ParseSid(kUserPrefix, user);
+  } else {
+    identity.emplace(IdentityKey{service_sid, user});
   }
 }
 
@@ -399,8 +400,8 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   const HashedIdentityKey key(IdentityKeyOf(record));
   SidShard& identity_shard = ShardFor(key);
   ShardLocks locks(&shard, &identity_shard);
-  // At 10^6 users the identity slot and the order index's leaf are both cache
-  // misses: start the first before walking down to the second.
+  // At 10^6 users the identity slot and the order index's block are both
+  // cache misses: start the first before looking up the second.
   identity_shard.ids.prefetch(key);
   svc->by_order.Erase(record->position());
   identity_shard.ids.erase(identity_shard.ids.find(key));

@@ -367,6 +367,8 @@ class StoreImpl {
   // the user's SID value or identity key.
   struct UserTarget {
     UserTarget(absl::string_view service_sid, absl::string_view user);
+    // For a service already found (its SID's value).
+    UserTarget(const Sid128& service_sid, absl::string_view user);
     std::optional<Sid128> service;   // nullopt: no service SID (only a 400 or a 404)
     bool by_sid = false;             // `user` is SID-shaped
     std::optional<Sid128> user_sid;  // by_sid, lower-case: its value (else it names no user)
@@ -432,10 +434,11 @@ class StoreImpl {
   }
   void PrefetchUserSlotNow(const UserTarget& target) const;
   void PrefetchCreateSlotsNow(const HashedIdentityKey& key) const;
-  // The record named by `user` (SID or identity) in `svc`, or nullptr.
+  // The record named by `user` (SID or identity) in `svc`, or nullptr
+  // (the target form, parsed with `svc`'s SID).
   UserRecord* FindUser(const ServiceState* svc, absl::string_view user) const
       ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
-  // The same for a parsed target whose service is `svc`.
+  // The record a parsed target whose service is `svc` names, or nullptr.
   UserRecord* FindUser(const ServiceState* svc, const UserTarget& target) const
       ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
   // The service `target` names, or the error a call on it answers: the
