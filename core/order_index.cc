@@ -121,13 +121,9 @@ void OrderIndex::Append(uint64_t position, UserRecord* record) {
   const uint64_t number = position / kBits;
   const unsigned bit = static_cast<unsigned>(position % kBits);
   if (dir_.empty() || std::prev(dir_.end())->first != number) {
-    Block* block = NewBlock(kMinSlots, nullptr, /*nothrow=*/false);
-    try {
-      dir_.emplace_hint(dir_.end(), number, block);
-    } catch (...) {
-      FreeBlock(block);
-      throw;
-    }
+    // The block may throw std::bad_alloc (nothing changed yet); the
+    // directory's node does not (TableAllocator ends the process instead).
+    dir_.emplace_hint(dir_.end(), number, NewBlock(kMinSlots, nullptr, /*nothrow=*/false));
   }
   auto last = std::prev(dir_.end());
   Block* block = last->second;
