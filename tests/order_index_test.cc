@@ -60,27 +60,23 @@ void ExpectSame(const OrderIndex& index, const Model& model, uint64_t probe_limi
   }
   for (int i = 0; i < 200; ++i) probes.push_back((*rng)() % (probe_limit + 130));
   for (const auto& entry : model) probes.push_back(entry.first);
+  // A seek lands on the entry the model's does, and so does a step back
+  // from it.
+  auto expect_same_seek = [&](OrderIndex::const_iterator it, Model::const_iterator m, uint64_t p) {
+    if (m == model.end()) {
+      ASSERT_EQ(it, index.end()) << p;
+    } else {
+      ASSERT_NE(it, index.end()) << p;
+      ASSERT_EQ(it->first, m->first) << p;
+    }
+    if (m != model.begin()) {
+      ASSERT_NE(it, index.begin()) << p;
+      ASSERT_EQ(std::prev(it)->first, std::prev(m)->first) << p;
+    }
+  };
   for (uint64_t p : probes) {
-    auto lo = index.lower_bound(p);
-    auto mlo = model.lower_bound(p);
-    if (mlo == model.end()) {
-      ASSERT_EQ(lo, index.end()) << p;
-    } else {
-      ASSERT_NE(lo, index.end()) << p;
-      ASSERT_EQ(lo->first, mlo->first) << p;
-    }
-    auto up = index.upper_bound(p);
-    auto mup = model.upper_bound(p);
-    if (mup == model.end()) {
-      ASSERT_EQ(up, index.end()) << p;
-    } else {
-      ASSERT_NE(up, index.end()) << p;
-      ASSERT_EQ(up->first, mup->first) << p;
-      // A step back from a seek lands where the model's does.
-      if (mup != model.begin()) {
-        ASSERT_EQ(std::prev(up)->first, std::prev(mup)->first) << p;
-      }
-    }
+    expect_same_seek(index.lower_bound(p), model.lower_bound(p), p);
+    expect_same_seek(index.upper_bound(p), model.upper_bound(p), p);
     auto found = model.find(p);
     ASSERT_EQ(index.Find(p), found == model.end() ? nullptr : found->second) << p;
   }
