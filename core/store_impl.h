@@ -5,9 +5,12 @@
 // `StoreImpl` is the engine behind `userstore::UserStore`: services, roles and
 // users of one account, every rule of SEMANTICS sections 1-3, 5 and 6, the
 // change feed and the hooks (through `EventBus`). `UserStore` forwards to it.
-// Its definitions are split by topic: users (store_impl.cc), records as
-// callers see them, views, copies and events (store_views.cc), services and
-// roles (store_services.cc), snapshots, Apply and CheckInvariants
+// Its definitions are split by topic: users' create, fetch, update and delete
+// and the lookups and index changes under them (store_impl.cc, one file so
+// that the compiler inlines the lookups into the hot paths), lists of users
+// (store_pages.cc), presence and channel counts (store_presence.cc), records
+// as callers see them, views, copies and events (store_views.cc), services
+// and roles (store_services.cc), snapshots, Apply and CheckInvariants
 // (store_replication.cc); the request checks they share are in store_rules.h.
 //
 // LAYOUT

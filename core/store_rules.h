@@ -6,9 +6,9 @@
 // that do not need the store (text of path segments, identity, friendly name,
 // attributes, RoleSid), the errors they build, paging over a container
 // ordered by position, and the error-propagation macros. StoreImpl itself is
-// split by resource: users (core/store_impl.cc), services and roles
-// (core/store_services.cc), snapshots, replication and the invariant check
-// (core/store_replication.cc).
+// split by resource: users (core/store_impl.cc, core/store_pages.cc,
+// core/store_presence.cc), services and roles (core/store_services.cc),
+// snapshots, replication and the invariant check (core/store_replication.cc).
 
 #ifndef USERSTORE_CORE_STORE_RULES_H_
 #define USERSTORE_CORE_STORE_RULES_H_

@@ -1,0 +1,77 @@
+// StoreImpl: the user state a client connection drives rather than the REST
+// resource: presence (is_online, is_notifiable) and the joined-channels
+// count. Each is a write of one record under its service's lock and both
+// shard locks, as an update is (core/store_impl.cc), and is published as an
+// update.
+
+#include "userstore/status.h"
+
+#include "core/store_impl.h"
+#include "core/store_rules.h"
+#include "core/text.h"
+
+namespace userstore {
+namespace internal {
+
+absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl::string_view user,
+                                            const PresenceUpdate& update) {
+  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  User stored;
+  User shown;
+  bool changed = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
+    absl::MutexLock service_lock(&svc->mu);
+    UserRecord* record = FindUser(svc, user);
+    if (record == nullptr) return UserNotFound(service_sid, user);
+    changed = (update.is_online.has_value() && record->is_online() != update.is_online) ||
+              (update.is_notifiable.has_value() && record->is_notifiable() != update.is_notifiable);
+    if (changed) {
+      const int64_t now = NowSeconds();
+      ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
+      if (update.is_online.has_value()) record->set_is_online(update.is_online);
+      if (update.is_notifiable.has_value()) record->set_is_notifiable(update.is_notifiable);
+      record->set_date_updated(now);
+      bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return UserChange(ChangeEvent::Op::kUpdate, *record);
+      });
+    }
+    stored = ToUser(*record, PresenceView::kStored);
+    shown = ToUser(*record, PresenceView::kFetch);
+  }
+  if (changed) bus_.Deliver();
+  RunPostHook(HookType::kOnUserUpdated, update.webhooks_enabled, stored);
+  return shown;
+}
+
+absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
+                                               absl::string_view user, int delta) {
+  USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
+  User shown;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
+    absl::MutexLock service_lock(&svc->mu);
+    UserRecord* record = FindUser(svc, user);
+    if (record == nullptr) return UserNotFound(service_sid, user);
+    const int64_t next = static_cast<int64_t>(record->joined_channels_count()) + delta;
+    if (delta > 0 && next > options_.max_user_channels) {
+      return MakeError(ErrorCode::kUserChannelLimitExceeded);
+    }
+    if (next < 0) return InvalidParameterError("The user has joined no channel");
+    const int64_t now = NowSeconds();
+    ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
+    record->set_joined_channels_count(static_cast<int>(next));
+    record->set_date_updated(now);
+    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return UserChange(ChangeEvent::Op::kUpdate, *record);
+    });
+    shown = ToUser(*record, PresenceView::kFetch);
+  }
+  bus_.Deliver();
+  return shown;
+}
+
+}  // namespace internal
+}  // namespace userstore
