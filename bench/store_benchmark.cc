@@ -44,8 +44,8 @@ namespace {
 // What a read callback does with a user: keeps the compiler from dropping it.
 void Consume(const userstore::UserView& user) { benchmark::DoNotOptimize(user); }
 
-// The requests of the write benchmarks, as a caller builds them (copies of
-// the identity and attributes texts).
+// The requests of the copying write calls (StoreCopy), as a caller builds
+// them: copies of the identity and attributes texts.
 userstore::CreateUserRequest CreateRequest(absl::string_view identity,
                                            absl::string_view attributes) {
   userstore::CreateUserRequest request;
@@ -100,12 +100,16 @@ class StoreAdapter {
     }
   }
 
-  // Writes use the zero-copy forms of CreateUser and UpdateUser: the new
-  // user's view goes to DoNotOptimize inside the callback, as the Sqlite
-  // adapter's writes hand a view of their row. StoreCopy measures the forms
-  // that return a `User`.
+  // Writes use the zero-copy forms of CreateUser and UpdateUser: the request
+  // holds views of the caller's texts (as the Sqlite adapter binds them
+  // without a copy) and the new user's view goes to DoNotOptimize inside the
+  // callback, as the Sqlite adapter's writes hand a view of their row.
+  // StoreCopy measures the forms that take owning requests and return a
+  // `User`.
   bool Create(int t, absl::string_view identity, absl::string_view attributes, SidText* sid_out) {
-    const userstore::CreateUserRequest request = CreateRequest(identity, attributes);
+    userstore::CreateUserRequestView request;
+    request.identity = identity;
+    request.attributes = attributes;
     return store_
         ->CreateUser(service_, request,
                      [sid_out](const userstore::UserView& user) {
@@ -127,7 +131,9 @@ class StoreAdapter {
   }
 
   bool Update(int t, absl::string_view sid, absl::string_view attributes) {
-    return store_->UpdateUser(service_, sid, UpdateRequest(attributes), Consume).ok();
+    userstore::UpdateUserRequestView request;
+    request.attributes = attributes;
+    return store_->UpdateUser(service_, sid, request, Consume).ok();
   }
 
   bool Delete(int t, absl::string_view sid) { return store_->DeleteUser(service_, sid).ok(); }

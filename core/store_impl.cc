@@ -83,7 +83,7 @@ struct StoreImpl::UserPatch {
 
 namespace {
 
-absl::Status ValidateCreate(const CreateUserRequest& request, const StoreOptions& options,
+absl::Status ValidateCreate(const CreateUserRequestView& request, const StoreOptions& options,
                             absl::string_view* identity, std::optional<absl::string_view>* fn,
                             absl::string_view* attributes, RoleRef* role) {
   USERSTORE_RETURN_IF_ERROR(ValidateIdentity(request.identity, options));
@@ -427,7 +427,7 @@ absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const Use
 }
 
 absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
-                                        const CreateUserRequest& request,
+                                        const CreateUserRequestView& request,
                                         absl::FunctionRef<void(const UserRecord&)> report) {
   // The service SID is parsed, and (service, identity) hashed, once for the
   // whole call. A SID that parses is valid text; anything else is checked
@@ -470,7 +470,8 @@ absl::StatusOr<User> StoreImpl::CreateUser(absl::string_view service_sid,
   return created;
 }
 
-absl::Status StoreImpl::CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+absl::Status StoreImpl::CreateUser(absl::string_view service_sid,
+                                   const CreateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> created) {
   return CreateReporting(service_sid, request, [&](const UserRecord& r) {
     CallWithView(r, PresenceView::kStored, created);
@@ -549,7 +550,7 @@ absl::StatusOr<User> StoreImpl::UpdateUser(absl::string_view service_sid, absl::
 }
 
 absl::Status StoreImpl::UpdateUser(absl::string_view service_sid, absl::string_view user,
-                                   const UpdateUserRequest& request,
+                                   const UpdateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> updated) {
   return UpdateReporting(service_sid, user, request, [&](const UserRecord& r) {
     CallWithView(r, PresenceView::kFetch, updated);
@@ -557,7 +558,7 @@ absl::Status StoreImpl::UpdateUser(absl::string_view service_sid, absl::string_v
 }
 
 absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::string_view user,
-                                        const UpdateUserRequest& request,
+                                        const UpdateUserRequestView& request,
                                         absl::FunctionRef<void(const UserRecord&)> report) {
   // The path is parsed once; its texts are checked only when a lookup
   // misses (LookupTarget, UserMissError): a hit proves them valid.

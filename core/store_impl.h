@@ -313,7 +313,7 @@ class StoreImpl {
 
   // Users.
   absl::StatusOr<User> CreateUser(absl::string_view service_sid, const CreateUserRequest& request);
-  absl::Status CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+  absl::Status CreateUser(absl::string_view service_sid, const CreateUserRequestView& request,
                           absl::FunctionRef<void(const UserView&)> created);
   absl::StatusOr<User> GetUser(absl::string_view service_sid, absl::string_view user) const;
   absl::Status ReadUser(absl::string_view service_sid, absl::string_view user,
@@ -321,7 +321,7 @@ class StoreImpl {
   absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
                                   const UpdateUserRequest& request);
   absl::Status UpdateUser(absl::string_view service_sid, absl::string_view user,
-                          const UpdateUserRequest& request,
+                          const UpdateUserRequestView& request,
                           absl::FunctionRef<void(const UserView&)> updated);
   absl::Status DeleteUser(absl::string_view service_sid, absl::string_view user);
   absl::StatusOr<GetOrCreateResult> GetOrCreateUser(absl::string_view service_sid,
@@ -488,10 +488,10 @@ class StoreImpl {
   // `report` run on the new state of the record while the service's writer
   // lock is still held. What `report` throws is rethrown once the call's
   // events are delivered and its post-event hooks have run.
-  absl::Status CreateReporting(absl::string_view service_sid, const CreateUserRequest& request,
+  absl::Status CreateReporting(absl::string_view service_sid, const CreateUserRequestView& request,
                                absl::FunctionRef<void(const UserRecord&)> report);
   absl::Status UpdateReporting(absl::string_view service_sid, absl::string_view user,
-                               const UpdateUserRequest& request,
+                               const UpdateUserRequestView& request,
                                absl::FunctionRef<void(const UserRecord&)> report);
   // Runs post-event hooks when `enabled` (no lock may be held).
   void RunPostHook(HookType type, bool enabled, const User& stored);

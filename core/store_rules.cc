@@ -39,7 +39,7 @@ absl::Status CheckPathText(absl::string_view service_sid, absl::string_view seco
   return absl::OkStatus();
 }
 
-absl::Status ParseRoleParam(const std::optional<std::string>& text, absl::string_view name,
+absl::Status ParseRoleParam(const std::optional<absl::string_view>& text, absl::string_view name,
                             RoleRef* out) {
   if (!text.has_value()) return absl::OkStatus();
   if (!IsValidText(*text)) return NotValidText(name);
@@ -51,7 +51,7 @@ absl::Status ParseRoleParam(const std::optional<std::string>& text, absl::string
   return absl::OkStatus();
 }
 
-absl::Status ValidateIdentity(const std::optional<std::string>& identity,
+absl::Status ValidateIdentity(const std::optional<absl::string_view>& identity,
                               const StoreOptions& options) {
   if (!identity.has_value()) {
     return InvalidParameterError("Missing required parameter Identity in the post body");

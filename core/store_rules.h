@@ -70,11 +70,11 @@ absl::Status CheckPathText(absl::string_view service_sid, absl::string_view seco
 
 // A RoleSid parameter (`name` is its name in errors): absent leaves `out`
 // unsupplied; otherwise it must be valid text and RL-shaped (20001).
-absl::Status ParseRoleParam(const std::optional<std::string>& text, absl::string_view name,
+absl::Status ParseRoleParam(const std::optional<absl::string_view>& text, absl::string_view name,
                             RoleRef* out);
 
 // The parameter rules of SEMANTICS 3, each with Twilio's error.
-absl::Status ValidateIdentity(const std::optional<std::string>& identity,
+absl::Status ValidateIdentity(const std::optional<absl::string_view>& identity,
                               const StoreOptions& options);
 absl::Status ValidateFriendlyName(absl::string_view text, size_t max_length);
 absl::Status ValidateAttributesParam(absl::string_view text, const StoreOptions& options);

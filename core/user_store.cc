@@ -27,7 +27,8 @@ absl::StatusOr<User> UserStore::CreateUser(absl::string_view service_sid,
   return impl_->CreateUser(service_sid, request);
 }
 
-absl::Status UserStore::CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+absl::Status UserStore::CreateUser(absl::string_view service_sid,
+                                   const CreateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> created) {
   return impl_->CreateUser(service_sid, request, created);
 }
@@ -48,7 +49,7 @@ absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::
 }
 
 absl::Status UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
-                                   const UpdateUserRequest& request,
+                                   const UpdateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> updated) {
   return impl_->UpdateUser(service_sid, user, request, updated);
 }

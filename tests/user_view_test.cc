@@ -3,8 +3,11 @@
 // presence rule, tokens, errors), never call back on an error, and leave the
 // store usable when the callback throws. The same for the zero-copy forms of
 // CreateUser() and UpdateUser(), whose callback runs after the commit: a
-// throw there keeps the change, and its event and hooks still go out.
+// throw there keeps the change, and its event and hooks still go out. Those
+// take their requests as views (CreateUserRequestView, UpdateUserRequestView):
+// the texts are read by their sizes, copied, and not kept.
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -428,6 +431,104 @@ TEST_F(UserViewTest, OfAndToUserRoundTrip) {
   no_name.is_online = false;
   EXPECT_EQ(UserView::Of(no_name).friendly_name, std::nullopt);
   EXPECT_TRUE(SameUser(UserView::Of(no_name).ToUser(), no_name));
+}
+
+TEST_F(UserViewTest, OwningRequestsConvertToViewsOfEveryField) {
+  CreateUserRequest create = WithIdentity("alice");
+  create.friendly_name = "Alice";
+  create.attributes = R"({"a": 1})";
+  create.role_sid = "RL00000000000000000000000000000001";
+  create.webhooks_enabled = true;
+  const CreateUserRequestView c = create;
+  ASSERT_TRUE(c.identity && c.friendly_name && c.attributes && c.role_sid);
+  EXPECT_EQ(c.identity->data(), create.identity->data());  // views, not copies
+  EXPECT_EQ(*c.identity, *create.identity);
+  EXPECT_EQ(c.friendly_name->data(), create.friendly_name->data());
+  EXPECT_EQ(*c.friendly_name, *create.friendly_name);
+  EXPECT_EQ(c.attributes->data(), create.attributes->data());
+  EXPECT_EQ(*c.attributes, *create.attributes);
+  EXPECT_EQ(c.role_sid->data(), create.role_sid->data());
+  EXPECT_EQ(*c.role_sid, *create.role_sid);
+  EXPECT_TRUE(c.webhooks_enabled);
+  const CreateUserRequestView none = CreateUserRequest();
+  EXPECT_FALSE(none.identity || none.friendly_name || none.attributes || none.role_sid);
+  EXPECT_FALSE(none.webhooks_enabled);
+
+  UpdateUserRequest update;
+  update.identity = "bob";
+  update.friendly_name = "";  // supplied and empty is not unsupplied
+  update.attributes = "{}";
+  update.role_sid = "RL00000000000000000000000000000002";
+  update.webhooks_enabled = true;
+  const UpdateUserRequestView u = update;
+  ASSERT_TRUE(u.identity && u.friendly_name && u.attributes && u.role_sid);
+  EXPECT_EQ(u.identity->data(), update.identity->data());
+  EXPECT_EQ(*u.identity, "bob");
+  EXPECT_EQ(*u.friendly_name, "");
+  EXPECT_EQ(u.attributes->data(), update.attributes->data());
+  EXPECT_EQ(*u.role_sid, *update.role_sid);
+  EXPECT_TRUE(u.webhooks_enabled);
+  const UpdateUserRequestView no_update = UpdateUserRequest();
+  EXPECT_FALSE(no_update.identity || no_update.friendly_name || no_update.attributes ||
+               no_update.role_sid || no_update.webhooks_enabled);
+}
+
+TEST_F(UserViewTest, ViewRequestsAreReadByTheirSizesAndCopied) {
+  const std::string role = MustCreateRole("player", "deployment").sid;
+  // Every text is a slice of one buffer, none of them NUL-terminated.
+  std::string buffer = "[alice|Alice A.|{\"level\": 3}|" + role + "x]";
+  const absl::string_view all = buffer;
+  CreateUserRequestView create;
+  create.identity = all.substr(1, 5);
+  create.friendly_name = all.substr(7, 8);
+  create.attributes = all.substr(16, 12);
+  create.role_sid = all.substr(29, role.size());
+  User viewed;
+  ASSERT_THAT(store_->CreateUser(service_, create, [&](const UserView& v) { viewed = v.ToUser(); }),
+              IsOk());
+  // The store kept copies: the caller's buffer may change at once.
+  std::memset(&buffer[0], '#', buffer.size());
+  const absl::StatusOr<User> alice = store_->GetUser(service_, "alice");
+  ASSERT_THAT(alice, IsOk());
+  EXPECT_EQ(alice->identity, "alice");
+  EXPECT_EQ(alice->friendly_name, std::optional<std::string>("Alice A."));
+  EXPECT_EQ(alice->attributes, R"({"level": 3})");
+  EXPECT_EQ(alice->role_sid, role);
+  EXPECT_TRUE(SameUser(viewed, *alice));
+
+  // A slice is judged on its own bytes, not on what follows it.
+  const std::string text = R"({"a": 1}USabcdef0123456789abcdef0123456789)";
+  const absl::string_view t = text;
+  CreateUserRequestView truncated;
+  truncated.identity = "bob";
+  truncated.attributes = t.substr(0, 7);  // `{"a": 1` without its brace
+  EXPECT_THAT(store_->CreateUser(service_, truncated, [](const UserView&) {}),
+              IsError(400, ErrorCode::kAttributesNotValidJson));
+  CreateUserRequestView sid_shaped;
+  sid_shaped.identity = t.substr(8, 34);  // `US` and 32 hex digits
+  EXPECT_THAT(store_->CreateUser(service_, sid_shaped, [](const UserView&) {}),
+              IsError(400, ErrorCode::kIdentityMatchesSidPattern));
+  const std::string with_nul("carol\0x", 7);
+  CreateUserRequestView nul;
+  nul.identity = absl::string_view(with_nul).substr(0, 6);  // "carol" and a NUL
+  EXPECT_THAT(store_->CreateUser(service_, nul, [](const UserView&) {}),
+              IsError(400, ErrorCode::kInvalidParameter));
+  nul.identity = absl::string_view(with_nul).substr(0, 5);  // "carol"
+  EXPECT_THAT(store_->CreateUser(service_, nul, [](const UserView&) {}), IsOk());
+
+  std::string update_buffer = R"(Al|{"level": 4}|)";
+  UpdateUserRequestView update;
+  update.friendly_name = absl::string_view(update_buffer).substr(0, 2);
+  update.attributes = absl::string_view(update_buffer).substr(3, 12);
+  ASSERT_THAT(store_->UpdateUser(service_, "alice", update, [](const UserView&) {}), IsOk());
+  std::memset(&update_buffer[0], '#', update_buffer.size());
+  EXPECT_EQ(store_->GetUser(service_, "alice")->friendly_name, std::optional<std::string>("Al"));
+  EXPECT_EQ(store_->GetUser(service_, "alice")->attributes, R"({"level": 4})");
+  UpdateUserRequestView rename;
+  rename.identity = absl::string_view(update_buffer).substr(0, 1);
+  EXPECT_THAT(store_->UpdateUser(service_, "alice", rename, [](const UserView&) {}),
+              IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_THAT(store_->CheckInvariants(), IsOk());
 }
 
 }  // namespace

@@ -133,6 +133,41 @@ struct Service {
 // A field left as nullopt was not supplied. The store applies every rule of
 // SEMANTICS 2 to what was supplied (see user_store.h for the error codes).
 
+// userstore::CreateUserRequestView / UpdateUserRequestView
+//
+// The user requests below with views in place of strings, for the zero-copy
+// CreateUser() and UpdateUser() (user_store.h): a caller whose texts are
+// already in memory (a message it parsed, a buffer it reuses) passes them
+// without building a string for each. The store reads the texts during the
+// call only and copies what it keeps, so they must stay valid until the call
+// returns and may change after. Each field means what the owning request's
+// field of the same name means.
+//
+// A CreateUserRequest (UpdateUserRequest) converts to its view implicitly,
+// as std::string does to absl::string_view, so those calls take the owning
+// requests too. Like a string_view of a temporary string, a view of a
+// temporary request is valid only until the end of the full expression.
+//
+// Example:
+//   userstore::CreateUserRequestView req;
+//   req.identity = identity;      // absl::string_view into the caller's buffer
+//   req.attributes = attributes;
+//   absl::Status s = store.CreateUser(service_sid, req, [](const userstore::UserView&) {});
+struct CreateUserRequestView {
+  std::optional<absl::string_view> identity;
+  std::optional<absl::string_view> friendly_name;
+  std::optional<absl::string_view> attributes;
+  std::optional<absl::string_view> role_sid;
+  bool webhooks_enabled = false;
+};
+struct UpdateUserRequestView {
+  std::optional<absl::string_view> identity;
+  std::optional<absl::string_view> friendly_name;
+  std::optional<absl::string_view> attributes;
+  std::optional<absl::string_view> role_sid;
+  bool webhooks_enabled = false;
+};
+
 // userstore::CreateUserRequest
 struct CreateUserRequest {
   // Required. nullopt: 400/20001; empty: 400/50204.
@@ -142,6 +177,11 @@ struct CreateUserRequest {
   std::optional<std::string> role_sid;    // default: the service's default role
   // Fire `onUserAdded` hooks (X-Twilio-Webhook-Enabled: true).
   bool webhooks_enabled = false;
+
+  // Views of this request's fields, valid while it lives and is not changed.
+  operator CreateUserRequestView() const {  // NOLINT(google-explicit-constructor)
+    return {identity, friendly_name, attributes, role_sid, webhooks_enabled};
+  }
 };
 
 // userstore::UpdateUserRequest
@@ -158,6 +198,11 @@ struct UpdateUserRequest {
   std::optional<std::string> role_sid;
   // Fire `onUserUpdate` (may veto) and `onUserUpdated` hooks.
   bool webhooks_enabled = false;
+
+  // Views of this request's fields, valid while it lives and is not changed.
+  operator UpdateUserRequestView() const {  // NOLINT(google-explicit-constructor)
+    return {identity, friendly_name, attributes, role_sid, webhooks_enabled};
+  }
 };
 
 // userstore::PresenceUpdate

@@ -115,7 +115,9 @@ class UserStore {
   // calls `created` once with a view of the new user (as stored, which is
   // what a fetch would show), then returns OK. On an error `created` is not
   // called and nothing changes. For a caller that needs only part of the new
-  // user (its SID, say) this saves the copy's allocations.
+  // user (its SID, say) this saves the copy's allocations. The request is a
+  // view (resources.h): its texts are read during the call only, so a caller
+  // need not build strings for them; a CreateUserRequest converts to it.
   //
   // `created` runs on the calling thread while the store holds the service's
   // writer lock: writers to that service and lists of it wait for it. It must
@@ -129,7 +131,7 @@ class UserStore {
   //   std::string sid;
   //   absl::Status s = store.CreateUser(service_sid, req,
   //       [&](const userstore::UserView& u) { sid = std::string(u.sid); });
-  absl::Status CreateUser(absl::string_view service_sid, const CreateUserRequest& request,
+  absl::Status CreateUser(absl::string_view service_sid, const CreateUserRequestView& request,
                           absl::FunctionRef<void(const UserView&)> created);
 
   // UserStore::GetUser()
@@ -177,9 +179,10 @@ class UserStore {
   // then returns OK. On an error (a veto included) `updated` is not called.
   // `updated` runs under the service's writer lock, with the same rules and
   // the same handling of exceptions as the zero-copy CreateUser(): the update
-  // is committed before it runs.
+  // is committed before it runs. The request is a view, as for that call; an
+  // UpdateUserRequest converts to it.
   absl::Status UpdateUser(absl::string_view service_sid, absl::string_view user,
-                          const UpdateUserRequest& request,
+                          const UpdateUserRequestView& request,
                           absl::FunctionRef<void(const UserView&)> updated);
 
   // UserStore::DeleteUser()
