@@ -225,6 +225,41 @@ bool IsGeneratedSid(absl::string_view prefix, absl::string_view s) {
 
 // --- the runner ------------------------------------------------------------------
 
+// The texts of a zero-copy request, each copied into a heap block of exactly
+// its size: no NUL or spare capacity follows it, so that a read past the end
+// of a view is a heap overflow AddressSanitizer reports. Scribble() then
+// overwrites them, so that a store that kept a view past its call would show
+// the scribble in the model comparison.
+class ExactTexts {
+ public:
+  std::optional<absl::string_view> Add(const std::optional<std::string>& text) {
+    if (!text.has_value()) return std::nullopt;
+    blocks_.push_back(std::make_unique<char[]>(text->size()));
+    std::copy(text->begin(), text->end(), blocks_.back().get());
+    sizes_.push_back(text->size());
+    return absl::string_view(blocks_.back().get(), text->size());
+  }
+  // A view request (CreateUserRequestView, UpdateUserRequestView) of the
+  // owning `request`'s fields, each through Add().
+  template <typename View, typename Request>
+  View ViewOf(const Request& request) {
+    View view;
+    view.identity = Add(request.identity);
+    view.friendly_name = Add(request.friendly_name);
+    view.attributes = Add(request.attributes);
+    view.role_sid = Add(request.role_sid);
+    view.webhooks_enabled = request.webhooks_enabled;
+    return view;
+  }
+  void Scribble() {
+    for (size_t i = 0; i < blocks_.size(); ++i) std::fill_n(blocks_[i].get(), sizes_[i], '#');
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  std::vector<size_t> sizes_;
+};
+
 class Runner {
  public:
   explicit Runner(const uint8_t* data, size_t size) : in_(data, size) {
@@ -734,7 +769,10 @@ class Runner {
 
     absl::StatusOr<userstore::User> got;
     if (NextViaView()) {
-      got = ThroughView([&](auto report) { return store_->CreateUser(service, req, report); });
+      ExactTexts texts;
+      const auto view = texts.ViewOf<userstore::CreateUserRequestView>(req);
+      got = ThroughView([&](auto report) { return store_->CreateUser(service, view, report); });
+      texts.Scribble();
     } else {
       got = store_->CreateUser(service, req);
     }
@@ -745,7 +783,8 @@ class Runner {
 
   // Creates and updates alternate between the copying forms and the
   // zero-copy ones (an alternation, not an input byte, so that existing
-  // corpus entries keep their meaning).
+  // corpus entries keep their meaning). The zero-copy forms get their texts
+  // as views of ExactTexts.
   bool NextViaView() {
     view_form_ = !view_form_;
     return view_form_;
@@ -840,8 +879,11 @@ class Runner {
 
     absl::StatusOr<userstore::User> got;
     if (NextViaView()) {
+      ExactTexts texts;
+      const auto view = texts.ViewOf<userstore::UpdateUserRequestView>(req);
       got =
-          ThroughView([&](auto report) { return store_->UpdateUser(service, user, req, report); });
+          ThroughView([&](auto report) { return store_->UpdateUser(service, user, view, report); });
+      texts.Scribble();
     } else {
       got = store_->UpdateUser(service, user, req);
     }
