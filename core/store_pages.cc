@@ -64,9 +64,10 @@ absl::StatusOr<PageInfo> StoreImpl::WalkUsers(absl::string_view service_sid,
   absl::ReaderMutexLock service_lock(&svc->mu);
   auto bounds =
       Paginate(svc->by_order, token, info.page_size, [](const auto& entry) { return entry.first; });
-  // The record pointers sit in the index's leaves, so the walk can start the
-  // cache misses of the next users while `fn` works on this one (at 10^6
-  // users, churned: 4x the users per second of a walk without it).
+  // The record pointers sit side by side in the index's blocks, so the walk
+  // can start the cache misses of the next users while `fn` works on this
+  // one (at 10^6 users, churned: 4x the users per second of a walk without
+  // it).
   constexpr int kPrefetchAhead = 8;
   auto ahead = bounds.begin;
   for (int i = 0; i < kPrefetchAhead && ahead != bounds.end; ++i, ++ahead) {
