@@ -51,6 +51,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,16 @@ struct KeySet {
   std::vector<SidText> sids;        // n entries
   std::string identities;           // n * kIdentityLen
   std::atomic<uint64_t> cursor{0};  // where the next benchmark starts reading
+  // Updates run so far (Update and Mixed, which run on one thread): picks the
+  // next text of the update pool, so that a user updated again gets a text
+  // other than its stored one (kUpdatePoolSize is prime and no N is a
+  // multiple of it). An update to the stored value is a no-op the store
+  // skips, which would measure something else.
+  uint64_t updates = 0;
+  // Reshuffles the key order (sids and identities together), for Delete
+  // after each full pass: see BM_Delete.
+  void Shuffle();
+  std::mt19937_64 shuffle_rng{0x5eed5u};
 
   absl::string_view identity(size_t k) const {
     return absl::string_view(identities.data() + k * kIdentityLen, kIdentityLen);
@@ -360,7 +371,7 @@ void BM_Update(benchmark::State& state) {
   const std::vector<std::string>& pool = UpdateAttributes();
   const size_t n = static_cast<size_t>(fx.n);
   size_t i = StartPosition(fx, state);
-  size_t p = i % kUpdatePoolSize;
+  size_t p = static_cast<size_t>(fx.keys->updates % kUpdatePoolSize);
   int batch = 0;
   int64_t failures = 0;
   a.BeginBatch(t);
@@ -376,6 +387,7 @@ void BM_Update(benchmark::State& state) {
     }
   }
   a.CommitBatch(t);
+  fx.keys->updates += static_cast<uint64_t>(state.iterations());
   AdvanceCursor(fx, state);
   FinishRun(state, state.iterations(), failures);
 }
@@ -390,8 +402,9 @@ void BM_Mixed(benchmark::State& state) {
   const std::vector<std::string>& pool = UpdateAttributes();
   const size_t n = static_cast<size_t>(fx.n);
   size_t i = StartPosition(fx, state);
-  size_t p = i % kUpdatePoolSize;
+  size_t p = static_cast<size_t>(fx.keys->updates % kUpdatePoolSize);
   uint64_t k = 0;
+  uint64_t updates = 0;
   int batch = 0;
   int64_t failures = 0;
   a.BeginBatch(t);
@@ -400,6 +413,7 @@ void BM_Mixed(benchmark::State& state) {
     if (MixedIsWrite(k++)) {
       failures += !a.Update(t, keys[i].view(), pool[p]);
       if (++p == kUpdatePoolSize) p = 0;
+      ++updates;
     } else {
       failures += !a.GetBySid(t, keys[i].view());
     }
@@ -411,6 +425,7 @@ void BM_Mixed(benchmark::State& state) {
     }
   }
   a.CommitBatch(t);
+  fx.keys->updates += updates;
   AdvanceCursor(fx, state);
   FinishRun(state, state.iterations(), failures);
 }
@@ -467,7 +482,11 @@ void BM_Create(benchmark::State& state) {
 // store of N. Timed in batches of WriteBatch(N) (one transaction each); between
 // batches, untimed, the deleted users are created again (same identity, a new
 // SID, which replaces the old one in the key set), so the store stays within
-// [N - batch, N].
+// [N - batch, N]. Re-created users take the newest creation positions in key
+// order, so after each full pass over the keys their order is reshuffled
+// (untimed): a second pass in the same order would delete them in creation
+// order, each order-index block and arena stretch warm from the delete
+// before, which measures something easier than deletes at random.
 template <class A>
 void BM_Delete(benchmark::State& state) {
   Fixture<A>& fx = GetFixture<A>(state.range(0));
@@ -478,7 +497,10 @@ void BM_Delete(benchmark::State& state) {
   const size_t batch_size = WriteBatch(fx.n);
   const size_t n = static_cast<size_t>(fx.n);
   size_t start = StartPosition(fx, state);
-  if (start + batch_size > n) start = 0;
+  if (start + batch_size > n) {
+    start = 0;
+    keys.Shuffle();
+  }
   int64_t failures = 0;
   size_t j = 0;
   auto recreate = [&](size_t count) {
@@ -499,7 +521,10 @@ void BM_Delete(benchmark::State& state) {
       state.PauseTiming();
       recreate(j);
       start += batch_size;
-      if (start + batch_size > n) start = 0;
+      if (start + batch_size > n) {
+        start = 0;
+        keys.Shuffle();
+      }
       j = 0;
       state.ResumeTiming();
       a.BeginBatch(t);

@@ -232,6 +232,21 @@ const std::vector<std::string>& UpdateAttributes() {
   return *pool;
 }
 
+void KeySet::Shuffle() {
+  std::vector<uint32_t> perm(sids.size());
+  for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<uint32_t>(k);
+  std::shuffle(perm.begin(), perm.end(), shuffle_rng);
+  std::vector<SidText> shuffled_sids(sids.size());
+  std::string shuffled_identities(identities.size(), '\0');
+  for (size_t k = 0; k < perm.size(); ++k) {
+    shuffled_sids[k] = sids[perm[k]];
+    std::memcpy(&shuffled_identities[k * kIdentityLen], &identities[perm[k] * kIdentityLen],
+                kIdentityLen);
+  }
+  sids.swap(shuffled_sids);
+  identities.swap(shuffled_identities);
+}
+
 void FreshIdentities(size_t count, std::string* out) {
   static std::atomic<uint32_t> next{0};
   out->resize(count * kIdentityLen);
