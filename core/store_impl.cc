@@ -245,20 +245,14 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, absl::string_view user)
 }
 
 StoreImpl::UserTarget::UserTarget(absl::string_view service_sid, absl::string_view user)
-    : service(ParseSid(kServicePrefix, service_sid)), by_sid(IsSidShaped(kUserPrefix, user)) {
+    : UserTarget(ParseSid(kServicePrefix, service_sid), user) {}
+
+StoreImpl::UserTarget::UserTarget(const std::optional<Sid128>& service_sid, absl::string_view user)
+    : service(service_sid), by_sid(IsSidShaped(kUserPrefix, user)) {
   if (by_sid) {
     user_sid = ParseSid(kUserPrefix, user);
   } else if (service.has_value()) {
     identity.emplace(IdentityKey{*service, user});
-  }
-}
-
-StoreImpl::UserTarget::UserTarget(const Sid128& service_sid, absl::string_view user)
-    : service(service_sid), by_sid(IsSidShaped(kUserPrefix, user)) {
-  if (by_sid) {
-    user_sid = ParseSid(kUserPrefix, user);
-  } else {
-    identity.emplace(IdentityKey{service_sid, user});
   }
 }
 
@@ -271,9 +265,7 @@ UserRecord* StoreImpl::FindUser(const ServiceState* svc, const UserTarget& targe
     return record != nullptr && record->role()->service == svc ? record : nullptr;
   }
   // (target.identity is set: svc was found through target.service.)
-  SidShard& shard = ShardFor(*target.identity);
-  absl::ReaderMutexLock lock(&shard.mu);
-  return shard.Find(*target.identity);
+  return FindByIdentity(*target.identity);
 }
 
 absl::StatusOr<ServiceState*> StoreImpl::LookupTarget(absl::string_view service_sid,
@@ -305,7 +297,10 @@ void StoreImpl::PrefetchCreateSlotsNow(const HashedIdentityKey& key) const {
 }
 
 UserRecord* StoreImpl::FindByIdentity(const Sid128& service, absl::string_view identity) const {
-  const HashedIdentityKey key(IdentityKey{service, identity});
+  return FindByIdentity(HashedIdentityKey(IdentityKey{service, identity}));
+}
+
+UserRecord* StoreImpl::FindByIdentity(const HashedIdentityKey& key) const {
   SidShard& shard = ShardFor(key);
   absl::ReaderMutexLock lock(&shard.mu);
   return shard.Find(key);

@@ -370,8 +370,8 @@ class StoreImpl {
   // the user's SID value or identity key.
   struct UserTarget {
     UserTarget(absl::string_view service_sid, absl::string_view user);
-    // For a service already found (its SID's value).
-    UserTarget(const Sid128& service_sid, absl::string_view user);
+    // For a service SID already parsed (nullopt: it did not parse).
+    UserTarget(const std::optional<Sid128>& service_sid, absl::string_view user);
     std::optional<Sid128> service;   // nullopt: no service SID (only a 400 or a 404)
     bool by_sid = false;             // `user` is SID-shaped
     std::optional<Sid128> user_sid;  // by_sid, lower-case: its value (else it names no user)
@@ -409,6 +409,7 @@ class StoreImpl {
   // The record of `identity` in the service `service`, or nullptr. Takes the
   // identity shard's reader lock; the caller holds the service's lock.
   UserRecord* FindByIdentity(const Sid128& service, absl::string_view identity) const;
+  UserRecord* FindByIdentity(const HashedIdentityKey& key) const;
 
   // The service a SID text / value names, or nullptr.
   ServiceState* FindService(absl::string_view service_sid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
