@@ -497,10 +497,14 @@ void BM_Delete(benchmark::State& state) {
   const size_t batch_size = WriteBatch(fx.n);
   const size_t n = static_cast<size_t>(fx.n);
   size_t start = StartPosition(fx, state);
-  if (start + batch_size > n) {
-    start = 0;
-    keys.Shuffle();
-  }
+  // Back to the first key, in a new order, when no whole batch is left.
+  auto wrap = [&] {
+    if (start + batch_size > n) {
+      start = 0;
+      keys.Shuffle();
+    }
+  };
+  wrap();
   int64_t failures = 0;
   size_t j = 0;
   auto recreate = [&](size_t count) {
@@ -521,10 +525,7 @@ void BM_Delete(benchmark::State& state) {
       state.PauseTiming();
       recreate(j);
       start += batch_size;
-      if (start + batch_size > n) {
-        start = 0;
-        keys.Shuffle();
-      }
+      wrap();
       j = 0;
       state.ResumeTiming();
       a.BeginBatch(t);
