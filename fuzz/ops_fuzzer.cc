@@ -234,10 +234,10 @@ class ExactTexts {
  public:
   std::optional<absl::string_view> Add(const std::optional<std::string>& text) {
     if (!text.has_value()) return std::nullopt;
-    blocks_.push_back(std::make_unique<char[]>(text->size()));
-    std::copy(text->begin(), text->end(), blocks_.back().get());
-    sizes_.push_back(text->size());
-    return absl::string_view(blocks_.back().get(), text->size());
+    Block& block =
+        blocks_.emplace_back(Block{std::make_unique<char[]>(text->size()), text->size()});
+    std::copy(text->begin(), text->end(), block.bytes.get());
+    return absl::string_view(block.bytes.get(), block.size);
   }
   // A view request (CreateUserRequestView, UpdateUserRequestView) of the
   // owning `request`'s fields, each through Add().
@@ -252,12 +252,15 @@ class ExactTexts {
     return view;
   }
   void Scribble() {
-    for (size_t i = 0; i < blocks_.size(); ++i) std::fill_n(blocks_[i].get(), sizes_[i], '#');
+    for (Block& block : blocks_) std::fill_n(block.bytes.get(), block.size, '#');
   }
 
  private:
-  std::vector<std::unique_ptr<char[]>> blocks_;
-  std::vector<size_t> sizes_;
+  struct Block {
+    std::unique_ptr<char[]> bytes;
+    size_t size;
+  };
+  std::vector<Block> blocks_;
 };
 
 class Runner {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/testing/store_testing.h"
 
 #include "userstore/options.h"
 #include "userstore/resources.h"
@@ -71,23 +72,15 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 namespace userstore {
 namespace {
 
-// The same sequence number and the same users, field by field (the writes
-// here touch users only).
+// The same sequence number and the same users, every field (the writes here
+// touch users only).
 bool SameState(const UserStore::SnapshotData& a, const UserStore::SnapshotData& b) {
   if (a.sequence != b.sequence || a.events.size() != b.events.size()) return false;
   for (size_t i = 0; i < a.events.size(); ++i) {
     const ChangeEvent& x = a.events[i];
     const ChangeEvent& y = b.events[i];
     if (x.entity != y.entity || x.user.has_value() != y.user.has_value()) return false;
-    if (!x.user) continue;
-    const User& u = *x.user;
-    const User& v = *y.user;
-    if (u.sid != v.sid || u.identity != v.identity || u.attributes != v.attributes ||
-        u.friendly_name != v.friendly_name || u.role_sid != v.role_sid ||
-        u.date_created != v.date_created || u.date_updated != v.date_updated ||
-        u.joined_channels_count != v.joined_channels_count) {
-      return false;
-    }
+    if (x.user && !userstore_testing::SameUser(*x.user, *y.user)) return false;
   }
   return true;
 }
