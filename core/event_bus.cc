@@ -7,16 +7,23 @@
 //     relaxed-enough atomic load when nobody listens.
 //   * `mu_` guards numbering, the subscriber list, the queue and `draining_`.
 //
-// Callbacks are held through `shared_ptr`, copied out under the lock, so a
-// callback may remove itself (or any other) while it runs: the copy keeps the
-// function object alive until the call returns.
+// Callbacks are held through `shared_ptr` in lists that are never edited in
+// place: a change copies the list, edits the copy and swaps it in. A reader
+// (RunHooks, Deliver) takes a reference to the current list under the lock,
+// which allocates nothing, and calls from it with no lock held; so a callback
+// may remove itself (or any other) while it runs: the list it was taken from
+// keeps the function object alive until the call returns.
 
 #include "core/event_bus.h"
 
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +35,16 @@ namespace internal {
 namespace {
 
 constexpr int kHookTypes = 3;
+
+// A copy of `list` without the element at `it`: the lists are replaced whole.
+template <typename List>
+std::shared_ptr<const List> CopyWithout(const List& list, typename List::const_iterator it) {
+  auto copy = std::make_shared<List>();
+  copy->reserve(list.size() - 1);
+  copy->insert(copy->end(), list.begin(), it);
+  copy->insert(copy->end(), it + 1, list.end());
+  return copy;
+}
 
 // Index of `type` in `hook_counts_`, or -1 for a value that names no event.
 int HookIndex(HookType type) {
@@ -49,33 +66,43 @@ std::string CurrentExceptionText() {
 }  // namespace
 
 EventBus::EventBus(std::function<void(const absl::Status&)> on_error)
-    : on_error_(std::move(on_error)) {}
+    : on_error_(std::move(on_error)),
+      hooks_(std::make_shared<const HookList>()),
+      subscribers_(std::make_shared<const SubscriberList>()) {}
+
+EventBus::~EventBus() {
+  // Iteratively: the nodes' own destructors would recurse once a node.
+  std::unique_ptr<QueuedEvent> node = std::move(queue_head_);
+  while (node != nullptr) node = std::move(node->next);
+}
 
 // --- hooks --------------------------------------------------------------------
 
 uint64_t EventBus::AddHook(HookType type, UserHook hook) {
+  auto fn = std::make_shared<UserHook>(std::move(hook));
   absl::MutexLock lock(&hooks_mu_);
-  const uint64_t id = next_hook_id_++;
-  hooks_.push_back(HookEntry{id, type, std::make_shared<UserHook>(std::move(hook))});
+  auto next = std::make_shared<HookList>(*hooks_);
+  const uint64_t id = next_hook_id_;
+  next->push_back(HookEntry{id, type, std::move(fn)});
+  ++next_hook_id_;
+  hooks_ = std::move(next);
   const int index = HookIndex(type);
   if (index >= 0) hook_counts_[index].fetch_add(1, std::memory_order_release);
   return id;
 }
 
 bool EventBus::RemoveHook(uint64_t id) {
-  std::shared_ptr<UserHook> doomed;  // destroyed after the lock is released
-  {
-    absl::MutexLock lock(&hooks_mu_);
-    for (auto it = hooks_.begin(); it != hooks_.end(); ++it) {
-      if (it->id != id) continue;
-      const int index = HookIndex(it->type);
-      if (index >= 0) hook_counts_[index].fetch_sub(1, std::memory_order_release);
-      doomed = std::move(it->fn);
-      hooks_.erase(it);
-      break;
-    }
+  std::shared_ptr<const HookList> doomed;  // destroyed after the lock is released
+  absl::MutexLock lock(&hooks_mu_);
+  for (auto it = hooks_->begin(); it != hooks_->end(); ++it) {
+    if (it->id != id) continue;
+    std::shared_ptr<const HookList> next = CopyWithout(*hooks_, it);
+    const int index = HookIndex(it->type);
+    if (index >= 0) hook_counts_[index].fetch_sub(1, std::memory_order_release);
+    doomed = std::exchange(hooks_, std::move(next));
+    return true;
   }
-  return doomed != nullptr;
+  return false;
 }
 
 bool EventBus::HasHooks(HookType type) const {
@@ -84,21 +111,20 @@ bool EventBus::HasHooks(HookType type) const {
 }
 
 absl::Status EventBus::RunHooks(HookType type, const UserEvent& event) {
-  std::vector<HookEntry> run;
+  std::shared_ptr<const HookList> run;
   {
     absl::ReaderMutexLock lock(&hooks_mu_);
-    for (const HookEntry& entry : hooks_) {
-      if (entry.type == type) run.push_back(entry);
-    }
+    run = hooks_;
   }
   const bool pre_event = type == HookType::kOnUserUpdate;
-  for (const HookEntry& entry : run) {
-    // A hook removed after the list was copied is not started: RemoveHook()
+  for (const HookEntry& entry : *run) {
+    if (entry.type != type) continue;
+    // A hook removed after the list was taken is not started: RemoveHook()
     // promises that once it returns, the hook is not called again.
     {
       absl::ReaderMutexLock lock(&hooks_mu_);
       bool still_registered = false;
-      for (const HookEntry& live : hooks_) {
+      for (const HookEntry& live : *hooks_) {
         if (live.id == entry.id) {
           still_registered = true;
           break;
@@ -110,10 +136,7 @@ absl::Status EventBus::RunHooks(HookType type, const UserEvent& event) {
     try {
       result = (*entry.fn)(event);
     } catch (...) {
-      absl::Status failure =
-          MakeError(ErrorCode::kInternal,
-                    absl::StrCat(HookTypeName(type), " hook threw: ", CurrentExceptionText()));
-      ReportError(failure);
+      absl::Status failure = ReportThrown(HookTypeName(type), " hook threw");
       if (pre_event) return failure;
       continue;
     }
@@ -129,57 +152,83 @@ absl::Status EventBus::RunHooks(HookType type, const UserEvent& event) {
 // --- feed ---------------------------------------------------------------------
 
 uint64_t EventBus::Subscribe(ChangeListener listener) {
+  auto fn = std::make_shared<ChangeListener>(std::move(listener));
   absl::MutexLock lock(&mu_);
+  auto next = std::make_shared<SubscriberList>();
+  next->reserve(subscribers_->size() + 1);
+  *next = *subscribers_;
   const uint64_t id = next_subscriber_id_++;
   // Setting the flag and reading the last number is one atomic step: a change
   // numbered before it is not this subscriber's, and every change numbered
-  // after it is numbered by a Publish that saw the flag and waits for mu_.
+  // after it is numbered by a Publish or Commit that saw the flag and waits
+  // for mu_. Nothing below may throw once the flag is set.
   const uint64_t state = state_.fetch_or(kSubscribedBit, std::memory_order_acq_rel);
-  subscribers_.push_back(Subscriber{id, (state >> kSequenceShift) + 1,
-                                    std::make_shared<ChangeListener>(std::move(listener))});
+  next->push_back(Subscriber{id, (state >> kSequenceShift) + 1, std::move(fn)});
+  subscribers_ = std::move(next);
   return id;
 }
 
 bool EventBus::Unsubscribe(uint64_t id) {
-  std::shared_ptr<ChangeListener> doomed;  // destroyed after the lock is released
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto it = subscribers_.begin(); it != subscribers_.end(); ++it) {
-      if (it->id != id) continue;
-      doomed = std::move(it->fn);
-      subscribers_.erase(it);
-      if (subscribers_.empty()) state_.fetch_and(~kSubscribedBit, std::memory_order_acq_rel);
-      break;
-    }
+  std::shared_ptr<const SubscriberList> doomed;  // destroyed after the lock is released
+  absl::MutexLock lock(&mu_);
+  for (auto it = subscribers_->begin(); it != subscribers_->end(); ++it) {
+    if (it->id != id) continue;
+    std::shared_ptr<const SubscriberList> next = CopyWithout(*subscribers_, it);
+    if (next->empty()) state_.fetch_and(~kSubscribedBit, std::memory_order_acq_rel);
+    doomed = std::exchange(subscribers_, std::move(next));
+    return true;
   }
-  return doomed != nullptr;
+  return false;
 }
 
-uint64_t EventBus::Publish(absl::FunctionRef<ChangeEvent()> make) {
-  // No subscriber: the change is numbered with one compare-and-swap and never
-  // built (a subscriber added later starts after it anyway). The swap fails
-  // once Subscribe has set the flag, and the change then takes the locked path.
-  uint64_t state = state_.load(std::memory_order_relaxed);
-  while ((state & kSubscribedBit) == 0) {
-    if (state_.compare_exchange_weak(state, state + kSequenceOne, std::memory_order_acq_rel,
-                                     std::memory_order_relaxed)) {
-      return (state >> kSequenceShift) + 1;
+std::unique_ptr<EventBus::QueuedEvent> EventBus::Build(absl::FunctionRef<ChangeEvent()> make) {
+  return std::make_unique<QueuedEvent>(QueuedEvent{make(), nullptr});
+}
+
+uint64_t EventBus::CommitSubscribed(std::unique_ptr<QueuedEvent> node,
+                                    absl::FunctionRef<ChangeEvent()> make) noexcept {
+  absl::MutexLock lock(&mu_);
+  // The last subscriber may have left while this thread waited for mu_ (the
+  // node, if any, is then dropped).
+  const bool subscribed = !subscribers_->empty();
+  if (subscribed && node == nullptr) {
+    // A subscriber registered after Prepare: build the event now.
+    try {
+      node = Build(make);
+    } catch (...) {
+      std::fputs(
+          "userstore: out of memory building the event of a committed change; the change feed "
+          "cannot leave it out\n",
+          stderr);
+      std::abort();
     }
   }
-  absl::MutexLock lock(&mu_);
   const uint64_t sequence =
       (state_.fetch_add(kSequenceOne, std::memory_order_acq_rel) >> kSequenceShift) + 1;
-  // The last subscriber may have left while this thread waited for mu_.
-  if (!subscribers_.empty()) {
-    ChangeEvent event = make();
-    event.sequence = sequence;
-    queue_.push_back(std::move(event));
-    queued_.store(queue_.size(), std::memory_order_release);
+  if (subscribed) {
+    node->event.sequence = sequence;
+    Enqueue(std::move(node));
   }
   return sequence;
 }
 
-void EventBus::Deliver() {
+uint64_t EventBus::Publish(absl::FunctionRef<ChangeEvent()> make) {
+  return Commit(Prepare(make), make);
+}
+
+void EventBus::Enqueue(std::unique_ptr<QueuedEvent> node) {
+  QueuedEvent* raw = node.get();
+  if (queue_tail_ == nullptr) {
+    queue_head_ = std::move(node);
+  } else {
+    queue_tail_->next = std::move(node);
+  }
+  queue_tail_ = raw;
+  ++queue_size_;
+  queued_.store(queue_size_, std::memory_order_release);
+}
+
+void EventBus::Deliver() noexcept {
   // Nothing queued (always so without subscribers): no lock. A thread that
   // queued an event sees at least its own count here, unless a drainer has
   // already taken the event, which is then delivered by that drainer.
@@ -192,28 +241,27 @@ void EventBus::Deliver() {
     return;
   }
   draining_ = true;
-  std::vector<std::shared_ptr<ChangeListener>> targets;
-  while (!queue_.empty()) {
-    ChangeEvent event = std::move(queue_.front());
-    queue_.pop_front();
-    queued_.store(queue_.size(), std::memory_order_release);
-    targets.clear();
-    for (const Subscriber& sub : subscribers_) {
-      if (sub.first_sequence <= event.sequence) targets.push_back(sub.fn);
-    }
+  while (queue_head_ != nullptr) {
+    std::unique_ptr<QueuedEvent> node = std::move(queue_head_);
+    queue_head_ = std::move(node->next);
+    if (queue_head_ == nullptr) queue_tail_ = nullptr;
+    --queue_size_;
+    queued_.store(queue_size_, std::memory_order_release);
+    std::shared_ptr<const SubscriberList> targets = subscribers_;
     mu_.Unlock();
-    for (const auto& listener : targets) {
+    const ChangeEvent& event = node->event;
+    for (const Subscriber& sub : *targets) {
+      if (sub.first_sequence > event.sequence) continue;
       try {
-        (*listener)(event);
+        (*sub.fn)(event);
       } catch (...) {
-        ReportError(MakeError(ErrorCode::kInternal,
-                              absl::StrCat("change listener threw on event ", event.sequence, ": ",
-                                           CurrentExceptionText())));
+        (void)ReportThrown("change listener threw on event ", event.sequence);
       }
     }
     // Drop our references before taking the lock again, so that a listener
     // unsubscribed meanwhile is destroyed without the lock held.
-    targets.clear();
+    targets.reset();
+    node.reset();
     mu_.Lock();
   }
   draining_ = false;
@@ -224,7 +272,7 @@ uint64_t EventBus::last_sequence() const {
   return state_.load(std::memory_order_acquire) >> kSequenceShift;
 }
 
-void EventBus::ReportError(const absl::Status& status) {
+void EventBus::ReportError(const absl::Status& status) noexcept {
   if (!on_error_) return;
   // The error sink is embedder code too: nothing it throws may escape into the
   // store (or leave `draining_` set forever).
@@ -232,6 +280,27 @@ void EventBus::ReportError(const absl::Status& status) {
     on_error_(status);
   } catch (...) {
   }
+}
+
+absl::Status EventBus::ReportThrown(absl::string_view what, absl::string_view after) noexcept {
+  // Everything that allocates is inside the try: this runs in catch blocks of
+  // Deliver, which throws nothing.
+  absl::Status failure;
+  try {
+    failure =
+        MakeError(ErrorCode::kInternal, absl::StrCat(what, after, ": ", CurrentExceptionText()));
+  } catch (...) {
+    // Out of memory for the message: the error without it (a status with no
+    // message allocates nothing).
+    failure = absl::Status(absl::StatusCode::kInternal, "");
+  }
+  ReportError(failure);
+  return failure;
+}
+
+absl::Status EventBus::ReportThrown(absl::string_view what, uint64_t sequence) noexcept {
+  // AlphaNum formats on the stack.
+  return ReportThrown(what, absl::AlphaNum(sequence).Piece());
 }
 
 }  // namespace internal

@@ -19,6 +19,16 @@
 // under it, so no event can fall between registration and numbering, and the
 // queue stays in sequence order.
 //
+// Out of memory. A change's event is built, and its queue node allocated,
+// by `Prepare` before the change is made, so a change that ran out of memory
+// publishes nothing and takes no number; `Commit`, called once the change is
+// in, numbers and queues it without allocating. `Deliver` and the post-event
+// `RunHooks` allocate nothing either (the subscriber and hook lists are
+// immutable vectors swapped whole, shared by pointer), so nothing after a
+// change's commit can throw std::bad_alloc into the caller of a write that
+// succeeded. `Publish` (build after the change) remains for the writes that
+// are not yet ordered that way: see its comment.
+//
 // Delivery. `Deliver` drains the queue; only one thread drains at a time (a
 // `draining_` flag, not a lock held across callbacks), so a listener that
 // calls back into the store (which publishes and calls Deliver again) does
@@ -35,7 +45,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -43,6 +52,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 #include "userstore/events.h"
@@ -55,6 +65,7 @@ class EventBus {
   // `on_error` receives contained exceptions and non-OK post-hook results; may
   // be empty.
   explicit EventBus(std::function<void(const absl::Status&)> on_error);
+  ~EventBus();  // frees what is still queued, one node at a time
 
   // --- hooks ---
   uint64_t AddHook(HookType type, UserHook hook);
@@ -72,17 +83,71 @@ class EventBus {
   uint64_t Subscribe(ChangeListener listener);
   bool Unsubscribe(uint64_t id);
 
-  // Assigns the next sequence number; if anyone is subscribed, calls `make`
-  // (under the bus mutex) to build the event and queues it. Returns the
-  // sequence number. Takes no lock when no one is subscribed (one
-  // compare-and-swap). REQUIRES: the caller holds the store locks that order
-  // this change.
+ private:
+  // A node of the queue, allocated by Prepare.
+  struct QueuedEvent {
+    ChangeEvent event;
+    std::unique_ptr<QueuedEvent> next;
+  };
+
+ public:
+  // The event of a change about to be made (empty when no one is
+  // subscribed). Move-only; dropping it publishes nothing.
+  class PreparedEvent {
+   private:
+    friend class EventBus;
+    std::unique_ptr<QueuedEvent> node_;
+  };
+
+  // Builds the event of a change the caller is about to make, with `make`,
+  // when anyone is subscribed; otherwise returns an empty PreparedEvent
+  // without calling `make` (no lock, no allocation). Throws what `make`
+  // throws (std::bad_alloc); nothing is numbered then. Call it before the
+  // change, once the caller knows what the change will be, and pass the
+  // result to Commit once the change is in.
+  // Inline: without subscribers it is one load (the write paths' cost).
+  PreparedEvent Prepare(absl::FunctionRef<ChangeEvent()> make) {
+    PreparedEvent prepared;
+    if ((state_.load(std::memory_order_acquire) & kSubscribedBit) != 0) {
+      prepared.node_ = Build(make);
+    }
+    return prepared;
+  }
+
+  // Numbers the change and queues `prepared`'s event; returns the sequence
+  // number. Does not allocate, and takes no lock when no one is subscribed
+  // (one compare-and-swap). One case needs `make`: a subscriber registered
+  // between Prepare and Commit (the prepared event is then missing), and
+  // `make` builds the event from the committed state; if that runs out of
+  // memory the process ends with a message, since a committed change cannot
+  // be left out of a subscriber's feed. REQUIRES: the caller holds the store
+  // locks that order this change, from before Prepare to after Commit.
+  // Inline: without subscribers it is one compare-and-swap, and an event
+  // prepared while one was subscribed is dropped (a subscriber added later
+  // starts after this change anyway). The swap fails once Subscribe has set
+  // the flag, and the change then takes the locked path.
+  uint64_t Commit(PreparedEvent prepared, absl::FunctionRef<ChangeEvent()> make) noexcept {
+    uint64_t state = state_.load(std::memory_order_relaxed);
+    while ((state & kSubscribedBit) == 0) {
+      if (state_.compare_exchange_weak(state, state + kSequenceOne, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+        return (state >> kSequenceShift) + 1;
+      }
+    }
+    return CommitSubscribed(std::move(prepared.node_), make);
+  }
+
+  // Prepare after the change, then Commit: for changes whose event is built
+  // once they are made (services, roles, replication). When building the
+  // event runs out of memory, std::bad_alloc reaches the caller with the
+  // change made and not numbered: its subscribers never see it.
   uint64_t Publish(absl::FunctionRef<ChangeEvent()> make);
 
   // Delivers queued events, in sequence order, to the subscribers registered
   // before each was published. Call with no store lock held. Takes no lock
-  // when nothing is queued (always the case without subscribers).
-  void Deliver();
+  // when nothing is queued (always the case without subscribers). Allocates
+  // nothing and throws nothing: what a listener throws is reported.
+  void Deliver() noexcept;
 
   // The last number assigned. Lock-free.
   uint64_t last_sequence() const;
@@ -98,14 +163,34 @@ class EventBus {
     uint64_t first_sequence;  // delivers events with sequence >= this
     std::shared_ptr<ChangeListener> fn;
   };
+  // The lists, replaced whole on every change (copy, edit, swap under the
+  // lock), so a reader takes a reference to the current one without
+  // allocating and reads it with no lock held.
+  using HookList = std::vector<HookEntry>;
+  using SubscriberList = std::vector<Subscriber>;
 
-  void ReportError(const absl::Status& status);
+  // Prepare's allocation: a node holding make()'s event.
+  static std::unique_ptr<QueuedEvent> Build(absl::FunctionRef<ChangeEvent()> make);
+  // Commit with the subscribed flag seen set: under mu_.
+  uint64_t CommitSubscribed(std::unique_ptr<QueuedEvent> node,
+                            absl::FunctionRef<ChangeEvent()> make) noexcept;
+
+  // Reports `status` to on_error_; swallows what that throws.
+  void ReportError(const absl::Status& status) noexcept;
+  // Reports a listener or hook that threw: "{what}{after}: {text of the
+  // exception being handled}" (call inside a catch block). Returns the status
+  // it reported; when building the message runs out of memory, an internal
+  // error without one.
+  absl::Status ReportThrown(absl::string_view what, absl::string_view after) noexcept;
+  absl::Status ReportThrown(absl::string_view what, uint64_t sequence) noexcept;
+  // Appends `node` to the queue (no allocation).
+  void Enqueue(std::unique_ptr<QueuedEvent> node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::function<void(const absl::Status&)> on_error_;
   std::atomic<int> hook_counts_[3] = {};
 
   mutable absl::Mutex hooks_mu_;
-  std::vector<HookEntry> hooks_ ABSL_GUARDED_BY(hooks_mu_);
+  std::shared_ptr<const HookList> hooks_ ABSL_GUARDED_BY(hooks_mu_);
   uint64_t next_hook_id_ ABSL_GUARDED_BY(hooks_mu_) = 1;
 
   // (last sequence number << kSequenceShift) | kSubscribedBit when anyone is
@@ -117,9 +202,12 @@ class EventBus {
   std::atomic<uint64_t> state_{0};
   mutable absl::Mutex mu_;
   uint64_t next_subscriber_id_ ABSL_GUARDED_BY(mu_) = 1;
-  std::vector<Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
-  std::deque<ChangeEvent> queue_ ABSL_GUARDED_BY(mu_);
-  // queue_.size(), written under mu_, read without it by Deliver's fast path.
+  std::shared_ptr<const SubscriberList> subscribers_ ABSL_GUARDED_BY(mu_);
+  // The queue: a list of nodes each allocated by Prepare (or Publish).
+  std::unique_ptr<QueuedEvent> queue_head_ ABSL_GUARDED_BY(mu_);
+  QueuedEvent* queue_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t queue_size_ ABSL_GUARDED_BY(mu_) = 0;
+  // queue_size_, written under mu_, read without it by Deliver's fast path.
   std::atomic<size_t> queued_{0};
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };

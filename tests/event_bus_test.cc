@@ -362,6 +362,76 @@ TEST(EventBusTest, PublishBuildsNoEventWithoutSubscribers) {
   EXPECT_THAT(seen, ElementsAre(2u));
 }
 
+// A `make` for Prepare and Commit that counts the events it builds.
+struct CountingMake {
+  std::string tag;
+  mutable int built = 0;  // FunctionRef calls through a const reference
+  ChangeEvent operator()() const {
+    ++built;
+    return Tagged(tag);
+  }
+};
+
+TEST(EventBusTest, PrepareBuildsOnlyForSubscribersAndCommitNumbers) {
+  EventBus bus(nullptr);
+  CountingMake make{"t"};
+  const int& built = make.built;
+  // No subscriber: nothing built, the change numbered all the same.
+  EXPECT_EQ(bus.Commit(bus.Prepare(make), make), 1u);
+  EXPECT_EQ(built, 0);
+  std::vector<std::string> seen;
+  bus.Subscribe([&](const ChangeEvent& e) { seen.push_back(absl::StrCat(e.sequence, TagOf(e))); });
+  EventBus::PreparedEvent prepared = bus.Prepare(make);
+  EXPECT_EQ(built, 1);
+  EXPECT_EQ(bus.last_sequence(), 1u);  // Prepare numbers nothing
+  EXPECT_EQ(bus.Commit(std::move(prepared), make), 2u);
+  EXPECT_EQ(built, 1);  // Commit used the prepared event
+  bus.Deliver();
+  EXPECT_THAT(seen, ElementsAre("2t"));
+}
+
+TEST(EventBusTest, DroppedPreparedEventPublishesNothing) {
+  EventBus bus(nullptr);
+  std::vector<uint64_t> seen;
+  bus.Subscribe([&](const ChangeEvent& e) { seen.push_back(e.sequence); });
+  {
+    EventBus::PreparedEvent dropped = bus.Prepare([] { return Tagged("never"); });
+  }  // the change it was for did not happen
+  PublishTagged(bus, "next");
+  bus.Deliver();
+  EXPECT_THAT(seen, ElementsAre(1u));  // no gap left by the dropped one
+}
+
+TEST(EventBusTest, CommitBuildsTheEventForASubscriberWhoCameAfterPrepare) {
+  EventBus bus(nullptr);
+  CountingMake make{"late"};
+  const int& built = make.built;
+  EventBus::PreparedEvent prepared = bus.Prepare(make);  // nobody subscribed yet
+  EXPECT_EQ(built, 0);
+  std::vector<std::string> seen;
+  bus.Subscribe([&](const ChangeEvent& e) { seen.push_back(absl::StrCat(e.sequence, TagOf(e))); });
+  EXPECT_EQ(bus.Commit(std::move(prepared), make), 1u);
+  EXPECT_EQ(built, 1);
+  bus.Deliver();
+  EXPECT_THAT(seen, ElementsAre("1late"));  // gap-free for the new subscriber
+}
+
+TEST(EventBusTest, CommitDropsTheEventOfASubscriberWhoLeftAfterPrepare) {
+  EventBus bus(nullptr);
+  std::vector<uint64_t> seen;
+  const uint64_t id = bus.Subscribe([&](const ChangeEvent& e) { seen.push_back(e.sequence); });
+  EventBus::PreparedEvent prepared = bus.Prepare([] { return Tagged("x"); });
+  EXPECT_TRUE(bus.Unsubscribe(id));
+  EXPECT_EQ(bus.Commit(std::move(prepared), [] { return Tagged("x"); }), 1u);
+  bus.Deliver();
+  EXPECT_THAT(seen, IsEmpty());
+  // Nothing left queued: a new subscriber gets only what comes after it.
+  bus.Subscribe([&](const ChangeEvent& e) { seen.push_back(e.sequence); });
+  PublishTagged(bus, "y");
+  bus.Deliver();
+  EXPECT_THAT(seen, ElementsAre(2u));
+}
+
 TEST(EventBusTest, DeliversInSequenceOrderToEverySubscriber) {
   EventBus bus(nullptr);
   std::vector<std::string> a, b;
