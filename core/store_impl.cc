@@ -336,11 +336,13 @@ UserRecord* StoreImpl::InsertUser(ServiceState* svc, const Sid128& sid, RoleReco
   SidShard& identity_shard = ShardFor(key);
   ShardLocks locks(&shard, &identity_shard);
   if (shard.table.contains(sid)) return nullptr;
-  return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, date_created, date_updated);
+  return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, date_created, date_updated,
+                  [](const UserRecord&) {});
 }
 
 UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, const HashedIdentityKey& key,
-                                     RoleRecord* role, const UserRecord::Text& text, int64_t now) {
+                                     RoleRecord* role, const UserRecord::Text& text, int64_t now,
+                                     absl::FunctionRef<void(const UserRecord&)> prepare) {
   SidShard& identity_shard = ShardFor(key);
   for (;;) {
     // The SID is taken only once the identity is known to be free, so that a
@@ -355,23 +357,26 @@ UserRecord* StoreImpl::InsertNewUser(ServiceState* svc, const HashedIdentityKey&
     if (identity_shard.Find(key) != nullptr) return nullptr;
     if (!TakeSid(sid)) continue;              // another thread took it (or a torn peek)
     if (shard.table.contains(sid)) continue;  // regenerate on collision
-    return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, now, now);
+    return LinkUser(svc, &shard, &identity_shard, key, sid, role, text, now, now, prepare);
   }
 }
 
 UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
                                 const HashedIdentityKey& identity_key, const Sid128& sid,
                                 RoleRecord* role, const UserRecord::Text& text,
-                                int64_t date_created, int64_t date_updated) {
+                                int64_t date_created, int64_t date_updated,
+                                absl::FunctionRef<void(const UserRecord&)> prepare) {
   const uint64_t position = svc->next_user_position;
   UserRecordPtr owned =
       UserRecord::New(&svc->records, sid, position, role, text, date_created, date_updated);
   UserRecord* record = owned.get();
-  // Everything that may throw std::bad_alloc (the record above, a new block
-  // of the order index) comes before the first table insert, so a create
-  // that runs out of memory changes nothing (the tables' own growth ends the
-  // process instead: core/table_allocator.h). Positions only grow, so the
-  // new record always goes last.
+  // Everything that may throw std::bad_alloc (the record above, what
+  // `prepare` builds from it, a new block of the order index) comes before
+  // the first table insert, so a create that runs out of memory changes
+  // nothing (the tables' own growth ends the process instead:
+  // core/table_allocator.h). Positions only grow, so the new record always
+  // goes last.
+  prepare(*record);
   svc->by_order.Append(position, record);
   record->set_identity_shard(static_cast<size_t>(identity_shard - shards_.get()));
   shard->table.insert(std::move(owned));
@@ -406,16 +411,29 @@ void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
 
 // --- users -----------------------------------------------------------------------------
 
-absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields) {
+absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const UserFields& fields,
+                                                    std::optional<UserEvent>* added_event) {
   USERSTORE_ASSIGN_OR_RETURN(RoleRecord * role, ResolveUserRole(svc, fields.role));
   const UserRecord::Text text{fields.identity, fields.friendly_name, fields.attributes};
   const HashedIdentityKey key = fields.key.has_value()
                                     ? *fields.key
                                     : HashedIdentityKey(IdentityKey{svc->sid, text.identity});
-  UserRecord* record = InsertNewUser(svc, key, role, text, NowSeconds());
+  // The feed's event and the post-event hooks' copy are built from the new
+  // record before it is linked (InsertNewUser's `prepare`): out of memory
+  // there, the create changes nothing.
+  EventBus::PreparedEvent prepared;
+  UserRecord* record = InsertNewUser(
+      svc, key, role, text, NowSeconds(), [&](const UserRecord& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        prepared = bus_.Prepare([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return UserChange(ChangeEvent::Op::kCreate, r);
+        });
+        if (added_event != nullptr) {
+          *added_event = ToUserEvent(HookType::kOnUserAdded, ToUser(r, PresenceView::kStored));
+        }
+      });
   if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);
-  // Runs synchronously inside Publish, while this thread holds svc->mu.
-  bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Commit's `make` runs synchronously, while this thread holds svc->mu.
+  bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return UserChange(ChangeEvent::Op::kCreate, *record);
   });
   return record;
@@ -437,7 +455,7 @@ absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
   const absl::Status valid = ValidateCreate(
       request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
   const bool post_hooks = request.webhooks_enabled && bus_.HasHooks(HookType::kOnUserAdded);
-  User stored;  // for the post-event hooks only
+  std::optional<UserEvent> added;  // for the post-event hooks only
   std::exception_ptr thrown;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -445,12 +463,12 @@ absl::Status StoreImpl::CreateReporting(absl::string_view service_sid,
     if (svc == nullptr) return ServiceNotFound(service_sid);
     USERSTORE_RETURN_IF_ERROR(valid);
     absl::MutexLock service_lock(&svc->mu);
-    USERSTORE_ASSIGN_OR_RETURN(UserRecord * record, CreateLocked(svc, fields));
-    if (post_hooks) stored = ToUser(*record, PresenceView::kStored);
+    USERSTORE_ASSIGN_OR_RETURN(UserRecord * record,
+                               CreateLocked(svc, fields, post_hooks ? &added : nullptr));
     thrown = CallCapturing([&] { report(*record); });
   }
   bus_.Deliver();
-  if (post_hooks) RunPostHook(HookType::kOnUserAdded, true, stored);
+  RunPostHook(HookType::kOnUserAdded, added);
   RethrowIfAny(thrown);
   return absl::OkStatus();
 }
@@ -590,6 +608,17 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
     return e;
   };
 
+  // The user as the patch leaves it, dated `now` when it changes anything.
+  auto patched = [&](const UserRecord& record, const RoleRecord& role, const Effect& e,
+                     int64_t now) {
+    User user = ToUser(record, PresenceView::kStored);
+    if (patch.friendly_name.has_value()) user.friendly_name = std::string(*patch.friendly_name);
+    if (patch.attributes.has_value()) user.attributes = std::string(*patch.attributes);
+    user.role_sid = role.sid_text;
+    if (e.text || e.role) user.date_updated = FromSeconds(now);
+    return user;
+  };
+
   const bool hooks = request.webhooks_enabled;
   if (hooks && bus_.HasHooks(HookType::kOnUserUpdate)) {
     // Pre-event: validate and build the proposed user from a copy, then run
@@ -607,18 +636,13 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
         USERSTORE_ASSIGN_OR_RETURN(role, ResolveUserRole(svc, patch.role));
       }
       const Effect e = effect_of(*record, role);
-      proposed = ToUser(*record, PresenceView::kStored);
-      if (patch.friendly_name.has_value())
-        proposed.friendly_name = std::string(*patch.friendly_name);
-      if (patch.attributes.has_value()) proposed.attributes = std::string(*patch.attributes);
-      proposed.role_sid = role->sid_text;
-      if (e.text || e.role) proposed.date_updated = FromSeconds(NowSeconds());
+      proposed = patched(*record, *role, e, NowSeconds());
     }
     USERSTORE_RETURN_IF_ERROR(
         bus_.RunHooks(HookType::kOnUserUpdate, ToUserEvent(HookType::kOnUserUpdate, proposed)));
   }
 
-  User stored;  // for the post-event hooks only
+  std::optional<UserEvent> updated;  // for the post-event hooks only
   std::exception_ptr thrown;
   bool changed = false;
   const bool post_hooks = hooks && bus_.HasHooks(HookType::kOnUserUpdated);
@@ -635,8 +659,19 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
     }
     const Effect e = effect_of(*record, role);
     changed = e.text || e.role;
+    // What allocates comes first: the feed's event and the post-event hooks'
+    // copy, built from the record and the patch, then the new text (SetText
+    // changes nothing when it runs out of memory); what follows only stores.
+    const int64_t now = changed ? NowSeconds() : 0;
+    EventBus::PreparedEvent prepared;
     if (changed) {
-      const int64_t now = NowSeconds();
+      prepared = bus_.Prepare(
+          [&]() { return UserChange(ChangeEvent::Op::kUpdate, patched(*record, *role, e, now)); });
+    }
+    if (post_hooks) {
+      updated = ToUserEvent(HookType::kOnUserUpdated, patched(*record, *role, e, now));
+    }
+    if (changed) {
       ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
       if (e.text) {
         const std::optional<absl::string_view> fn =
@@ -651,16 +686,14 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
         record->set_role(role);
       }
       record->set_date_updated(now);
-      bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
         return UserChange(ChangeEvent::Op::kUpdate, *record);
       });
     }
-    // The stored image is only for the post-event hooks.
-    if (post_hooks) stored = ToUser(*record, PresenceView::kStored);
     thrown = CallCapturing([&] { report(*record); });
   }
   if (changed) bus_.Deliver();
-  if (post_hooks) RunPostHook(HookType::kOnUserUpdated, hooks, stored);
+  RunPostHook(HookType::kOnUserUpdated, updated);
   RethrowIfAny(thrown);
   return absl::OkStatus();
 }
@@ -674,9 +707,12 @@ absl::Status StoreImpl::DeleteUser(absl::string_view service_sid, absl::string_v
     absl::MutexLock service_lock(&svc->mu);
     UserRecord* record = FindUser(svc, target);
     if (record == nullptr) return UserMissError(service_sid, user);
-    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    // The event is built while the record exists; after Prepare nothing
+    // allocates (EraseUser frees only).
+    auto make = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return UserChange(ChangeEvent::Op::kDelete, *record);
-    });
+    };
+    bus_.Commit(bus_.Prepare(make), make);
     EraseUser(svc, record);
   }
   bus_.Deliver();
@@ -700,6 +736,8 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
   UserFields fields;
   const absl::Status valid = ValidateCreate(
       request, options_, &fields.identity, &fields.friendly_name, &fields.attributes, &fields.role);
+  const bool post_hooks = request.webhooks_enabled && bus_.HasHooks(HookType::kOnUserAdded);
+  std::optional<UserEvent> added;  // for the post-event hooks only
   User created;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -710,11 +748,12 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
       return GetOrCreateResult{ToUser(*found, PresenceView::kFetch), false};
     }
     USERSTORE_RETURN_IF_ERROR(valid);
-    USERSTORE_ASSIGN_OR_RETURN(UserRecord * record, CreateLocked(svc, fields));
+    USERSTORE_ASSIGN_OR_RETURN(UserRecord * record,
+                               CreateLocked(svc, fields, post_hooks ? &added : nullptr));
     created = ToUser(*record, PresenceView::kStored);
   }
   bus_.Deliver();
-  RunPostHook(HookType::kOnUserAdded, request.webhooks_enabled, created);
+  RunPostHook(HookType::kOnUserAdded, added);
   return GetOrCreateResult{std::move(created), true};
 }
 

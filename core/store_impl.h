@@ -469,8 +469,11 @@ class StoreImpl {
   // end of `svc`'s order, created and updated `now`; nullptr, with no SID
   // consumed, when the identity is taken in `svc`. `key` is (svc->sid,
   // text.identity) hashed.
+  // `prepare(record)` runs on the new record before anything links it, and
+  // may throw (the create then changes nothing).
   UserRecord* InsertNewUser(ServiceState* svc, const HashedIdentityKey& key, RoleRecord* role,
-                            const UserRecord::Text& text, int64_t now)
+                            const UserRecord::Text& text, int64_t now,
+                            absl::FunctionRef<void(const UserRecord&)> prepare)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // The insert both of those make once `shard` (the SID's) and
   // `identity_shard` are locked and `sid` is known to be free. `identity_key`
@@ -478,12 +481,16 @@ class StoreImpl {
   // reuses instead of hashing the new record's key again.
   UserRecord* LinkUser(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
                        const HashedIdentityKey& identity_key, const Sid128& sid, RoleRecord* role,
-                       const UserRecord::Text& text, int64_t date_created, int64_t date_updated)
+                       const UserRecord::Text& text, int64_t date_created, int64_t date_updated,
+                       absl::FunctionRef<void(const UserRecord&)> prepare)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
   // Unlinks and destroys `record`.
   void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // Role check, identity check, insert, publish. Returns the new record.
-  absl::StatusOr<UserRecord*> CreateLocked(ServiceState* svc, const UserFields& fields)
+  // With `added_event`, also builds the post-event hooks' event into it
+  // (before the insert, as the feed's event is).
+  absl::StatusOr<UserRecord*> CreateLocked(ServiceState* svc, const UserFields& fields,
+                                           std::optional<UserEvent>* added_event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // The two forms of CreateUser and UpdateUser: the whole call, with
   // `report` run on the new state of the record while the service's writer
@@ -494,8 +501,11 @@ class StoreImpl {
   absl::Status UpdateReporting(absl::string_view service_sid, absl::string_view user,
                                const UpdateUserRequestView& request,
                                absl::FunctionRef<void(const UserRecord&)> report);
-  // Runs post-event hooks when `enabled` (no lock may be held).
-  void RunPostHook(HookType type, bool enabled, const User& stored);
+  // Runs the post-event hooks of `type` with `event`, when there is one
+  // (built before the write's commit, so that nothing after it allocates:
+  // docs/reliability.md) and hooks of `type` are still registered. No lock
+  // may be held.
+  void RunPostHook(HookType type, const std::optional<UserEvent>& event);
 
   // Finds the user a read names (SID fast path under one shard lock, else the
   // service's indexes) and calls `fn(record)` under the lock that keeps it
@@ -522,6 +532,8 @@ class StoreImpl {
   Role ToRole(const RoleRecord& role) const;
   UserEvent ToUserEvent(HookType type, const User& user) const;
   ChangeEvent UserChange(ChangeEvent::Op op, const UserRecord& record) const;
+  // The event of a user as a write will leave it (built before the write).
+  static ChangeEvent UserChange(ChangeEvent::Op op, User user);
   ChangeEvent ServiceChange(ChangeEvent::Op op, const ServiceState& svc, bool is_default) const
       ABSL_SHARED_LOCKS_REQUIRED(svc.mu);
   ChangeEvent RoleChange(ChangeEvent::Op op, const RoleRecord& role) const;

@@ -16,7 +16,7 @@ namespace internal {
 absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl::string_view user,
                                             const PresenceUpdate& update) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
-  User stored;
+  std::optional<UserEvent> updated;  // for the post-event hooks only
   User shown;
   bool changed = false;
   {
@@ -27,21 +27,40 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
     if (record == nullptr) return UserNotFound(service_sid, user);
     changed = (update.is_online.has_value() && record->is_online() != update.is_online) ||
               (update.is_notifiable.has_value() && record->is_notifiable() != update.is_notifiable);
+    // The user as the update leaves it: the feed's event and the post-event
+    // hooks' copy are built before anything changes (out of memory, nothing
+    // does), then the stores, which cannot fail.
+    const int64_t now = changed ? NowSeconds() : 0;
+    auto presented = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      User user = ToUser(*record, PresenceView::kStored);
+      if (!changed) return user;
+      if (update.is_online.has_value()) user.is_online = update.is_online;
+      if (update.is_notifiable.has_value()) user.is_notifiable = update.is_notifiable;
+      user.date_updated = FromSeconds(now);
+      return user;
+    };
+    EventBus::PreparedEvent prepared;
     if (changed) {
-      const int64_t now = NowSeconds();
+      prepared = bus_.Prepare([&]() { return UserChange(ChangeEvent::Op::kUpdate, presented()); });
+    }
+    if (update.webhooks_enabled && bus_.HasHooks(HookType::kOnUserUpdated)) {
+      updated = ToUserEvent(HookType::kOnUserUpdated, presented());
+    }
+    if (changed) {
       ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
       if (update.is_online.has_value()) record->set_is_online(update.is_online);
       if (update.is_notifiable.has_value()) record->set_is_notifiable(update.is_notifiable);
       record->set_date_updated(now);
-      bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
         return UserChange(ChangeEvent::Op::kUpdate, *record);
       });
     }
-    stored = ToUser(*record, PresenceView::kStored);
+    // The caller's copy comes after the commit: out of memory there, the
+    // update is made and its copy could not be returned.
     shown = ToUser(*record, PresenceView::kFetch);
   }
   if (changed) bus_.Deliver();
-  RunPostHook(HookType::kOnUserUpdated, update.webhooks_enabled, stored);
+  RunPostHook(HookType::kOnUserUpdated, updated);
   return shown;
 }
 
@@ -61,10 +80,17 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
     }
     if (next < 0) return InvalidParameterError("The user has joined no channel");
     const int64_t now = NowSeconds();
+    // The event first (out of memory, nothing changes), then the stores.
+    EventBus::PreparedEvent prepared = bus_.Prepare([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      User joined = ToUser(*record, PresenceView::kStored);
+      joined.joined_channels_count = static_cast<int>(next);
+      joined.date_updated = FromSeconds(now);
+      return UserChange(ChangeEvent::Op::kUpdate, std::move(joined));
+    });
     ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
     record->set_joined_channels_count(static_cast<int>(next));
     record->set_date_updated(now);
-    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return UserChange(ChangeEvent::Op::kUpdate, *record);
     });
     shown = ToUser(*record, PresenceView::kFetch);

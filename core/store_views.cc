@@ -96,10 +96,14 @@ UserEvent StoreImpl::ToUserEvent(HookType type, const User& user) const {
 }
 
 ChangeEvent StoreImpl::UserChange(ChangeEvent::Op op, const UserRecord& record) const {
+  return UserChange(op, ToUser(record, PresenceView::kStored));
+}
+
+ChangeEvent StoreImpl::UserChange(ChangeEvent::Op op, User user) {
   ChangeEvent event;
   event.entity = ChangeEvent::Entity::kUser;
   event.op = op;
-  event.user = ToUser(record, PresenceView::kStored);
+  event.user = std::move(user);
   return event;
 }
 
@@ -121,10 +125,10 @@ ChangeEvent StoreImpl::RoleChange(ChangeEvent::Op op, const RoleRecord& role) co
   return event;
 }
 
-void StoreImpl::RunPostHook(HookType type, bool enabled, const User& stored) {
-  if (!enabled || !bus_.HasHooks(type)) return;
+void StoreImpl::RunPostHook(HookType type, const std::optional<UserEvent>& event) {
+  if (!event.has_value() || !bus_.HasHooks(type)) return;
   // Post-event hooks cannot fail the call; the bus reports their errors.
-  (void)bus_.RunHooks(type, ToUserEvent(type, stored));
+  (void)bus_.RunHooks(type, *event);
 }
 
 }  // namespace internal

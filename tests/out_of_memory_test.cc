@@ -4,8 +4,11 @@
 // runs a write once for every k until the write no longer reaches the
 // failure, and after each failed attempt checks that the store is as before
 // (its snapshot) and consistent (CheckInvariants); then that the write
-// succeeds once memory is back. The nothrow operator new is left alone: it
-// is what the engine's indexes allocate through (core/table_allocator.h),
+// succeeds once memory is back, with no failure swallowed on the way. The
+// watched tests do the same with a change-feed subscriber and post-event
+// hooks attached: a failed write publishes nothing and runs no hook, a
+// write that succeeds publishes exactly its one event and runs its hook once. The nothrow operator
+// new is left alone: it is what the engine's indexes allocate through (core/table_allocator.h),
 // which end the process when it fails instead of throwing.
 
 #include <cstddef>
@@ -13,6 +16,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/testing/store_testing.h"
@@ -37,12 +41,28 @@ namespace {
 
 // Throwing allocations left before the next one fails; negative: never.
 thread_local long allocations_until_failure = -1;
+// Set when the failure was injected (whoever caught it).
+thread_local bool failure_injected = false;
+
+// Memory is back while it lives: for the test's own listener and hooks,
+// which are the embedder's code, not the store's.
+class NoFailures {
+ public:
+  NoFailures() : saved_(allocations_until_failure) { allocations_until_failure = -1; }
+  ~NoFailures() { allocations_until_failure = saved_; }
+  NoFailures(const NoFailures&) = delete;
+  NoFailures& operator=(const NoFailures&) = delete;
+
+ private:
+  long saved_;
+};
 
 #if !defined(USERSTORE_OOM_SKIP)
 
 void* Allocate(std::size_t size) {
   if (allocations_until_failure == 0) {
     allocations_until_failure = -1;
+    failure_injected = true;
     throw std::bad_alloc();
   }
   if (allocations_until_failure > 0) --allocations_until_failure;
@@ -87,6 +107,14 @@ bool SameState(const UserStore::SnapshotData& a, const UserStore::SnapshotData& 
 
 void Ignore(const UserView&) {}
 
+// The user `sid` names in `snapshot`, or nullptr.
+const User* UserIn(const UserStore::SnapshotData& snapshot, const std::string& sid) {
+  for (const ChangeEvent& e : snapshot.events) {
+    if (e.user.has_value() && e.user->sid == sid) return &*e.user;
+  }
+  return nullptr;
+}
+
 class OutOfMemoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -108,14 +136,36 @@ class OutOfMemoryTest : public ::testing::Test {
     }
   }
 
+  // Attaches a change-feed subscriber and the two post-event hooks, which
+  // record what they get (in `events_` and `hook_events_`).
+  void Watch() {
+    store_->Subscribe([this](const ChangeEvent& event) {
+      NoFailures memory_is_back;
+      events_.push_back(event);
+    });
+    for (HookType type : {HookType::kOnUserAdded, HookType::kOnUserUpdated}) {
+      store_->AddHook(type, [this](const UserEvent& event) {
+        NoFailures memory_is_back;
+        hook_events_.push_back(event);
+        return absl::OkStatus();
+      });
+    }
+  }
+
   // Runs `write` with the k-th throwing allocation failing, for k = 0, 1,
   // ... until it completes without reaching the failure; returns how many
-  // attempts failed.
+  // attempts failed. A failed attempt must change nothing, publish nothing
+  // and run no hook; the attempt that completes must not have swallowed the
+  // failure (nothing after a write's commit may allocate), and, watched, it
+  // publishes one event, the next number.
   template <typename Write>
   int FailEachAllocation(Write write) {
     for (int k = 0; k < 10000; ++k) {
       const UserStore::SnapshotData before = store_->Snapshot();
+      const size_t events = events_.size();
+      const size_t hook_events = hook_events_.size();
       allocations_until_failure = k;
+      failure_injected = false;
       bool threw = false;
       try {
         write();
@@ -123,16 +173,49 @@ class OutOfMemoryTest : public ::testing::Test {
         threw = true;
       }
       allocations_until_failure = -1;
-      if (!threw) return k;
+      if (!threw) {
+        EXPECT_FALSE(failure_injected) << "allocation " << k << " failed and was swallowed";
+        if (!events_.empty()) {
+          EXPECT_EQ(events_.size(), events + 1);
+          EXPECT_EQ(events_.back().sequence, before.sequence + 1);
+        }
+        return k;
+      }
       EXPECT_TRUE(store_->CheckInvariants().ok()) << "allocation " << k;
       EXPECT_TRUE(SameState(before, store_->Snapshot())) << "allocation " << k;
+      EXPECT_EQ(events_.size(), events) << "allocation " << k << ": a failed write published";
+      EXPECT_EQ(hook_events_.size(), hook_events) << "allocation " << k << ": a hook ran";
     }
     ADD_FAILURE() << "the write never completed";
     return -1;
   }
 
+  // Watched: the last event is a `op` of the user `sid` as `state` holds it,
+  // and, when `hook` is set, the last hook event the same user.
+  void ExpectPublished(ChangeEvent::Op op, const std::string& sid,
+                       const UserStore::SnapshotData& state, bool hook) {
+    const User* user = UserIn(state, sid);
+    ASSERT_NE(user, nullptr);
+    ASSERT_FALSE(events_.empty());
+    EXPECT_EQ(events_.back().op, op);
+    ASSERT_TRUE(events_.back().user.has_value());
+    EXPECT_TRUE(userstore_testing::SameUser(*events_.back().user, *user));
+    if (!hook) return;
+    ASSERT_FALSE(hook_events_.empty());
+    const UserEvent& h = hook_events_.back();
+    EXPECT_EQ(h.user_sid, user->sid);
+    EXPECT_EQ(h.identity, user->identity);
+    EXPECT_EQ(h.friendly_name, user->friendly_name);
+    EXPECT_EQ(h.attributes, user->attributes);
+    EXPECT_EQ(h.role_sid, user->role_sid);
+    EXPECT_EQ(h.date_created, user->date_created);
+    EXPECT_EQ(h.date_updated, user->date_updated);
+  }
+
   std::unique_ptr<UserStore> store_;
   std::string service_;
+  std::vector<ChangeEvent> events_;
+  std::vector<UserEvent> hook_events_;
 };
 
 // Creates through the zero-copy form (the copying form's `User` is built
@@ -167,6 +250,56 @@ TEST_F(OutOfMemoryTest, DeleteChangesNothingWhenMemoryRunsOut) {
     const std::string identity = "user" + std::to_string(i);
     FailEachAllocation([&] { (void)store_->DeleteUser(service_, identity); });
     EXPECT_FALSE(store_->GetUser(service_, identity).ok()) << i;
+  }
+  EXPECT_TRUE(store_->CheckInvariants().ok());
+}
+
+TEST_F(OutOfMemoryTest, WatchedCreatePublishesOnlyWhatItCommits) {
+  Watch();
+  int failed = 0;
+  for (int i = 0; i < 70; ++i) {  // across a new order-index block
+    CreateUserRequest user;
+    user.identity = "watched" + std::to_string(i);
+    user.attributes = R"({"level":2})";
+    user.webhooks_enabled = true;
+    const size_t hooks_before = hook_events_.size();
+    failed += FailEachAllocation([&] { (void)store_->CreateUser(service_, user, Ignore); });
+    absl::StatusOr<User> created = store_->GetUser(service_, *user.identity);
+    ASSERT_TRUE(created.ok()) << i;
+    ASSERT_EQ(hook_events_.size(), hooks_before + 1) << i;
+    ExpectPublished(ChangeEvent::Op::kCreate, created->sid, store_->Snapshot(), true);
+    EXPECT_EQ(hook_events_.back().event_type, "onUserAdded");
+  }
+  EXPECT_GT(failed, 0);
+}
+
+TEST_F(OutOfMemoryTest, WatchedUpdatePublishesOnlyWhatItCommits) {
+  Watch();
+  UpdateUserRequest update;
+  update.attributes = R"({"level":3,"about":")" + std::string(600, 'x') + R"("})";
+  update.friendly_name = "renamed";
+  update.webhooks_enabled = true;
+  const int failed =
+      FailEachAllocation([&] { (void)store_->UpdateUser(service_, "user5", update, Ignore); });
+  EXPECT_GT(failed, 0);
+  absl::StatusOr<User> updated = store_->GetUser(service_, "user5");
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->friendly_name, "renamed");
+  ASSERT_EQ(hook_events_.size(), 1u);
+  ExpectPublished(ChangeEvent::Op::kUpdate, updated->sid, store_->Snapshot(), true);
+  EXPECT_EQ(hook_events_.back().event_type, "onUserUpdated");
+}
+
+TEST_F(OutOfMemoryTest, WatchedDeletePublishesOnlyWhatItCommits) {
+  Watch();
+  for (int i = 1; i < 100; i += 7) {
+    const std::string identity = "user" + std::to_string(i);
+    const UserStore::SnapshotData before = store_->Snapshot();
+    const std::string sid = store_->GetUser(service_, identity)->sid;
+    FailEachAllocation([&] { (void)store_->DeleteUser(service_, identity); });
+    EXPECT_FALSE(store_->GetUser(service_, identity).ok()) << i;
+    // A delete's event carries the user as it was.
+    ExpectPublished(ChangeEvent::Op::kDelete, sid, before, false);
   }
   EXPECT_TRUE(store_->CheckInvariants().ok());
 }

@@ -22,6 +22,13 @@
 //     (attributes: 400/50304).
 // A failed call changes nothing (no partial writes).
 //
+// Out of memory. A user create, update, delete, presence change or channel
+// join/leave that runs out of memory throws std::bad_alloc having changed
+// nothing, published no feed event and run no hook: everything a user write
+// allocates, its event and its hooks' copy included, comes before the
+// change. Only the copy a copying form returns is built after it (the
+// zero-copy forms build none). docs/reliability.md has the rest.
+//
 // Thread safety. Every method may be called from any number of threads at
 // once, with no outside locking, and is linearizable. A fetch by user SID or
 // by identity takes only the reader lock of one shard of the user tables;
