@@ -318,6 +318,8 @@ class StoreImpl {
   absl::StatusOr<User> GetUser(absl::string_view service_sid, absl::string_view user) const;
   absl::Status ReadUser(absl::string_view service_sid, absl::string_view user,
                         absl::FunctionRef<void(const UserView&)> reader) const;
+  absl::Status ReadUsers(absl::string_view service_sid, absl::Span<const absl::string_view> users,
+                         absl::FunctionRef<void(size_t, const UserView&)> reader) const;
   absl::StatusOr<User> UpdateUser(absl::string_view service_sid, absl::string_view user,
                                   const UpdateUserRequest& request);
   absl::Status UpdateUser(absl::string_view service_sid, absl::string_view user,
@@ -506,6 +508,11 @@ class StoreImpl {
   // docs/reliability.md) and hooks of `type` are still registered. No lock
   // may be held.
   void RunPostHook(HookType type, const std::optional<UserEvent>& event);
+
+  // ReadUsers' lookups of one group of targets of `svc` (core/store_batch.cc):
+  // the records found, nullptr where none.
+  void FindGroup(const ServiceState* svc, const std::optional<UserTarget>* targets, size_t n,
+                 const UserRecord** records) const ABSL_SHARED_LOCKS_REQUIRED(svc->mu);
 
   // Finds the user a read names (SID fast path under one shard lock, else the
   // service's indexes) and calls `fn(record)` under the lock that keeps it

@@ -43,6 +43,12 @@ absl::Status UserStore::ReadUser(absl::string_view service_sid, absl::string_vie
   return impl_->ReadUser(service_sid, user, reader);
 }
 
+absl::Status UserStore::ReadUsers(absl::string_view service_sid,
+                                  absl::Span<const absl::string_view> users,
+                                  absl::FunctionRef<void(size_t, const UserView&)> reader) const {
+  return impl_->ReadUsers(service_sid, users, reader);
+}
+
 absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                            const UpdateUserRequest& request) {
   return impl_->UpdateUser(service_sid, user, request);

@@ -712,8 +712,9 @@ class Runner {
       case 2:
         return OpCreate();
       case 3:
-      case 4:
         return OpGet();
+      case 4:
+        return in_.Bool() ? OpGet() : OpReadUsers();
       case 5:
       case 6:
         return OpUpdate();
@@ -836,6 +837,48 @@ class Runner {
     auto got = store_->GetUser(service, user);
     if (!CheckOutcome(got.status(), e, last_op_)) return true;  // reads change nothing
     CompareUser(*got, *u, *svc, false, last_op_);
+    return true;
+  }
+
+  // ReadUsers over a batch of user arguments (up to three groups of 16): it
+  // calls back once for each entry the model has, in index order, with the
+  // user as a fetch shows it, and skips the rest; a service error calls back
+  // nothing.
+  bool OpReadUsers() {
+    const std::string service = ServiceArg();
+    MService* svc = model_.Find(service);
+    std::vector<std::string> users(in_.Below(48));
+    for (std::string& user : users) user = UserArg(svc);
+    last_op_ = absl::StrCat("ReadUsers(", service, ", ", users.size(), " users)");
+    Expect e;
+    svc = ServiceFor(service, &e);
+    e.ok = svc != nullptr;
+    std::vector<MUser*> want(users.size(), nullptr);
+    for (size_t i = 0; i < users.size(); ++i) {
+      Expect per_user;  // a user's error is a skip here, not the call's
+      want[i] = UserFor(svc, users[i], &per_user);
+    }
+    const std::vector<absl::string_view> views(users.begin(), users.end());
+    std::vector<bool> seen(users.size(), false);
+    size_t next = 0;
+    const absl::Status status =
+        store_->ReadUsers(service, views, [&](size_t i, const userstore::UserView& v) {
+          FUZZ_CHECK(i < users.size() && i >= next, "%s: called back for %zu after %zu",
+                     last_op_.c_str(), i, next);
+          next = i + 1;
+          seen[i] = true;
+          FUZZ_CHECK(want[i] != nullptr, "%s: entry %zu (%s) found, the model has no such user",
+                     last_op_.c_str(), i, Escape(users[i]).c_str());
+          CompareUser(v.ToUser(), *want[i], *svc, false, last_op_);
+        });
+    if (!CheckOutcome(status, e, last_op_)) {
+      FUZZ_CHECK(next == 0, "%s: failed after calling back", last_op_.c_str());
+      return true;
+    }
+    for (size_t i = 0; i < users.size(); ++i) {
+      FUZZ_CHECK(seen[i] == (want[i] != nullptr), "%s: entry %zu (%s) skipped", last_op_.c_str(), i,
+                 Escape(users[i]).c_str());
+    }
     return true;
   }
 
