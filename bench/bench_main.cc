@@ -59,6 +59,9 @@
 //   BM_Store_ListAt/{0,900000}
 //                 one page of 50 starting at that position of a 10^6 store,
 //                 reached through a page token.
+//   BM_Store_GetBySidBatch/{16,256}
+//                 ReadUsers over that many SIDs at a time (GetBySid's random
+//                 order) from the 10^6 store; items = users read.
 //   BM_UserCopy   copying one userstore::User of this data set's shape (four
 //                 34-byte SIDs, a 12-byte identity, 64-byte attributes): the
 //                 floor of any read that returns a User by value.

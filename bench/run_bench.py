@@ -167,7 +167,8 @@ def mark(ok):
 def render(context, results, errors, n_wanted):
     sizes = sorted({int(name.split("/")[1]) for name in results
                     if name.count("/") >= 1 and name.split("/")[1].isdigit()
-                    and not name.startswith("BM_Store_ListAt")})
+                    and not name.startswith("BM_Store_ListAt")
+                    and not name.startswith("BM_Store_GetBySidBatch")})
     if not sizes:
         return "no results"
     n = n_wanted if n_wanted else max(sizes)
@@ -246,6 +247,20 @@ def render(context, results, errors, n_wanted):
         p("| %s | %s | %s | %s | %s | %s |" % (op, fmt_rate(view), fmt_rate(copy), fmt_ratio(ratio(view, copy)),
                                              fmt_ratio(ratio(copy, t.ips("Sqlite", op))),
                                              fmt_ratio(ratio(copy, t.ips("Naive", op)))))
+
+    p("")
+    p("Fetches by SID in groups (ReadUsers over that many SIDs a call, the 10^6 store; "
+      "not a target: the targets are single fetches), users/s:")
+    p("")
+    p("| group | Store ReadUsers | one ReadUser a call (GetBySid) | ReadUsers/ReadUser | ReadUsers/Sqlite GetBySid |")
+    p("|---|---|---|---|---|")
+    single = t.ips("Store", "GetBySid")
+    for group in (16, 256):
+        batch = t.ips("Store", "GetBySidBatch", arg=group)
+        if batch is None:
+            continue
+        p("| %d | %s | %s | %s | %s |" % (group, fmt_rate(batch), fmt_rate(single), fmt_ratio(ratio(batch, single)),
+                                         fmt_ratio(ratio(batch, t.ips("Sqlite", "GetBySid")))))
 
     p("")
     p("Memory per user at N = %d (64-byte attributes, 12-byte identities):" % n)

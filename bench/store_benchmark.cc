@@ -20,6 +20,8 @@
 //
 // Also BM_Store_ListAt/{0,900000}: one page of 50 from a 10^6 store, starting
 // at that position, through a page token obtained (untimed) by walking there.
+// And BM_Store_GetBySidBatch/{16,256}: ReadUsers over that many SIDs at a time,
+// in GetBySid's random order, from the 10^6 store; items = users read.
 
 #include <cstdlib>
 #include <map>
@@ -408,9 +410,39 @@ void BM_Store_ListAt(benchmark::State& state) {
   FinishRun(state, items, failures);
 }
 
+// BM_Store_GetBySidBatch/<group>: ReadUsers over `group` SIDs at a time, the
+// next ones of GetBySid's random access order each iteration.
+void BM_Store_GetBySidBatch(benchmark::State& state) {
+  Fixture<StoreAdapter>& fx = GetFixture<StoreAdapter>(kListAtStoreSize);
+  StoreAdapter& a = *fx.impl;
+  const size_t group = static_cast<size_t>(state.range(0));
+  const SidText* keys = fx.keys->sids.data();
+  const size_t n = static_cast<size_t>(fx.n);
+  std::vector<absl::string_view> batch(group);
+  size_t i = StartPosition(fx, state);
+  int64_t items = 0;
+  int64_t failures = 0;
+  for (auto _ : state) {
+    for (size_t j = 0; j < group; ++j) {
+      batch[j] = keys[i].view();
+      if (++i == n) i = 0;
+    }
+    int64_t found = 0;
+    const absl::Status s =
+        a.store()->ReadUsers(a.service(), batch, [&](size_t, const userstore::UserView& user) {
+          benchmark::DoNotOptimize(user);
+          ++found;
+        });
+    items += found;
+    failures += !s.ok() || found != static_cast<int64_t>(group);
+  }
+  FinishRun(state, items, failures);
+}
+
 const bool kRegistered = [] {
   ImplEntry store = MakeEntry<StoreAdapter>(/*order=*/0);
   store.extras.push_back({"ListAt", &BM_Store_ListAt, {0, 900000}});
+  store.extras.push_back({"GetBySidBatch", &BM_Store_GetBySidBatch, {16, 256}});
   RegisterImpl(std::move(store));
   ImplEntry copy;
   copy.name = StoreCopyAdapter::kName;
