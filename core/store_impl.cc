@@ -36,31 +36,6 @@ const std::string& EmptyString() {
   return *empty;
 }
 
-// Runs `fn` and returns what it threw (null when nothing), so that a call
-// that has committed can finish its own work (release its locks, deliver its
-// events, run its hooks) before the caller's exception goes on.
-template <typename Fn>
-std::exception_ptr CallCapturing(Fn&& fn) {
-#if defined(__cpp_exceptions)
-  try {
-    fn();
-  } catch (...) {
-    return std::current_exception();
-  }
-#else
-  fn();
-#endif
-  return nullptr;
-}
-
-void RethrowIfAny(const std::exception_ptr& thrown) {
-#if defined(__cpp_exceptions)
-  if (thrown) std::rethrow_exception(thrown);
-#else
-  (void)thrown;
-#endif
-}
-
 }  // namespace
 
 // A validated create request (views into the request).
@@ -739,6 +714,7 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
   const bool post_hooks = request.webhooks_enabled && bus_.HasHooks(HookType::kOnUserAdded);
   std::optional<UserEvent> added;  // for the post-event hooks only
   User created;
+  std::exception_ptr thrown;
   {
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
@@ -750,10 +726,11 @@ absl::StatusOr<GetOrCreateResult> StoreImpl::GetOrCreateUser(absl::string_view s
     USERSTORE_RETURN_IF_ERROR(valid);
     USERSTORE_ASSIGN_OR_RETURN(UserRecord * record,
                                CreateLocked(svc, fields, post_hooks ? &added : nullptr));
-    created = ToUser(*record, PresenceView::kStored);
+    thrown = CallCapturing([&] { created = ToUser(*record, PresenceView::kStored); });
   }
   bus_.Deliver();
   RunPostHook(HookType::kOnUserAdded, added);
+  RethrowIfAny(thrown);
   return GetOrCreateResult{std::move(created), true};
 }
 

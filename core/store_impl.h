@@ -135,6 +135,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -299,6 +300,33 @@ class ABSL_SCOPED_LOCKABLE ShardLocks {
   SidShard* const first_;
   SidShard* const second_;
 };
+
+// Runs `fn` and returns what it threw (null when nothing), so that a call
+// that has committed can finish its own work (release its locks, deliver its
+// events, run its hooks) before the caller's exception goes on: the
+// callbacks of the zero-copy writes, and the copies the copying forms return
+// (built after the commit; out of memory there, the change is made).
+template <typename Fn>
+std::exception_ptr CallCapturing(Fn&& fn) {
+#if defined(__cpp_exceptions)
+  try {
+    fn();
+  } catch (...) {
+    return std::current_exception();
+  }
+#else
+  fn();
+#endif
+  return nullptr;
+}
+
+inline void RethrowIfAny(const std::exception_ptr& thrown) {
+#if defined(__cpp_exceptions)
+  if (thrown) std::rethrow_exception(thrown);
+#else
+  (void)thrown;
+#endif
+}
 
 class StoreImpl {
  public:

@@ -18,6 +18,7 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
   std::optional<UserEvent> updated;  // for the post-event hooks only
   User shown;
+  std::exception_ptr thrown;
   bool changed = false;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -56,11 +57,13 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
       });
     }
     // The caller's copy comes after the commit: out of memory there, the
-    // update is made and its copy could not be returned.
-    shown = ToUser(*record, PresenceView::kFetch);
+    // update is made, delivered and reported to its hooks before the
+    // exception goes on.
+    thrown = CallCapturing([&] { shown = ToUser(*record, PresenceView::kFetch); });
   }
   if (changed) bus_.Deliver();
   RunPostHook(HookType::kOnUserUpdated, updated);
+  RethrowIfAny(thrown);
   return shown;
 }
 
@@ -68,6 +71,7 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
                                                absl::string_view user, int delta) {
   USERSTORE_RETURN_IF_ERROR(CheckPathText(service_sid, user, "Sid"));
   User shown;
+  std::exception_ptr thrown;
   {
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
@@ -93,9 +97,10 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
     bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return UserChange(ChangeEvent::Op::kUpdate, *record);
     });
-    shown = ToUser(*record, PresenceView::kFetch);
+    thrown = CallCapturing([&] { shown = ToUser(*record, PresenceView::kFetch); });
   }
   bus_.Deliver();
+  RethrowIfAny(thrown);
   return shown;
 }
 

@@ -113,13 +113,15 @@ ServiceState* StoreImpl::CreateServiceLocked(absl::string_view friendly_name, bo
 void StoreImpl::DestroyServiceLocked(ServiceState* svc) {
   {
     absl::MutexLock service_lock(&svc->mu);
-    // The linearization point of the delete: from here on the fast path of
-    // GetUser treats every user of the service as gone.
-    svc->deleted.store(true, std::memory_order_release);
+    // The event first: building it is all that may run out of memory here
+    // (the erasures below only free), so a delete that does changes nothing.
     const bool is_default = svc == default_service_;
     bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return ServiceChange(ChangeEvent::Op::kDelete, *svc, is_default);
     });
+    // The linearization point of the delete: from here on the fast path of
+    // GetUser treats every user of the service as gone.
+    svc->deleted.store(true, std::memory_order_release);
     while (!svc->by_order.empty()) EraseUser(svc, svc->by_order.begin()->second);
     {
       absl::MutexLock ids_lock(&ids_mu_);

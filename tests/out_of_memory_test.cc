@@ -152,6 +152,23 @@ class OutOfMemoryTest : public ::testing::Test {
     }
   }
 
+  // Runs `write` once with the k-th throwing allocation failing; true when
+  // it threw std::bad_alloc (`failure_injected` says whether the failure was
+  // reached at all).
+  template <typename Write>
+  static bool ThrowsWithFailureAt(int k, Write& write) {
+    allocations_until_failure = k;
+    failure_injected = false;
+    bool threw = false;
+    try {
+      write();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    allocations_until_failure = -1;
+    return threw;
+  }
+
   // Runs `write` with the k-th throwing allocation failing, for k = 0, 1,
   // ... until it completes without reaching the failure; returns how many
   // attempts failed. A failed attempt must change nothing, publish nothing
@@ -164,15 +181,7 @@ class OutOfMemoryTest : public ::testing::Test {
       const UserStore::SnapshotData before = store_->Snapshot();
       const size_t events = events_.size();
       const size_t hook_events = hook_events_.size();
-      allocations_until_failure = k;
-      failure_injected = false;
-      bool threw = false;
-      try {
-        write();
-      } catch (const std::bad_alloc&) {
-        threw = true;
-      }
-      allocations_until_failure = -1;
+      const bool threw = ThrowsWithFailureAt(k, write);
       if (!threw) {
         EXPECT_FALSE(failure_injected) << "allocation " << k << " failed and was swallowed";
         if (!events_.empty()) {
@@ -185,6 +194,44 @@ class OutOfMemoryTest : public ::testing::Test {
       EXPECT_TRUE(SameState(before, store_->Snapshot())) << "allocation " << k;
       EXPECT_EQ(events_.size(), events) << "allocation " << k << ": a failed write published";
       EXPECT_EQ(hook_events_.size(), hook_events) << "allocation " << k << ": a hook ran";
+    }
+    ADD_FAILURE() << "the write never completed";
+    return -1;
+  }
+
+  // Watched, for the copying forms, whose returned copy is built after the
+  // commit: runs `write` with the k-th allocation failing for each k until
+  // it completes. Every attempt is all or nothing apart from that copy:
+  // either nothing changed, nothing was published and no hook ran, or the
+  // change is in (one number more) and, before the exception reached the
+  // caller, its one event was delivered and its hook (when `hooked`) ran.
+  // Returns how many attempts threw with the change made.
+  template <typename Write>
+  int FailEachAllocationAllOrNothing(Write write, bool hooked) {
+    int made = 0;
+    for (int k = 0; k < 10000; ++k) {
+      const UserStore::SnapshotData before = store_->Snapshot();
+      const size_t events = events_.size();
+      const size_t hook_events = hook_events_.size();
+      const bool threw = ThrowsWithFailureAt(k, write);
+      EXPECT_TRUE(store_->CheckInvariants().ok()) << "allocation " << k;
+      const UserStore::SnapshotData after = store_->Snapshot();
+      if (threw && SameState(before, after)) {
+        EXPECT_EQ(events_.size(), events) << "allocation " << k << ": a failed write published";
+        EXPECT_EQ(hook_events_.size(), hook_events) << "allocation " << k << ": a hook ran";
+        continue;
+      }
+      EXPECT_EQ(after.sequence, before.sequence + 1) << "allocation " << k;
+      EXPECT_EQ(events_.size(), events + 1) << "allocation " << k << ": event not delivered";
+      if (events_.size() == events + 1) {
+        EXPECT_EQ(events_.back().sequence, after.sequence) << "allocation " << k;
+      }
+      EXPECT_EQ(hook_events_.size(), hook_events + (hooked ? 1 : 0)) << "allocation " << k;
+      if (!threw) {
+        EXPECT_FALSE(failure_injected) << "allocation " << k << " failed and was swallowed";
+        return made;
+      }
+      ++made;
     }
     ADD_FAILURE() << "the write never completed";
     return -1;
@@ -302,6 +349,63 @@ TEST_F(OutOfMemoryTest, WatchedDeletePublishesOnlyWhatItCommits) {
     ExpectPublished(ChangeEvent::Op::kDelete, sid, before, false);
   }
   EXPECT_TRUE(store_->CheckInvariants().ok());
+}
+
+// The copying forms build their result after the commit; when that runs out
+// of memory the change stays, and its event and hooks still go out before
+// the exception reaches the caller (the call's own work is finished first).
+TEST_F(OutOfMemoryTest, WatchedCopyingFormsFinishTheirChangeWhenTheCopyFails) {
+  Watch();
+  int made = 0;
+  int round = 0;
+  made += FailEachAllocationAllOrNothing(
+      [&] {
+        PresenceUpdate presence;
+        presence.is_online = ++round % 2 == 1;  // a change at every attempt
+        presence.webhooks_enabled = true;
+        (void)store_->SetPresence(service_, "user7", presence);
+      },
+      /*hooked=*/true);
+  made += FailEachAllocationAllOrNothing([&] { (void)store_->JoinChannel(service_, "user8"); },
+                                         /*hooked=*/false);
+  made += FailEachAllocationAllOrNothing(
+      [&] {
+        CreateUserRequest user;
+        user.identity = "fetched-or-made" + std::to_string(++round);  // new at every attempt
+        user.webhooks_enabled = true;
+        (void)store_->GetOrCreateUser(service_, user);
+      },
+      /*hooked=*/true);
+  EXPECT_GT(made, 0);  // some copies did fail after their commit
+}
+
+// A service delete builds its event before it marks the service deleted:
+// out of memory, the service and its users are all still there.
+TEST_F(OutOfMemoryTest, WatchedServiceDeleteChangesNothingWhenMemoryRunsOut) {
+  Watch();
+  CreateServiceRequest request;
+  request.friendly_name = "doomed";
+  const std::string doomed = store_->CreateService(request)->sid;
+  CreateUserRequest user;
+  user.identity = "resident";
+  const std::string resident = store_->CreateUser(doomed, user)->sid;
+  int failed = 0;
+  for (int k = 0;; ++k) {
+    ASSERT_LT(k, 10000) << "the delete never completed";
+    const size_t events = events_.size();
+    auto remove = [&] { (void)store_->DeleteService(doomed); };
+    if (!ThrowsWithFailureAt(k, remove)) break;
+    ++failed;
+    EXPECT_EQ(events_.size(), events) << "allocation " << k;
+    EXPECT_TRUE(store_->GetService(doomed).ok()) << "allocation " << k;
+    EXPECT_TRUE(store_->GetUser(doomed, resident).ok()) << "allocation " << k;  // by SID
+    EXPECT_TRUE(store_->CheckInvariants().ok()) << "allocation " << k;
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_FALSE(store_->GetService(doomed).ok());
+  ASSERT_FALSE(events_.empty());
+  EXPECT_EQ(events_.back().entity, ChangeEvent::Entity::kService);
+  EXPECT_EQ(events_.back().op, ChangeEvent::Op::kDelete);
 }
 
 }  // namespace

@@ -26,8 +26,10 @@
 // join/leave that runs out of memory throws std::bad_alloc having changed
 // nothing, published no feed event and run no hook: everything a user write
 // allocates, its event and its hooks' copy included, comes before the
-// change. Only the copy a copying form returns is built after it (the
-// zero-copy forms build none). docs/reliability.md has the rest.
+// change. The one exception is the copy a copying form returns, built after
+// the change (the zero-copy forms build none): when that runs out of memory
+// the change stays, and its event is delivered and its hooks run before the
+// exception reaches the caller. docs/reliability.md has the rest.
 //
 // Thread safety. Every method may be called from any number of threads at
 // once, with no outside locking, and is linearizable. A fetch by user SID or
@@ -186,14 +188,16 @@ class UserStore {
   // (docs/performance.md has the measured difference against ReadUser).
   //
   // Consistency: the whole call sees one state of the service (it holds the
-  // service's reader lock throughout, so no write to the service is in
-  // between). `reader` runs under that lock, with the rules of ReadUser's:
-  // short, no call into this store, no view kept past its return; what it
-  // throws propagates, the locks released. Writes to this service wait for
-  // the whole call; a group's lookups also hold the reader locks of the
-  // table shards they touch for a moment (writes elsewhere needing those
-  // shards wait that long). Complexity: O(users.size()) expected, plus
-  // `reader`.
+  // store's and the service's reader locks throughout, so no write to the
+  // service is in between). `reader` runs under them, with the rules of
+  // ReadUser's: short, no call into this store, no view kept past its
+  // return; what it throws propagates, the locks released. Writes to this
+  // service wait for the whole call, and so does creating or deleting a
+  // service (and, while one waits, calls that need the store's lock queue
+  // behind it, as they do behind a long VisitUsers); a group's lookups also
+  // hold the reader locks of the table shards they touch for a moment.
+  // Keep a call to a bounded number of users (thousands, not millions).
+  // Complexity: O(users.size()) expected, plus `reader`.
   //
   // Example:
   //   std::vector<absl::string_view> ids = {"alice", "bob", "US0123..."};
