@@ -26,8 +26,9 @@
 // `RunHooks` allocate nothing either (the subscriber and hook lists are
 // immutable vectors swapped whole, shared by pointer), so nothing after a
 // change's commit can throw std::bad_alloc into the caller of a write that
-// succeeded. `Publish` (build after the change) remains for the writes that
-// are not yet ordered that way: see its comment.
+// succeeded. `Publish` is the two at once: for deletes, published before
+// they free anything, and for the writes that still build their event after
+// the change (see its comment).
 //
 // Delivery. `Deliver` drains the queue; only one thread drains at a time (a
 // `draining_` flag, not a lock held across callbacks), so a listener that
@@ -137,10 +138,11 @@ class EventBus {
     return CommitSubscribed(std::move(prepared.node_), make);
   }
 
-  // Prepare after the change, then Commit: for changes whose event is built
-  // once they are made (services, roles, replication). When building the
-  // event runs out of memory, std::bad_alloc reaches the caller with the
-  // change made and not numbered: its subscribers never see it.
+  // Prepare, then Commit at once. Before a change that cannot fail once its
+  // event is built (deletes: they only free), it is all a change needs. After
+  // the change (service and role creates and updates, replication), building
+  // the event may run out of memory: std::bad_alloc then reaches the caller
+  // with the change made and not numbered, and its subscribers never see it.
   uint64_t Publish(absl::FunctionRef<ChangeEvent()> make);
 
   // Delivers queued events, in sequence order, to the subscribers registered

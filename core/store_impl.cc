@@ -682,12 +682,11 @@ absl::Status StoreImpl::DeleteUser(absl::string_view service_sid, absl::string_v
     absl::MutexLock service_lock(&svc->mu);
     UserRecord* record = FindUser(svc, target);
     if (record == nullptr) return UserMissError(service_sid, user);
-    // The event is built while the record exists; after Prepare nothing
-    // allocates (EraseUser frees only).
-    auto make = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    // Published before the erase, while the record exists: building the
+    // event is all that may run out of memory (EraseUser frees only).
+    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return UserChange(ChangeEvent::Op::kDelete, *record);
-    };
-    bus_.Commit(bus_.Prepare(make), make);
+    });
     EraseUser(svc, record);
   }
   bus_.Deliver();
