@@ -5,6 +5,7 @@
 #include "core/event_bus.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -716,12 +717,23 @@ TEST(EventBusTest, SubscribeConcurrentWithPublishIsGapFree) {
 TEST(EventBusTest, SubscriptionsComingAndGoingStayGapFree) {
   constexpr int kPublishers = 4;
   constexpr int kSubscriptions = 60;
+  // How much a subscription living fifty yields receives is the scheduler's
+  // choice: on a loaded machine all sixty can come and go while no publisher
+  // runs. So the subscribing thread goes on past sixty until some
+  // subscription has received an event (the test must not pass having
+  // checked nothing), within a bound that turns a bus that serves nobody into
+  // a failure instead of a hang. It does not wait for deliveries while
+  // subscribed: with one thread delivering for four publishers, waiting lets
+  // the queue grow without bound.
+  constexpr int kMaxSubscriptions = 100000;
   EventBus bus(nullptr);
   std::atomic<bool> done{false};
   std::atomic<uint64_t> published{0};
-  std::vector<std::vector<uint64_t>> seen(kSubscriptions);
-  std::vector<uint64_t> before(kSubscriptions);
-  std::vector<uint64_t> after(kSubscriptions);
+  std::atomic<int> delivered{0};
+  std::vector<std::vector<uint64_t>> seen(kMaxSubscriptions);
+  std::vector<uint64_t> before(kMaxSubscriptions);
+  std::vector<uint64_t> after(kMaxSubscriptions);
+  int subscriptions = 0;  // written by the subscribing thread, read after join
   std::vector<std::thread> threads;
   for (int t = 0; t < kPublishers; ++t) {
     threads.emplace_back([&] {
@@ -736,22 +748,31 @@ TEST(EventBusTest, SubscriptionsComingAndGoingStayGapFree) {
     });
   }
   threads.emplace_back([&] {
-    for (int s = 0; s < kSubscriptions; ++s) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    int s = 0;
+    for (; s < kMaxSubscriptions; ++s) {
+      if (s >= kSubscriptions &&
+          (delivered.load() > 0 || std::chrono::steady_clock::now() >= give_up)) {
+        break;
+      }
       before[s] = bus.last_sequence();
-      const uint64_t id =
-          bus.Subscribe([&seen, s](const ChangeEvent& e) { seen[s].push_back(e.sequence); });
+      const uint64_t id = bus.Subscribe([&seen, &delivered, s](const ChangeEvent& e) {
+        seen[s].push_back(e.sequence);
+        delivered.fetch_add(1);
+      });
       after[s] = bus.last_sequence();
       for (int i = 0; i < 50; ++i) std::this_thread::yield();
       EXPECT_TRUE(bus.Unsubscribe(id));
       std::this_thread::yield();
     }
+    subscriptions = s;
     done.store(true);
   });
   for (auto& t : threads) t.join();
   bus.Deliver();
   EXPECT_EQ(bus.last_sequence(), published.load());
   int saw_any = 0;
-  for (int s = 0; s < kSubscriptions; ++s) {
+  for (int s = 0; s < subscriptions; ++s) {
     if (seen[s].empty()) continue;
     ++saw_any;
     EXPECT_GT(seen[s].front(), before[s]) << "subscription " << s;

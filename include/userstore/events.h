@@ -21,7 +21,9 @@
 // Feed events are delivered by a calling thread too: the one that committed
 // the event, or, when another thread is already delivering, that thread (it
 // drains the queue before it returns). So once every mutating call has
-// returned, every event has been delivered. A handler that throws is
+// returned, every event has been delivered. The queue has no bound: while
+// other threads commit faster than the listeners consume, the delivering
+// thread's call does not return and the queue grows; keep listeners cheap. A handler that throws is
 // contained: the exception is reported to `StoreOptions::on_hook_error` and
 // never leaves a half-applied change.
 //
