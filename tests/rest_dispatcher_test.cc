@@ -202,6 +202,16 @@ TEST_F(RestDispatcherTest, UserPagesRenderWhileTheServiceChanges) {
       rest_.dispatcher().Handle(del);
     }
   });
+  // Stops and joins the writer however the test leaves (a failed ASSERT
+  // returns early; a joinable thread destroyed would end the process).
+  struct StopAndJoin {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~StopAndJoin() {
+      stop.store(true);
+      thread.join();
+    }
+  } stop_and_join{stop, writer};
   for (int round = 0; round < 30; ++round) {
     userstore::HttpRequest list;
     list.method = "GET";
@@ -222,8 +232,6 @@ TEST_F(RestDispatcherTest, UserPagesRenderWhileTheServiceChanges) {
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << r.body;
     EXPECT_EQ(order.size(), 50u);
   }
-  stop.store(true);
-  writer.join();
 }
 
 TEST_F(RestDispatcherTest, UrlsUseTheHostTheRequestNamed) {
