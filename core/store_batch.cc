@@ -55,10 +55,7 @@ void StoreImpl::FindGroup(const ServiceState* svc, const std::optional<UserTarge
     ABSL_NO_THREAD_SAFETY_ANALYSIS {  // the group's shard locks are a dynamic set
   SidShard* shards[kReadGroup];
   for (size_t i = 0; i < n; ++i) {
-    const UserTarget& t = *targets[i];
-    shards[i] = t.user_sid.has_value()   ? &ShardFor(*t.user_sid)
-                : t.identity.has_value() ? &ShardFor(*t.identity)
-                                         : nullptr;
+    shards[i] = ShardFor(*targets[i]);
     records[i] = nullptr;
   }
   GroupShardLocks locks(shards, n);
@@ -72,15 +69,7 @@ void StoreImpl::FindGroup(const ServiceState* svc, const std::optional<UserTarge
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    if (shards[i] == nullptr) continue;
-    const UserTarget& t = *targets[i];
-    if (t.user_sid.has_value()) {
-      const UserRecord* record = shards[i]->Find(*t.user_sid);
-      if (record != nullptr && record->role()->service == svc) records[i] = record;
-    } else {
-      // The identity key holds the service: a hit is a user of `svc`.
-      records[i] = shards[i]->Find(*t.identity);
-    }
+    if (shards[i] != nullptr) records[i] = FindInShard(*shards[i], *targets[i], svc);
   }
 }
 

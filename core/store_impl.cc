@@ -232,15 +232,10 @@ StoreImpl::UserTarget::UserTarget(const std::optional<Sid128>& service_sid, absl
 }
 
 UserRecord* StoreImpl::FindUser(const ServiceState* svc, const UserTarget& target) const {
-  if (target.by_sid) {
-    if (!target.user_sid.has_value()) return nullptr;
-    SidShard& shard = ShardFor(*target.user_sid);
-    absl::ReaderMutexLock lock(&shard.mu);
-    UserRecord* record = shard.Find(*target.user_sid);
-    return record != nullptr && record->role()->service == svc ? record : nullptr;
-  }
-  // (target.identity is set: svc was found through target.service.)
-  return FindByIdentity(*target.identity);
+  const SidShard* shard = ShardFor(target);
+  if (shard == nullptr) return nullptr;
+  absl::ReaderMutexLock lock(&shard->mu);
+  return FindInShard(*shard, target, svc);
 }
 
 absl::StatusOr<ServiceState*> StoreImpl::LookupTarget(absl::string_view service_sid,

@@ -433,6 +433,26 @@ class StoreImpl {
   SidShard& ShardFor(const HashedIdentityKey& key) const {
     return shards_[IdentityShardOf(key, shard_mask_)];
   }
+  // The shard that holds the user `target` names (by SID or by identity), or
+  // nullptr when it names none (a SID-shaped text that is no SID, or no
+  // service to key an identity with).
+  SidShard* ShardFor(const UserTarget& target) const {
+    if (target.user_sid.has_value()) return &ShardFor(*target.user_sid);
+    if (target.identity.has_value()) return &ShardFor(*target.identity);
+    return nullptr;
+  }
+  // The user of `svc` that `target` names, looked up in `shard`, which is
+  // ShardFor(target); nullptr when none. A hit by SID may be another
+  // service's user and counts only if it is `svc`'s; an identity key holds
+  // its service. FindUser and ReadUsers' groups look up through it.
+  static UserRecord* FindInShard(const SidShard& shard, const UserTarget& target,
+                                 const ServiceState* svc) ABSL_SHARED_LOCKS_REQUIRED(shard.mu) {
+    if (target.user_sid.has_value()) {
+      UserRecord* record = shard.Find(*target.user_sid);
+      return record != nullptr && record->role()->service == svc ? record : nullptr;
+    }
+    return shard.Find(*target.identity);
+  }
   // The identity shard of a stored record. With ShardFor(record.sid()), the
   // two shard locks a mutation of `record` takes (ShardLocks).
   SidShard& IdentityShardFor(const UserRecord& record) const;
