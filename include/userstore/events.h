@@ -23,9 +23,9 @@
 // drains the queue before it returns). So once every mutating call has
 // returned, every event has been delivered. The queue has no bound: while
 // other threads commit faster than the listeners consume, the delivering
-// thread's call does not return and the queue grows; keep listeners cheap. A handler that throws is
-// contained: the exception is reported to `StoreOptions::on_hook_error` and
-// never leaves a half-applied change.
+// thread's call does not return and the queue grows; keep listeners cheap.
+// A handler that throws is contained: the exception is reported to
+// `StoreOptions::on_hook_error` and never leaves a half-applied change.
 //
 // Thread safety: hooks may run concurrently on several threads. Feed events
 // are delivered one at a time, in sequence order: a subscriber never sees
