@@ -39,11 +39,17 @@ extern constexpr ErrorInfo kErrorTable[] = {
      "The requested resource %s was not found"},
     {ErrorCode::kRoleInUse, 409, absl::StatusCode::kFailedPrecondition, "RoleInUse",
      "Role is in use"},
+    {ErrorCode::kTooManyRequests, 429, absl::StatusCode::kResourceExhausted, "TooManyRequests",
+     "Too Many Requests"},
     {ErrorCode::kInternal, 500, absl::StatusCode::kInternal, "Internal", "Internal error"},
+    {ErrorCode::kServiceUnavailable, 503, absl::StatusCode::kUnavailable, "ServiceUnavailable",
+     "Service Unavailable"},
     {ErrorCode::kFriendlyNameTooLong, 400, absl::StatusCode::kInvalidArgument,
      "FriendlyNameTooLong", "Friendly name too long"},
     {ErrorCode::kWebhookRejected, 403, absl::StatusCode::kPermissionDenied, "WebhookRejected",
      "Webhook disabled processing of command"},
+    {ErrorCode::kActionsPerSecondLimitExceeded, 429, absl::StatusCode::kResourceExhausted,
+     "ActionsPerSecondLimitExceeded", "Actions per second limit exceeded"},
     {ErrorCode::kRoleNotFound, 400, absl::StatusCode::kInvalidArgument, "RoleNotFound",
      "Role not found"},
     {ErrorCode::kInvalidRoleType, 400, absl::StatusCode::kInvalidArgument, "InvalidRoleType",
@@ -163,6 +169,12 @@ const ErrorInfo* LookupError(ErrorCode code) {
       return Row<ErrorCode::kAttributesTooLong>();
     case ErrorCode::kAttributesNotValidJson:
       return Row<ErrorCode::kAttributesNotValidJson>();
+    case ErrorCode::kActionsPerSecondLimitExceeded:
+      return Row<ErrorCode::kActionsPerSecondLimitExceeded>();
+    case ErrorCode::kServiceUnavailable:
+      return Row<ErrorCode::kServiceUnavailable>();
+    case ErrorCode::kTooManyRequests:
+      return Row<ErrorCode::kTooManyRequests>();
   }
   // A number cast into `ErrorCode` that names no enumerator.
   return nullptr;

@@ -35,12 +35,21 @@ enum class ErrorCode : int {
   kMethodNotAllowed = 20004,
   // 409: a role that is still assigned (or is a service default) was deleted.
   kRoleInUse = 20409,
+  // 429: too many requests (a rate limit of the REST layer's failure
+  // injection, docs/testing.md).
+  kTooManyRequests = 20429,
   // 500: an internal failure (for example a hook that threw). Never expected.
   kInternal = 20500,
+  // 503: the service cannot take the request now: a durable store's journal
+  // could not be written, or a sync of it failed (docs/durability.md); or an
+  // injected outage.
+  kServiceUnavailable = 20503,
   // 400: FriendlyName longer than `StoreOptions::max_friendly_name_length`.
   kFriendlyNameTooLong = 50003,
   // 403: an `onUserUpdate` hook vetoed the update.
   kWebhookRejected = 50056,
+  // 429: Chat's own rate limit, "Actions per second limit exceeded".
+  kActionsPerSecondLimitExceeded = 50063,
   // 400: RoleSid is well-formed but names no role of the service.
   kRoleNotFound = 50100,
   // 400: RoleSid names a channel role where a deployment role is needed.

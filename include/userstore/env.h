@@ -1,0 +1,156 @@
+// -----------------------------------------------------------------------------
+// File: userstore/env.h
+// -----------------------------------------------------------------------------
+//
+// `Env` is the durable store's only door to the file system, as LevelDB's
+// `Env` is its: every file the store creates, maps, syncs, renames or
+// removes goes through one. `Env::Default()` is the real, POSIX one. Tests
+// (the store's own and an application's) pass another to simulate what a
+// real disk does on a bad day: `NewFaultInjectionEnv()` (fault_injection_env.h)
+// drops everything not yet synced on a simulated power loss and fails any
+// chosen operation.
+//
+// Errors. Every call returns a status naming the path and the operation:
+//   - no space left (ENOSPC, EDQUOT): RESOURCE_EXHAUSTED;
+//   - an I/O error (EIO) or any other failure of the system: INTERNAL;
+//   - a file that does not exist: NOT_FOUND;
+//   - a directory already locked (LockDir): FAILED_PRECONDITION.
+// These are the status codes of an `Env`; the store turns a failed write
+// into Twilio's 503/20503 (docs/durability.md).
+//
+// Thread safety: an `Env` may be used from any number of threads at once.
+// A file object may be used from several threads where its comment says so.
+
+#ifndef USERSTORE_ENV_H_
+#define USERSTORE_ENV_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace userstore {
+
+// userstore::MappedFile
+//
+// A file of a fixed size, its blocks allocated on disk when it is made
+// (so that writing into it never runs out of space), mapped into memory for
+// writing. The journal writes records into `data()` with plain stores: a
+// store is in the operating system's page cache at once, and so survives the
+// death of the process (kill -9) with no system call; `Sync` makes a range
+// survive a power loss too.
+//
+// Thread safety: writers to disjoint byte ranges may run at once, and `Sync`
+// may run concurrently with writes to other ranges.
+class MappedFile {
+ public:
+  virtual ~MappedFile() = default;
+
+  // The path the file was made or opened at.
+  virtual const std::string& path() const = 0;
+
+  // The mapping: `size()` writable bytes. Valid until the object is destroyed.
+  virtual char* data() = 0;
+  virtual uint64_t size() const = 0;
+
+  // Makes the bytes [offset, offset + length) durable (msync MS_SYNC, then
+  // fdatasync, on the real file system). A failure is final for this file:
+  // the store stops writing (docs/durability.md, "a failed sync").
+  virtual absl::Status Sync(uint64_t offset, uint64_t length) = 0;
+};
+
+// userstore::WritableFile
+//
+// A new file written front to back (checkpoints). Not thread-safe.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual absl::Status Append(absl::string_view data) = 0;
+  // Makes everything appended so far durable (fdatasync).
+  virtual absl::Status Sync() = 0;
+  // Closes the file; further calls fail. The destructor closes too, ignoring
+  // errors.
+  virtual absl::Status Close() = 0;
+};
+
+// userstore::FileLock
+//
+// Held while the object lives: no other process, and no other `LockDir` of
+// this process, can lock the same directory.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+// userstore::Env
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // userstore::Env::Default()
+  //
+  // The POSIX file system. Never null; lives for the whole process.
+  static Env* Default();
+
+  // Creates `path` (one level) unless it exists as a directory.
+  virtual absl::Status CreateDir(const std::string& path) = 0;
+
+  // The names (not paths) of the entries of directory `path`, "." and ".."
+  // left out, in no particular order.
+  virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) = 0;
+
+  // True when `path` exists (file or directory).
+  virtual bool Exists(const std::string& path) = 0;
+
+  // The size of file `path` in bytes.
+  virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
+
+  // The whole contents of file `path`.
+  virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+
+  // Creates `path` (replacing a file already there) for writing front to back.
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
+
+  // Creates `path` (which must not exist) with `size` bytes of zeros, its
+  // blocks allocated (posix_fallocate), and maps it for writing. No space:
+  // RESOURCE_EXHAUSTED, and no file is left behind. The new file's name is
+  // durable only once the directory is synced (SyncDir).
+  virtual absl::StatusOr<std::unique_ptr<MappedFile>> NewMappedFile(const std::string& path,
+                                                                    uint64_t size) = 0;
+
+  // Maps an existing file `path` for writing, at its current size (a journal
+  // segment reopened after recovery, to go on appending).
+  virtual absl::StatusOr<std::unique_ptr<MappedFile>> OpenMappedFile(const std::string& path) = 0;
+
+  // Renames `from` to `to`, replacing `to` atomically if it exists. Durable
+  // once the directory is synced.
+  virtual absl::Status RenameFile(const std::string& from, const std::string& to) = 0;
+
+  // Removes file `path`. Durable once the directory is synced.
+  virtual absl::Status RemoveFile(const std::string& path) = 0;
+
+  // Makes the entries of directory `path` (creations, renames, removals)
+  // durable (fsync of the directory).
+  virtual absl::Status SyncDir(const std::string& path) = 0;
+
+  // Takes the lock of directory `path` (a file `LOCK` inside it, created if
+  // missing): an fcntl lock against other processes, a table of the
+  // process's own locks against a second open in this one. Already locked:
+  // FAILED_PRECONDITION naming the directory, at once (it never waits).
+  virtual absl::StatusOr<std::unique_ptr<FileLock>> LockDir(const std::string& path) = 0;
+
+  // True when a process started by fork() may write files through this Env
+  // (the real file system: yes; a simulated one in this process's memory:
+  // no). The store checkpoints in a forked child only where this is true.
+  virtual bool SupportsForkedWriters() const { return false; }
+};
+
+}  // namespace userstore
+
+#endif  // USERSTORE_ENV_H_

@@ -1,0 +1,83 @@
+// -----------------------------------------------------------------------------
+// File: userstore/fault_injection_env.h
+// -----------------------------------------------------------------------------
+//
+// `FaultInjectionEnv`: an `Env` (env.h) held entirely in this process's
+// memory that models what a real disk keeps and loses, for tests of the
+// durable store (the store's own, and an application's): in the spirit of
+// LevelDB's FaultInjectionTestEnv, but with no real files at all, so that a
+// test can "pull the plug" in a microsecond and look at what survived.
+//
+// The model. Every file has two contents: what the process sees (every
+// write, at once) and what is durable (what a power loss keeps). A file's
+// bytes become durable by `MappedFile::Sync` / `WritableFile::Sync` (the
+// synced range only). A directory's entries (a file created, renamed or
+// removed) become durable by `SyncDir`; until then a power loss undoes them:
+// a file created since the last SyncDir of its directory disappears, a
+// rename is undone, a removed file comes back with its durable contents.
+//
+// `SimulatePowerLoss()` makes every file's visible contents its durable
+// contents and undoes every unsynced directory entry, as a machine that lost
+// power and rebooted. Open file objects keep working on the new contents
+// (the store that used them must be destroyed first; a test reopens).
+//
+// Injected failures. `FailAfter(op, n, code)`: the n-th next call of `op`
+// (n = 1: the next) and every later one fails with `code` (RESOURCE_EXHAUSTED
+// models ENOSPC, INTERNAL an EIO) until `ClearFailures()`; the failed call
+// changes nothing (a failed `MappedFile::Sync` leaves the range not durable).
+// `FailOnce(op, n, code)` fails only the n-th call.
+//
+// Thread safety: every method may be called from any thread at once.
+
+#ifndef USERSTORE_FAULT_INJECTION_ENV_H_
+#define USERSTORE_FAULT_INJECTION_ENV_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+#include "userstore/env.h"
+
+namespace userstore {
+
+class FaultInjectionEnv : public Env {
+ public:
+  // The operations a failure can be injected into.
+  enum class Op : uint8_t {
+    kNewMappedFile,  // NewMappedFile (the allocation: ENOSPC is the usual failure)
+    kMappedSync,     // MappedFile::Sync
+    kNewWritable,    // NewWritableFile
+    kAppend,         // WritableFile::Append
+    kWritableSync,   // WritableFile::Sync
+    kRename,         // RenameFile
+    kRemove,         // RemoveFile
+    kSyncDir,        // SyncDir
+    kRead,           // ReadFile
+  };
+
+  // See the file comment.
+  virtual void SimulatePowerLoss() = 0;
+  virtual void FailAfter(Op op, int n, absl::StatusCode code) = 0;
+  virtual void FailOnce(Op op, int n, absl::StatusCode code) = 0;
+  virtual void ClearFailures() = 0;
+
+  // How many calls of `op` there have been (failed ones included).
+  virtual int64_t Count(Op op) const = 0;
+
+  // The visible contents of file `path` (empty when there is none), and
+  // replaces them (for corrupting a file on purpose; the new contents are
+  // durable at once).
+  virtual std::string Contents(const std::string& path) const = 0;
+  virtual void SetContents(const std::string& path, const std::string& contents) = 0;
+};
+
+// userstore::NewFaultInjectionEnv()
+//
+// A new, empty simulated file system (its root "/" exists).
+std::unique_ptr<FaultInjectionEnv> NewFaultInjectionEnv();
+
+}  // namespace userstore
+
+#endif  // USERSTORE_FAULT_INJECTION_ENV_H_
