@@ -16,6 +16,13 @@
 
 #include "core/event_bus.h"
 
+#include <cstring>
+
+#include "userstore/event_codec.h"
+
+#include "core/durable/event_encoding.h"
+#include "core/durable/journal.h"
+
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -214,6 +221,83 @@ uint64_t EventBus::CommitSubscribed(std::unique_ptr<QueuedEvent> node,
 
 uint64_t EventBus::Publish(absl::FunctionRef<ChangeEvent()> make) {
   return Commit(Prepare(make), make);
+}
+
+uint64_t EventBus::Publish(absl::FunctionRef<ChangeEvent()> make, EncodeFn encode) {
+  return Commit(PrepareEncodable(make), make, encode);
+}
+
+// --- the journal ---------------------------------------------------------------------
+
+namespace {
+// Room this thread took with ReserveJournal ahead of a change, not yet used.
+struct PreReserved {
+  const EventBus* bus = nullptr;
+  int records = 0;
+};
+thread_local PreReserved tls_pre_reserved;
+}  // namespace
+
+EventBus::JournalReservation EventBus::ReserveJournal(int records) {
+  if (journal_ == nullptr) return JournalReservation(nullptr);
+  absl::Status status = journal_->Reserve(records);
+  if (!status.ok()) throw JournalUnavailable(std::move(status));
+  if (tls_pre_reserved.bus != this) tls_pre_reserved = {this, 0};
+  tls_pre_reserved.records += records;
+  return JournalReservation(this);
+}
+
+EventBus::JournalReservation::~JournalReservation() {
+  if (bus_ == nullptr || tls_pre_reserved.bus != bus_) return;
+  if (tls_pre_reserved.records > 0) bus_->journal_->Unreserve(tls_pre_reserved.records);
+  tls_pre_reserved.records = 0;
+}
+
+void EventBus::TakeJournalRoom() {
+  if (tls_pre_reserved.bus == this && tls_pre_reserved.records > 0) {
+    --tls_pre_reserved.records;
+    return;
+  }
+  absl::Status status = journal_->Reserve(1);
+  if (!status.ok()) throw JournalUnavailable(std::move(status));
+}
+
+void EventBus::UnreserveJournal() {
+  if (journal_ != nullptr) journal_->Unreserve(1);
+}
+
+EventBus::PreparedEvent EventBus::PrepareJournaled(absl::FunctionRef<ChangeEvent()> make,
+                                                   bool encode_now) {
+  PreparedEvent prepared;
+  // What allocates first: a failure there reserves nothing.
+  if (encode_now || (state_.load(std::memory_order_acquire) & kSubscribedBit) != 0) {
+    prepared.node_ = Build(make);
+  }
+  if (encode_now) {
+    prepared.encoded_ = std::make_unique<std::string>();
+    absl::Status encoded = EncodeChangeEvent(prepared.node_->event, prepared.encoded_.get());
+    if (!encoded.ok()) throw JournalUnavailable(std::move(encoded));
+  }
+  TakeJournalRoom();
+  prepared.bus_ = this;
+  return prepared;
+}
+
+uint64_t EventBus::CommitJournaled(PreparedEvent prepared, absl::FunctionRef<ChangeEvent()> make,
+                                   const EncodeFn* encode) noexcept {
+  // The encoding leaves the node before the numbering hands the node to the
+  // queue (from where another thread may deliver and free it).
+  std::unique_ptr<std::string> encoded = std::move(prepared.encoded_);
+  std::unique_ptr<QueuedEvent> node = std::move(prepared.node_);
+  prepared.bus_ = nullptr;  // Append uses the reservation
+  return journal_->Append(
+      [&]() { return Number(std::move(node), make); },
+      [&](uint64_t sequence, char* out) -> char* {
+        if (encoded == nullptr) return (*encode)(sequence, out);
+        std::memcpy(out, encoded->data(), encoded->size());
+        PatchEventSequence(out, sequence);
+        return out + encoded->size();
+      });
 }
 
 void EventBus::Enqueue(std::unique_ptr<QueuedEvent> node) {

@@ -46,8 +46,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -60,6 +63,21 @@
 
 namespace userstore {
 namespace internal {
+
+class Journal;
+
+// Thrown (by Prepare, Publish and ReserveJournal) when a durable store's
+// journal cannot take a change's record: before the change, so nothing has
+// changed. `UserStore` turns it into the status it carries (503/20503).
+class JournalUnavailable : public std::exception {
+ public:
+  explicit JournalUnavailable(absl::Status status) : status_(std::move(status)) {}
+  const char* what() const noexcept override { return "journal unavailable"; }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  absl::Status status_;
+};
 
 class EventBus {
  public:
@@ -93,12 +111,40 @@ class EventBus {
 
  public:
   // The event of a change about to be made (empty when no one is
-  // subscribed). Move-only; dropping it publishes nothing.
+  // subscribed and no journal is attached). Move-only; dropping it publishes
+  // nothing (a journal reservation it holds is given back).
   class PreparedEvent {
+   public:
+    PreparedEvent() = default;
+    PreparedEvent(PreparedEvent&&) = default;
+    PreparedEvent& operator=(PreparedEvent&& other) noexcept {
+      Release();
+      node_ = std::move(other.node_);
+      encoded_ = std::move(other.encoded_);
+      bus_ = other.bus_;
+      other.bus_ = nullptr;
+      return *this;
+    }
+    ~PreparedEvent() { Release(); }
+
    private:
     friend class EventBus;
+    void Release() {
+      if (bus_ != nullptr) bus_->UnreserveJournal();
+      bus_ = nullptr;
+    }
     std::unique_ptr<QueuedEvent> node_;
+    // Durable stores: the event's encoding, its sequence still 0 (events
+    // published through the general path).
+    std::unique_ptr<std::string> encoded_;
+    // Durable stores: set while this holds a journal reservation.
+    EventBus* bus_ = nullptr;
   };
+
+  // Encodes the event of a committed change at `out` with `sequence`
+  // (core/durable/event_encoding.h) and returns its end: the fast path of
+  // user writes, which encode from the stored record with no allocation.
+  using EncodeFn = absl::FunctionRef<char*(uint64_t sequence, char* out)>;
 
   // Builds the event of a change the caller is about to make, with `make`,
   // when anyone is subscribed; otherwise returns an empty PreparedEvent
@@ -106,13 +152,27 @@ class EventBus {
   // throws (std::bad_alloc); nothing is numbered then. Call it before the
   // change, once the caller knows what the change will be, and pass the
   // result to Commit once the change is in.
+  //
+  // With a journal attached (a durable store), it also takes room for the
+  // change's record in the journal, and throws JournalUnavailable (nothing
+  // numbered, nothing reserved) when there is none; and it builds and
+  // encodes the event whether or not anyone is subscribed.
   // Inline: without subscribers it is one load (the write paths' cost).
   PreparedEvent Prepare(absl::FunctionRef<ChangeEvent()> make) {
+    if (journal_ != nullptr) return PrepareJournaled(make, /*encode_now=*/true);
     PreparedEvent prepared;
     if ((state_.load(std::memory_order_acquire) & kSubscribedBit) != 0) {
       prepared.node_ = Build(make);
     }
     return prepared;
+  }
+
+  // Prepare for a change whose Commit will pass an EncodeFn (user writes):
+  // with a journal attached it reserves the record's room but builds the
+  // event only when someone is subscribed. Otherwise the same as Prepare.
+  PreparedEvent PrepareEncodable(absl::FunctionRef<ChangeEvent()> make) {
+    if (journal_ != nullptr) return PrepareJournaled(make, /*encode_now=*/false);
+    return Prepare(make);
   }
 
   // Numbers the change and queues `prepared`'s event; returns the sequence
@@ -127,15 +187,19 @@ class EventBus {
   // prepared while one was subscribed is dropped (a subscriber added later
   // starts after this change anyway). The swap fails once Subscribe has set
   // the flag, and the change then takes the locked path.
+  //
+  // With a journal attached, the numbering and the append of the change's
+  // record happen together under the journal's mutex (so the journal is in
+  // sequence order); the record is the encoding Prepare made, or what
+  // `encode` writes (the form with an EncodeFn, after PrepareEncodable).
   uint64_t Commit(PreparedEvent prepared, absl::FunctionRef<ChangeEvent()> make) noexcept {
-    uint64_t state = state_.load(std::memory_order_relaxed);
-    while ((state & kSubscribedBit) == 0) {
-      if (state_.compare_exchange_weak(state, state + kSequenceOne, std::memory_order_acq_rel,
-                                       std::memory_order_relaxed)) {
-        return (state >> kSequenceShift) + 1;
-      }
-    }
-    return CommitSubscribed(std::move(prepared.node_), make);
+    if (journal_ != nullptr) return CommitJournaled(std::move(prepared), make, nullptr);
+    return Number(std::move(prepared.node_), make);
+  }
+  uint64_t Commit(PreparedEvent prepared, absl::FunctionRef<ChangeEvent()> make,
+                  EncodeFn encode) noexcept {
+    if (journal_ != nullptr) return CommitJournaled(std::move(prepared), make, &encode);
+    return Number(std::move(prepared.node_), make);
   }
 
   // Prepare, then Commit at once. Before a change that cannot fail once its
@@ -143,7 +207,39 @@ class EventBus {
   // the change (service and role creates and updates, replication), building
   // the event may run out of memory: std::bad_alloc then reaches the caller
   // with the change made and not numbered, and its subscribers never see it.
+  // With a journal attached, such a caller reserves the journal's room first
+  // (ReserveJournal), since Publish after the change must not fail for want
+  // of room.
   uint64_t Publish(absl::FunctionRef<ChangeEvent()> make);
+  // The same for a user delete, whose record `encode` writes.
+  uint64_t Publish(absl::FunctionRef<ChangeEvent()> make, EncodeFn encode);
+
+  // --- the journal (durable stores) ---
+
+  // Attaches the journal every later change is appended to (nullptr
+  // detaches). Call while no write is in flight.
+  void set_journal(Journal* journal) { journal_ = journal; }
+  Journal* journal() const { return journal_; }
+
+  // Room taken ahead of a change that publishes `records` events after it is
+  // made; the next `records` Prepares on this thread use it instead of
+  // reserving. Held by the returned guard, which gives back what was not
+  // used. Throws JournalUnavailable. Without a journal: does nothing.
+  class JournalReservation {
+   public:
+    JournalReservation(JournalReservation&& other) noexcept : bus_(other.bus_) {
+      other.bus_ = nullptr;
+    }
+    JournalReservation(const JournalReservation&) = delete;
+    JournalReservation& operator=(const JournalReservation&) = delete;
+    ~JournalReservation();
+
+   private:
+    friend class EventBus;
+    explicit JournalReservation(EventBus* bus) : bus_(bus) {}
+    EventBus* bus_;
+  };
+  JournalReservation ReserveJournal(int records);
 
   // Delivers queued events, in sequence order, to the subscribers registered
   // before each was published. Call with no store lock held. Takes no lock
@@ -153,6 +249,14 @@ class EventBus {
 
   // The last number assigned. Lock-free.
   uint64_t last_sequence() const;
+
+  // Sets the last number assigned (a durable store's recovery, before any
+  // subscriber and with no write in flight).
+  void ResetSequence(uint64_t sequence) {
+    state_.store((sequence << kSequenceShift) |
+                     (state_.load(std::memory_order_relaxed) & kSubscribedBit),
+                 std::memory_order_release);
+  }
 
  private:
   struct HookEntry {
@@ -176,6 +280,29 @@ class EventBus {
   // Commit with the subscribed flag seen set: under mu_.
   uint64_t CommitSubscribed(std::unique_ptr<QueuedEvent> node,
                             absl::FunctionRef<ChangeEvent()> make) noexcept;
+  // The numbering of Commit (without the journal).
+  uint64_t Number(std::unique_ptr<QueuedEvent> node,
+                  absl::FunctionRef<ChangeEvent()> make) noexcept {
+    uint64_t state = state_.load(std::memory_order_relaxed);
+    while ((state & kSubscribedBit) == 0) {
+      if (state_.compare_exchange_weak(state, state + kSequenceOne, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+        return (state >> kSequenceShift) + 1;
+      }
+    }
+    return CommitSubscribed(std::move(node), make);
+  }
+  // The journaled forms of Prepare and Commit (core/durable/journal.h).
+  PreparedEvent PrepareJournaled(absl::FunctionRef<ChangeEvent()> make, bool encode_now);
+  uint64_t CommitJournaled(PreparedEvent prepared, absl::FunctionRef<ChangeEvent()> make,
+                           const EncodeFn* encode) noexcept;
+  // Takes one record's room: this thread's ReserveJournal first, else the
+  // journal's. Throws JournalUnavailable.
+  void TakeJournalRoom();
+  // Gives back one record's room (a PreparedEvent dropped uncommitted).
+  void UnreserveJournal();
+
+  Journal* journal_ = nullptr;
 
   // Reports `status` to on_error_; swallows what that throws.
   void ReportError(const absl::Status& status) noexcept;

@@ -58,6 +58,14 @@ class SidGenerator {
   explicit SidGenerator(std::optional<uint64_t> seed);
   Sid128 Next();
 
+  // The whole state, for a durable store's checkpoint, and its restoration.
+  void GetState(uint64_t out[4]) const {
+    for (int i = 0; i < 4; ++i) out[i] = state_[i];
+  }
+  void SetState(const uint64_t in[4]) {
+    for (int i = 0; i < 4; ++i) state_[i] = in[i];
+  }
+
  private:
   uint64_t state_[4];  // xoshiro256** state
 };

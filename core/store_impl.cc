@@ -168,6 +168,7 @@ int64_t StoreImpl::NowSeconds() const { return ToSeconds(clock_->Now()); }
 Sid128 StoreImpl::AdvanceSidLocked() {
   const Sid128 current = PeekSid();  // exact under ids_mu_, which every write holds
   const Sid128 next = sid_generator_.Next();
+  sid_draws_.store(sid_draws_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   next_sid_hi_.store(next.hi, std::memory_order_relaxed);
   next_sid_lo_.store(next.lo, std::memory_order_relaxed);
   return current;
@@ -394,7 +395,7 @@ absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const Use
   EventBus::PreparedEvent prepared;
   UserRecord* record = InsertNewUser(
       svc, key, role, text, NowSeconds(), [&](const UserRecord& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        prepared = bus_.Prepare([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        prepared = bus_.PrepareEncodable([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
           return UserChange(ChangeEvent::Op::kCreate, r);
         });
         if (added_event != nullptr) {
@@ -403,9 +404,14 @@ absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const Use
       });
   if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);
   // Commit's `make` runs synchronously, while this thread holds svc->mu.
-  bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return UserChange(ChangeEvent::Op::kCreate, *record);
-  });
+  bus_.Commit(
+      std::move(prepared),
+      [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return UserChange(ChangeEvent::Op::kCreate, *record);
+      },
+      [&](uint64_t sequence, char* out) {
+        return EncodeUser(ChangeEvent::Op::kCreate, sequence, *record, out);
+      });
   return record;
 }
 
@@ -635,7 +641,7 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
     const int64_t now = changed ? NowSeconds() : 0;
     EventBus::PreparedEvent prepared;
     if (changed) {
-      prepared = bus_.Prepare(
+      prepared = bus_.PrepareEncodable(
           [&]() { return UserChange(ChangeEvent::Op::kUpdate, patched(*record, *role, e, now)); });
     }
     if (post_hooks) {
@@ -656,9 +662,14 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
         record->set_role(role);
       }
       record->set_date_updated(now);
-      bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return UserChange(ChangeEvent::Op::kUpdate, *record);
-      });
+      bus_.Commit(
+          std::move(prepared),
+          [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return UserChange(ChangeEvent::Op::kUpdate, *record);
+          },
+          [&](uint64_t sequence, char* out) {
+            return EncodeUser(ChangeEvent::Op::kUpdate, sequence, *record, out);
+          });
     }
     thrown = CallCapturing([&] { report(*record); });
   }
@@ -679,9 +690,13 @@ absl::Status StoreImpl::DeleteUser(absl::string_view service_sid, absl::string_v
     if (record == nullptr) return UserMissError(service_sid, user);
     // Published before the erase, while the record exists: building the
     // event is all that may run out of memory (EraseUser frees only).
-    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return UserChange(ChangeEvent::Op::kDelete, *record);
-    });
+    bus_.Publish(
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return UserChange(ChangeEvent::Op::kDelete, *record);
+        },
+        [&](uint64_t sequence, char* out) {
+          return EncodeUser(ChangeEvent::Op::kDelete, sequence, *record, out);
+        });
     EraseUser(svc, record);
   }
   bus_.Deliver();

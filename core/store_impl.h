@@ -156,6 +156,7 @@
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
 
+#include "core/durable/format.h"
 #include "core/event_bus.h"
 #include "core/page_token.h"
 #include "core/record_arena.h"
@@ -391,6 +392,42 @@ class StoreImpl {
   UserStore::Subscription SubscribeWithSnapshot(ChangeListener listener);
   absl::Status Apply(const ChangeEvent& event);
   absl::Status CheckInvariants() const;
+
+  // --- durability (core/store_durable.cc; docs/durability.md) ---------------------
+
+  EventBus& bus() { return bus_; }
+  // The count of SID generator draws, which each journal record carries.
+  const std::atomic<uint64_t>* draws_counter() const { return &sid_draws_; }
+  // The largest journal frame any change of this store can take under its
+  // limits (an event, its frame header and its draws field).
+  size_t JournalRecordBound() const;
+  // Writes the encoding of the user event {op, sequence, the record as
+  // stored} at `out` (room for JournalRecordBound()); returns its end.
+  char* EncodeUser(ChangeEvent::Op op, uint64_t sequence, const UserRecord& record,
+                   char* out) const;
+
+  // Runs `fn` with the whole store frozen (mu_ held exclusively: no write in
+  // flight, none starts), and `identity` filled with the store's identity
+  // at that instant (its last sequence, SID generator, page-token secret).
+  void Frozen(durable::StoreIdentity* identity, absl::FunctionRef<void()> fn);
+  // The checkpoint records of the whole store (docs/file-format.md), handed
+  // to `sink` in pieces of about a megabyte. REQUIRES: inside Frozen's `fn`,
+  // or in a child process forked there (it reads without locks).
+  void WriteCheckpointRecords(absl::FunctionRef<void(absl::string_view)> sink) const
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  // Recovery, on a store built with create_default_service = false and no
+  // journal: a checkpoint's records (each an event) at their positions, then
+  // the identity, then the journal's events through Apply.
+  absl::Status RestoreService(const ChangeEvent& event, uint64_t position);
+  absl::Status FinishServiceRestore(absl::string_view service_sid, uint64_t next_user_position,
+                                    uint64_t next_role_position);
+  absl::Status RestoreRole(const ChangeEvent& event, uint64_t position);
+  absl::Status RestoreUser(const ChangeEvent& event, uint64_t position);
+  void RestoreIdentity(const durable::StoreIdentity& identity);
+  // Draws the SID generator until it has been drawn `draws` times in all.
+  void AdvanceDrawsTo(uint64_t draws);
+  uint64_t draws() const { return sid_draws_.load(std::memory_order_relaxed); }
 
  private:
   // Validated user requests (views into the caller's request).
@@ -646,6 +683,8 @@ class StoreImpl {
 
   mutable absl::Mutex ids_mu_;
   SidGenerator sid_generator_ ABSL_GUARDED_BY(ids_mu_);
+  // Draws of sid_generator_ so far (written under ids_mu_).
+  std::atomic<uint64_t> sid_draws_{0};
   // The value NextSid() returns next (the generator runs one ahead). Written
   // only under ids_mu_; atomic so that PeekSid() may read it without.
   std::atomic<uint64_t> next_sid_hi_{0};

@@ -42,7 +42,8 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
     };
     EventBus::PreparedEvent prepared;
     if (changed) {
-      prepared = bus_.Prepare([&]() { return UserChange(ChangeEvent::Op::kUpdate, presented()); });
+      prepared = bus_.PrepareEncodable(
+          [&]() { return UserChange(ChangeEvent::Op::kUpdate, presented()); });
     }
     if (update.webhooks_enabled && bus_.HasHooks(HookType::kOnUserUpdated)) {
       updated = ToUserEvent(HookType::kOnUserUpdated, presented());
@@ -52,9 +53,14 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
       if (update.is_online.has_value()) record->set_is_online(update.is_online);
       if (update.is_notifiable.has_value()) record->set_is_notifiable(update.is_notifiable);
       record->set_date_updated(now);
-      bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return UserChange(ChangeEvent::Op::kUpdate, *record);
-      });
+      bus_.Commit(
+          std::move(prepared),
+          [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return UserChange(ChangeEvent::Op::kUpdate, *record);
+          },
+          [&](uint64_t sequence, char* out) {
+            return EncodeUser(ChangeEvent::Op::kUpdate, sequence, *record, out);
+          });
     }
     // The caller's copy comes after the commit: out of memory there, the
     // update is made, delivered and reported to its hooks before the
@@ -85,7 +91,7 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
     if (next < 0) return InvalidParameterError("The user has joined no channel");
     const int64_t now = NowSeconds();
     // The event first (out of memory, nothing changes), then the stores.
-    EventBus::PreparedEvent prepared = bus_.Prepare([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    EventBus::PreparedEvent prepared = bus_.PrepareEncodable([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       User joined = ToUser(*record, PresenceView::kStored);
       joined.joined_channels_count = static_cast<int>(next);
       joined.date_updated = FromSeconds(now);
@@ -94,9 +100,14 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
     ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
     record->set_joined_channels_count(static_cast<int>(next));
     record->set_date_updated(now);
-    bus_.Commit(std::move(prepared), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return UserChange(ChangeEvent::Op::kUpdate, *record);
-    });
+    bus_.Commit(
+        std::move(prepared),
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return UserChange(ChangeEvent::Op::kUpdate, *record);
+        },
+        [&](uint64_t sequence, char* out) {
+          return EncodeUser(ChangeEvent::Op::kUpdate, sequence, *record, out);
+        });
     thrown = CallCapturing([&] { shown = ToUser(*record, PresenceView::kFetch); });
   }
   bus_.Deliver();

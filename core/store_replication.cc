@@ -56,6 +56,9 @@ UserStore::Subscription StoreImpl::SubscribeWithSnapshot(ChangeListener listener
 }
 
 absl::Status StoreImpl::Apply(const ChangeEvent& event) {
+  // A durable store's journal takes the event's record before anything
+  // changes (the Apply paths publish after their change).
+  EventBus::JournalReservation reservation = bus_.ReserveJournal(1);
   absl::Status status;
   switch (event.entity) {
     case ChangeEvent::Entity::kService:
@@ -186,9 +189,13 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
   UserRecord* record = FindUser(svc, u.sid);
   if (event.op == ChangeEvent::Op::kDelete) {
     if (record == nullptr) return UserNotFound(u.service_sid, u.sid);
-    bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return UserChange(ChangeEvent::Op::kDelete, *record);
-    });
+    bus_.Publish(
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return UserChange(ChangeEvent::Op::kDelete, *record);
+        },
+        [&](uint64_t sequence, char* out) {
+          return EncodeUser(ChangeEvent::Op::kDelete, sequence, *record, out);
+        });
     EraseUser(svc, record);
     return absl::OkStatus();
   }

@@ -77,6 +77,9 @@ RoleRecord* StoreImpl::InsertRole(ServiceState* svc, const Sid128& sid,
 }
 
 ServiceState* StoreImpl::CreateServiceLocked(absl::string_view friendly_name, bool is_default) {
+  // A durable store's journal takes the five records (the service and its
+  // roles) before anything changes: they are published after.
+  EventBus::JournalReservation reservation = bus_.ReserveJournal(1 + static_cast<int>(DefaultRoles().size()));
   const int64_t now = NowSeconds();
   Sid128 sid;
   do {
@@ -191,6 +194,7 @@ absl::StatusOr<Service> StoreImpl::UpdateService(absl::string_view service_sid,
     const bool role_changes = default_role != svc->default_service_role;
     changed = name_changes || reach_changes || role_changes;
     if (changed) {
+      EventBus::JournalReservation reservation = bus_.ReserveJournal(1);
       if (name_changes) svc->friendly_name = *request.friendly_name;
       if (reach_changes) {
         svc->reachability_enabled.store(*request.reachability_enabled, std::memory_order_release);
@@ -283,6 +287,7 @@ absl::StatusOr<Role> StoreImpl::CreateRole(absl::string_view service_sid,
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
     USERSTORE_RETURN_IF_ERROR(valid);
     absl::MutexLock service_lock(&svc->mu);
+    EventBus::JournalReservation reservation = bus_.ReserveJournal(1);
     const int64_t now = NowSeconds();
     RoleRecord* role =
         InsertRole(svc, NewRoleSid(), *request.friendly_name, type, request.permissions, now, now);

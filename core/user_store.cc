@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "core/durable/durable_store.h"
+#include "core/event_bus.h"
 #include "core/store_impl.h"
 
 namespace userstore {
@@ -12,7 +14,28 @@ namespace userstore {
 UserStore::UserStore(const StoreOptions& options)
     : impl_(std::make_unique<internal::StoreImpl>(options)) {}
 
+UserStore::UserStore(std::unique_ptr<internal::StoreImpl> impl) : impl_(std::move(impl)) {}
+
 UserStore::~UserStore() = default;
+
+// Every write goes through here: one branch for an in-memory store. On a
+// durable one, a journal that cannot take the write's record throws
+// JournalUnavailable before the change (nothing changed: its status is the
+// answer), and kSyncEachWrite waits for the record to be durable.
+template <typename Result, typename Fn>
+Result UserStore::Write(Fn&& fn) {
+  if (durable_ == nullptr) return fn();
+  try {
+    Result result = fn();
+    if (result.ok()) {
+      absl::Status durable = durable_->AfterWrite();
+      if (!durable.ok()) return durable;
+    }
+    return result;
+  } catch (const internal::JournalUnavailable& unavailable) {
+    return unavailable.status();
+  }
+}
 
 absl::Status UserStore::init_status() const { return impl_->init_status(); }
 
@@ -24,13 +47,13 @@ const std::string& UserStore::default_conversation_service_sid() const {
 
 absl::StatusOr<User> UserStore::CreateUser(absl::string_view service_sid,
                                            const CreateUserRequest& request) {
-  return impl_->CreateUser(service_sid, request);
+  return Write<absl::StatusOr<User>>([&] { return impl_->CreateUser(service_sid, request); });
 }
 
 absl::Status UserStore::CreateUser(absl::string_view service_sid,
                                    const CreateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> created) {
-  return impl_->CreateUser(service_sid, request, created);
+  return Write<absl::Status>([&] { return impl_->CreateUser(service_sid, request, created); });
 }
 
 absl::StatusOr<User> UserStore::GetUser(absl::string_view service_sid,
@@ -51,22 +74,22 @@ absl::Status UserStore::ReadUsers(absl::string_view service_sid,
 
 absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                            const UpdateUserRequest& request) {
-  return impl_->UpdateUser(service_sid, user, request);
+  return Write<absl::StatusOr<User>>([&] { return impl_->UpdateUser(service_sid, user, request); });
 }
 
 absl::Status UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                    const UpdateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> updated) {
-  return impl_->UpdateUser(service_sid, user, request, updated);
+  return Write<absl::Status>([&] { return impl_->UpdateUser(service_sid, user, request, updated); });
 }
 
 absl::Status UserStore::DeleteUser(absl::string_view service_sid, absl::string_view user) {
-  return impl_->DeleteUser(service_sid, user);
+  return Write<absl::Status>([&] { return impl_->DeleteUser(service_sid, user); });
 }
 
 absl::StatusOr<GetOrCreateResult> UserStore::GetOrCreateUser(absl::string_view service_sid,
                                                              const CreateUserRequest& request) {
-  return impl_->GetOrCreateUser(service_sid, request);
+  return Write<absl::StatusOr<GetOrCreateResult>>([&] { return impl_->GetOrCreateUser(service_sid, request); });
 }
 
 absl::StatusOr<UserPage> UserStore::ListUsers(absl::string_view service_sid,
@@ -86,20 +109,20 @@ absl::StatusOr<int64_t> UserStore::CountUsers(absl::string_view service_sid) con
 
 absl::StatusOr<User> UserStore::SetPresence(absl::string_view service_sid, absl::string_view user,
                                             const PresenceUpdate& update) {
-  return impl_->SetPresence(service_sid, user, update);
+  return Write<absl::StatusOr<User>>([&] { return impl_->SetPresence(service_sid, user, update); });
 }
 
 absl::StatusOr<User> UserStore::JoinChannel(absl::string_view service_sid, absl::string_view user) {
-  return impl_->ChangeChannels(service_sid, user, +1);
+  return Write<absl::StatusOr<User>>([&] { return impl_->ChangeChannels(service_sid, user, +1); });
 }
 
 absl::StatusOr<User> UserStore::LeaveChannel(absl::string_view service_sid,
                                              absl::string_view user) {
-  return impl_->ChangeChannels(service_sid, user, -1);
+  return Write<absl::StatusOr<User>>([&] { return impl_->ChangeChannels(service_sid, user, -1); });
 }
 
 absl::StatusOr<Service> UserStore::CreateService(const CreateServiceRequest& request) {
-  return impl_->CreateService(request);
+  return Write<absl::StatusOr<Service>>([&] { return impl_->CreateService(request); });
 }
 
 absl::StatusOr<Service> UserStore::GetService(absl::string_view service_sid) const {
@@ -108,11 +131,11 @@ absl::StatusOr<Service> UserStore::GetService(absl::string_view service_sid) con
 
 absl::StatusOr<Service> UserStore::UpdateService(absl::string_view service_sid,
                                                  const UpdateServiceRequest& request) {
-  return impl_->UpdateService(service_sid, request);
+  return Write<absl::StatusOr<Service>>([&] { return impl_->UpdateService(service_sid, request); });
 }
 
 absl::Status UserStore::DeleteService(absl::string_view service_sid) {
-  return impl_->DeleteService(service_sid);
+  return Write<absl::Status>([&] { return impl_->DeleteService(service_sid); });
 }
 
 absl::StatusOr<ServicePage> UserStore::ListServices(const ListRequest& request) const {
@@ -121,7 +144,7 @@ absl::StatusOr<ServicePage> UserStore::ListServices(const ListRequest& request) 
 
 absl::StatusOr<Role> UserStore::CreateRole(absl::string_view service_sid,
                                            const CreateRoleRequest& request) {
-  return impl_->CreateRole(service_sid, request);
+  return Write<absl::StatusOr<Role>>([&] { return impl_->CreateRole(service_sid, request); });
 }
 
 absl::StatusOr<Role> UserStore::GetRole(absl::string_view service_sid,
@@ -130,7 +153,7 @@ absl::StatusOr<Role> UserStore::GetRole(absl::string_view service_sid,
 }
 
 absl::Status UserStore::DeleteRole(absl::string_view service_sid, absl::string_view role_sid) {
-  return impl_->DeleteRole(service_sid, role_sid);
+  return Write<absl::Status>([&] { return impl_->DeleteRole(service_sid, role_sid); });
 }
 
 absl::StatusOr<RolePage> UserStore::ListRoles(absl::string_view service_sid,
@@ -160,8 +183,25 @@ bool UserStore::Unsubscribe(uint64_t subscription_id) {
 
 uint64_t UserStore::last_sequence() const { return impl_->last_sequence(); }
 
-absl::Status UserStore::Apply(const ChangeEvent& event) { return impl_->Apply(event); }
+absl::Status UserStore::Apply(const ChangeEvent& event) {
+  return Write<absl::Status>([&] { return impl_->Apply(event); });
+}
 
 absl::Status UserStore::CheckInvariants() const { return impl_->CheckInvariants(); }
+
+absl::Status UserStore::Checkpoint() {
+  if (durable_ == nullptr) return InvalidParameterError("Checkpoint: the store is not durable");
+  return durable_->Checkpoint();
+}
+
+absl::Status UserStore::Sync() {
+  if (durable_ == nullptr) return InvalidParameterError("Sync: the store is not durable");
+  return durable_->Sync();
+}
+
+UserStore::DurabilityStats UserStore::durability_stats() const {
+  if (durable_ == nullptr) return DurabilityStats();
+  return durable_->Stats();
+}
 
 }  // namespace userstore

@@ -76,6 +76,7 @@ namespace userstore {
 
 namespace internal {
 class StoreImpl;
+class DurableStore;
 }  // namespace internal
 
 class UserStore {
@@ -441,8 +442,58 @@ class UserStore {
   // and fuzzers; returns the first violation found.
   absl::Status CheckInvariants() const;
 
+  // ---------------------------------------------------------------------------
+  // Durability (durable.h: a store opened on a directory by OpenUserStore)
+  // ---------------------------------------------------------------------------
+
+  // UserStore::durable()
+  //
+  // True for a store from OpenUserStore; false for one built in memory.
+  bool durable() const { return durable_ != nullptr; }
+
+  // UserStore::Checkpoint()
+  //
+  // Writes a checkpoint of the whole state now and waits for it to be
+  // durable; the journal it covers is then removed. Writers are paused only
+  // for a moment (docs/durability.md). Errors: 400/20001 on an in-memory
+  // store; the file system's failure (env.h), with nothing lost (the journal
+  // is kept). Thread-safe; concurrent calls take turns. O(n).
+  absl::Status Checkpoint();
+
+  // UserStore::Sync()
+  //
+  // Makes every write acknowledged so far durable (what kBackgroundSync's
+  // thread does every interval). Errors: 400/20001 on an in-memory store;
+  // 503/20503 when the sync fails (the store then refuses writes).
+  absl::Status Sync();
+
+  // UserStore::DurabilityStats
+  struct DurabilityStats {
+    uint64_t journal_bytes = 0;          // appended since the store was opened
+    uint64_t journal_synced_bytes = 0;   // of those, durable
+    uint64_t syncs = 0;                  // syncs of the journal
+    uint64_t checkpoints = 0;            // written since the store was opened
+    uint64_t last_checkpoint_sequence = 0;
+    std::string last_checkpoint_error;   // empty when the last one succeeded
+    std::string journal_error;           // why writes are refused; empty when they are not
+  };
+  // UserStore::durability_stats()
+  //
+  // A durable store's counters (all zero for an in-memory store).
+  DurabilityStats durability_stats() const;
+
  private:
+  friend class internal::DurableStore;
+  explicit UserStore(std::unique_ptr<internal::StoreImpl> impl);
+
+  // Runs a write; on a durable store turns a full or failed journal into its
+  // status and, for kSyncEachWrite, waits for the write to be durable.
+  template <typename Result, typename Fn>
+  Result Write(Fn&& fn);
+
   std::unique_ptr<internal::StoreImpl> impl_;
+  // Declared after impl_, so destroyed first: it refers to the engine.
+  std::unique_ptr<internal::DurableStore> durable_;
 };
 
 }  // namespace userstore

@@ -1,0 +1,597 @@
+#include "core/durable/durable_store.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+#include "userstore/event_codec.h"
+#include "userstore/status.h"
+
+#include "core/durable/files.h"
+#include "core/durable/format.h"
+#include "core/store_impl.h"
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define USERSTORE_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define USERSTORE_TSAN 1
+#endif
+
+namespace userstore {
+namespace internal {
+
+using durable::JoinPath;
+
+namespace {
+
+// The checkpoint file's tail: a trailer frame with the record count.
+std::string Trailer(uint64_t records) {
+  std::string payload;
+  durable::AppendU64(&payload, records);
+  std::string out;
+  durable::AppendFrame(&out, durable::RecordType::kTrailer, payload);
+  return out;
+}
+
+// Counts the frames in a run of checkpoint records (each piece handed to a
+// sink is whole frames).
+uint64_t CountFrames(absl::string_view frames) {
+  uint64_t count = 0;
+  size_t offset = 0;
+  while (offset + durable::kFrameHeaderSize <= frames.size()) {
+    offset += durable::kFrameHeaderSize + durable::GetU32(frames.data() + offset + 4);
+    ++count;
+  }
+  return count;
+}
+
+uint64_t NowUnix() { return static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())); }
+
+struct DirListing {
+  std::map<uint64_t, std::string> checkpoints;  // sequence -> name
+  std::map<uint64_t, std::string> temps;
+  std::map<uint64_t, std::string> segments;  // number -> name
+};
+
+absl::StatusOr<DirListing> List(Env* env, const std::string& dir) {
+  auto names = env->ListDir(dir);
+  if (!names.ok()) return names.status();
+  DirListing listing;
+  for (const std::string& name : *names) {
+    if (auto n = durable::ParseCheckpointName(name)) listing.checkpoints[*n] = name;
+    if (auto n = durable::ParseCheckpointTempName(name)) listing.temps[*n] = name;
+    if (auto n = durable::ParseSegmentName(name)) listing.segments[*n] = name;
+  }
+  return listing;
+}
+
+}  // namespace
+
+DurableStore::DurableStore(StoreImpl* impl, Env* env, std::string dir,
+                           const DurableOptions& options, std::unique_ptr<FileLock> lock)
+    : impl_(impl), env_(env), dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
+
+DurableStore::~DurableStore() {
+  {
+    absl::MutexLock lock(&state_mu_);
+    stop_ = true;
+  }
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  {
+    absl::MutexLock lock(&checkpoint_mu_);  // a Checkpoint() under way
+  }
+  impl_->bus().set_journal(nullptr);
+  journal_.reset();  // syncs
+}
+
+bool DurableStore::UseFork() const {
+  using Writer = DurableOptions::CheckpointWriter;
+  if (options_.checkpoint_writer == Writer::kInProcess) return false;
+  if (!env_->SupportsForkedWriters()) return false;
+#if defined(USERSTORE_TSAN)
+  if (options_.checkpoint_writer == Writer::kAuto) return false;
+#endif
+  return true;
+}
+
+absl::Status DurableStore::Start(uint64_t segment, uint64_t sequence, uint64_t journal_base,
+                                 uint64_t checkpoint_bytes) {
+  Journal::Options jo;
+  jo.env = env_;
+  jo.dir = dir_;
+  jo.durability = options_.durability;
+  jo.sync_interval = options_.sync_interval;
+  jo.segment_bytes = std::max<uint64_t>(options_.segment_bytes,
+                                        durable::kSegmentHeaderSize + 4 * impl_->JournalRecordBound());
+  jo.record_bound = impl_->JournalRecordBound();
+  jo.draws = impl_->draws_counter();
+  jo.on_tick = [this] { OnTick(); };
+  auto journal = Journal::Start(jo, segment, sequence);
+  if (!journal.ok()) return journal.status();
+  journal_ = std::move(*journal);
+  {
+    absl::MutexLock lock(&state_mu_);
+    journal_base_ = journal_base;
+    checkpoint_bytes_ = checkpoint_bytes;
+  }
+  impl_->bus().set_journal(journal_.get());
+  checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
+  return absl::OkStatus();
+}
+
+void DurableStore::OnTick() {
+  if (options_.checkpoint_min_journal_bytes == 0) return;
+  const uint64_t written = journal_->bytes_since_rotate();
+  absl::MutexLock lock(&state_mu_);
+  const uint64_t threshold =
+      std::max<uint64_t>(options_.checkpoint_min_journal_bytes,
+                         static_cast<uint64_t>(options_.checkpoint_ratio *
+                                               static_cast<double>(checkpoint_bytes_)));
+  if (written + journal_base_ > threshold) requested_ = true;
+}
+
+void DurableStore::CheckpointLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&state_mu_);
+      state_mu_.Await(absl::Condition(
+          +[](DurableStore* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return self->stop_ || self->requested_;
+          },
+          this));
+      if (stop_) return;
+      requested_ = false;
+    }
+    (void)Checkpoint();  // its outcome is in Stats()
+  }
+}
+
+absl::Status DurableStore::Checkpoint() {
+  absl::MutexLock lock(&checkpoint_mu_);
+  absl::Status status = CheckpointLocked();
+  last_checkpoint_status_ = status;
+  if (status.ok()) ++checkpoints_;
+  return status;
+}
+
+absl::Status DurableStore::CheckpointLocked() {
+  durable::StoreIdentity identity;
+  identity.created = NowUnix();
+  absl::StatusOr<uint64_t> rotated = absl::UnknownError("not rotated");
+  const bool fork_writer = UseFork();
+  pid_t child = -1;
+  std::string image;
+  const std::string temp = JoinPath(dir_, durable::CheckpointTempName(0));
+  impl_->Frozen(&identity, [&] {
+    rotated = journal_->Rotate(identity.sequence + 1);
+    if (!rotated.ok()) return;
+    if (fork_writer) {
+      const pid_t parent = getpid();
+      child = fork();
+      if (child != 0) return;
+      // The child: its memory is the store at this instant. It writes the
+      // file and leaves (no destructor, no atexit handler of the parent's).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(3);
+      const std::string path =
+          JoinPath(dir_, durable::CheckpointTempName(identity.sequence));
+      auto file = env_->NewWritableFile(path);
+      if (!file.ok()) _exit(4);
+      bool ok = (*file)->Append(durable::EncodeCheckpointHeader(identity)).ok();
+      uint64_t records = 0;
+      impl_->WriteCheckpointRecords([&](absl::string_view piece) {
+        records += CountFrames(piece);
+        if (ok) ok = (*file)->Append(piece).ok();
+      });
+      if (ok) ok = (*file)->Append(Trailer(records)).ok();
+      if (ok) ok = (*file)->Sync().ok();
+      if (ok) ok = (*file)->Close().ok();
+      _exit(ok ? 0 : 5);
+    }
+    image = durable::EncodeCheckpointHeader(identity);
+    uint64_t records = 0;
+    impl_->WriteCheckpointRecords([&](absl::string_view piece) {
+      records += CountFrames(piece);
+      image.append(piece.data(), piece.size());
+    });
+    image += Trailer(records);
+  });
+  (void)temp;
+  if (!rotated.ok()) return rotated.status();
+  if (fork_writer) {
+    if (child < 0) {
+      return absl::InternalError(absl::StrCat("checkpoint: fork failed: ", std::strerror(errno)));
+    }
+    int wstatus = 0;
+    pid_t waited;
+    do {
+      waited = waitpid(child, &wstatus, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (waited != child || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+      (void)env_->RemoveFile(JoinPath(dir_, durable::CheckpointTempName(identity.sequence)));
+      return absl::InternalError(absl::StrCat(
+          "checkpoint: the writer process failed (status ", wstatus, ") writing ",
+          JoinPath(dir_, durable::CheckpointTempName(identity.sequence))));
+    }
+  } else {
+    absl::Status written = WriteCheckpointFile(identity.sequence, image);
+    if (!written.ok()) return written;
+  }
+  USERSTORE_RETURN_IF_ERROR(PublishCheckpoint(identity.sequence));
+  USERSTORE_RETURN_IF_ERROR(journal_->RemoveSegmentsBelow(*rotated));
+  last_checkpoint_sequence_ = identity.sequence;
+  auto size = env_->FileSize(JoinPath(dir_, durable::CheckpointName(identity.sequence)));
+  absl::MutexLock lock(&state_mu_);
+  journal_base_ = 0;
+  if (size.ok()) checkpoint_bytes_ = *size;
+  return absl::OkStatus();
+}
+
+absl::Status DurableStore::WriteCheckpointFile(uint64_t sequence, absl::string_view image) {
+  const std::string temp = JoinPath(dir_, durable::CheckpointTempName(sequence));
+  auto file = env_->NewWritableFile(temp);
+  if (!file.ok()) return file.status();
+  absl::Status status = (*file)->Append(image);
+  if (status.ok()) status = (*file)->Sync();
+  if (status.ok()) status = (*file)->Close();
+  if (!status.ok()) (void)env_->RemoveFile(temp);
+  return status;
+}
+
+// The temporary file is complete and synced: rename it into place, make the
+// rename durable, then drop what it supersedes.
+absl::Status DurableStore::PublishCheckpoint(uint64_t sequence) {
+  const std::string temp = JoinPath(dir_, durable::CheckpointTempName(sequence));
+  const std::string final_path = JoinPath(dir_, durable::CheckpointName(sequence));
+  absl::Status status = env_->RenameFile(temp, final_path);
+  if (!status.ok()) {
+    (void)env_->RemoveFile(temp);
+    return status;
+  }
+  USERSTORE_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  auto listing = List(env_, dir_);
+  if (!listing.ok()) return listing.status();
+  bool removed = false;
+  for (const auto& entry : listing->checkpoints) {
+    if (entry.first >= sequence) continue;
+    USERSTORE_RETURN_IF_ERROR(env_->RemoveFile(JoinPath(dir_, entry.second)));
+    removed = true;
+  }
+  return removed ? env_->SyncDir(dir_) : absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> DurableStore::WriteFirstCheckpoint() {
+  durable::StoreIdentity identity;
+  identity.created = NowUnix();
+  std::string image;
+  impl_->Frozen(&identity, [&] {
+    image = durable::EncodeCheckpointHeader(identity);
+    uint64_t records = 0;
+    impl_->WriteCheckpointRecords([&](absl::string_view piece) {
+      records += CountFrames(piece);
+      image.append(piece.data(), piece.size());
+    });
+    image += Trailer(records);
+  });
+  USERSTORE_RETURN_IF_ERROR(WriteCheckpointFile(identity.sequence, image));
+  USERSTORE_RETURN_IF_ERROR(PublishCheckpoint(identity.sequence));
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    last_checkpoint_sequence_ = identity.sequence;
+  }
+  return image.size();
+}
+
+UserStore::DurabilityStats DurableStore::Stats() const {
+  UserStore::DurabilityStats stats;
+  stats.journal_bytes = journal_->written_position();
+  stats.journal_synced_bytes = journal_->synced_position();
+  stats.syncs = journal_->syncs();
+  absl::Status health = journal_->health();
+  if (!health.ok()) stats.journal_error = std::string(health.message());
+  absl::MutexLock lock(&checkpoint_mu_);
+  stats.checkpoints = checkpoints_;
+  stats.last_checkpoint_sequence = last_checkpoint_sequence_;
+  if (!last_checkpoint_status_.ok()) {
+    stats.last_checkpoint_error = std::string(last_checkpoint_status_.message());
+  }
+  return stats;
+}
+
+// --- recovery ----------------------------------------------------------------------------
+
+namespace {
+
+struct Recovered {
+  std::unique_ptr<StoreImpl> impl;
+  uint64_t sequence = 0;        // the last event applied
+  uint64_t next_segment = 1;    // the number the new journal starts at
+  uint64_t journal_bytes = 0;   // replayed
+  uint64_t checkpoint_bytes = 0;
+};
+
+// Loads checkpoint `name` into a new engine.
+absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::string& dir,
+                                                          const std::string& name,
+                                                          const DurableOptions& options,
+                                                          durable::StoreIdentity* identity,
+                                                          RecoveryReport* report,
+                                                          uint64_t* bytes) {
+  const std::string path = JoinPath(dir, name);
+  auto contents = env->ReadFile(path);
+  if (!contents.ok()) return contents.status();
+  *bytes = contents->size();
+  // The identity comes first in the file; the engine is built once it is
+  // known, then the records go in.
+  std::unique_ptr<StoreImpl> impl;
+  std::string pending_service;  // the service whose counters are still to set
+  uint64_t pending_next_user = 0;
+  uint64_t pending_next_role = 0;
+  uint64_t records = 0;
+  auto finish_service = [&]() -> absl::Status {
+    if (pending_service.empty()) return absl::OkStatus();
+    absl::Status s =
+        impl->FinishServiceRestore(pending_service, pending_next_user, pending_next_role);
+    pending_service.clear();
+    return s;
+  };
+  absl::Status status = durable::ReadCheckpoint(
+      *contents, path, identity, [&](const durable::CheckpointRecord& r) -> absl::Status {
+        if (impl == nullptr) {
+          StoreOptions so = options.store;
+          so.account_sid = identity->account_sid;
+          so.create_default_service = false;
+          impl = std::make_unique<StoreImpl>(so);
+          if (!impl->init_status().ok()) return impl->init_status();
+        }
+        USERSTORE_ASSIGN_OR_RETURN(ChangeEvent event, DecodeChangeEvent(r.event));
+        ++records;
+        switch (r.type) {
+          case durable::RecordType::kService:
+            USERSTORE_RETURN_IF_ERROR(finish_service());
+            USERSTORE_RETURN_IF_ERROR(impl->RestoreService(event, r.position));
+            pending_service = event.service->sid;
+            pending_next_user = r.next_user_position;
+            pending_next_role = r.next_role_position;
+            return absl::OkStatus();
+          case durable::RecordType::kRole:
+            return impl->RestoreRole(event, r.position);
+          case durable::RecordType::kUser:
+            return impl->RestoreUser(event, r.position);
+          default:
+            return absl::InvalidArgumentError("unexpected record type");
+        }
+      });
+  if (!status.ok()) return status;
+  if (impl == nullptr) {  // a checkpoint of a store with no service at all
+    StoreOptions so = options.store;
+    so.account_sid = identity->account_sid;
+    so.create_default_service = false;
+    impl = std::make_unique<StoreImpl>(so);
+  }
+  USERSTORE_RETURN_IF_ERROR(finish_service());
+  impl->RestoreIdentity(*identity);
+  report->checkpoint_sequence = identity->sequence;
+  report->checkpoint_records = records;
+  return impl;
+}
+
+// A journal problem at `offset` of `name`: what strict recovery refuses.
+absl::Status JournalDamage(const std::string& path, uint64_t offset, absl::string_view what) {
+  return absl::DataLossError(
+      absl::StrCat(path, ": ", what, " at byte offset ", offset,
+                   " (before the journal's tail: not a torn write; open with "
+                   "RecoveryMode::kSalvage to recover up to the record before it)"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string& path,
+                                                              const DurableOptions& options,
+                                                              RecoveryReport* report_out) {
+  const absl::Time start = absl::Now();
+  RecoveryReport report;
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  if (path.empty()) return InvalidParameterError("OpenUserStore: empty directory path");
+  USERSTORE_RETURN_IF_ERROR(env->CreateDir(path));
+  auto lock = env->LockDir(path);
+  if (!lock.ok()) return lock.status();
+  auto listing = List(env, path);
+  if (!listing.ok()) return listing.status();
+
+  std::unique_ptr<StoreImpl> impl;
+  uint64_t sequence = 0;
+  uint64_t next_segment = 1;
+  uint64_t journal_bytes = 0;
+  uint64_t checkpoint_bytes = 0;
+  // Disk changes recovery makes once it has succeeded.
+  struct TornTail {
+    std::string path;
+    uint64_t from = 0;
+    uint64_t to = 0;
+  };
+  std::vector<TornTail> zero_out;
+  std::vector<std::string> drop_files;  // segments after the tail
+  bool created = false;
+
+  if (listing->checkpoints.empty()) {
+    if (!listing->segments.empty()) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": journal segments but no checkpoint (the directory is damaged)"));
+    }
+    impl = std::make_unique<StoreImpl>(options.store);
+    if (!impl->init_status().ok()) return impl->init_status();
+    created = true;
+  } else {
+    // The newest checkpoint; in kSalvage, an older one when it is damaged.
+    durable::StoreIdentity identity;
+    absl::Status last_error;
+    for (auto it = listing->checkpoints.rbegin(); it != listing->checkpoints.rend(); ++it) {
+      auto loaded = LoadCheckpoint(env, path, it->second, options, &identity, &report,
+                                   &checkpoint_bytes);
+      if (loaded.ok()) {
+        impl = std::move(*loaded);
+        break;
+      }
+      last_error = loaded.status();
+      if (options.recovery != RecoveryMode::kSalvage ||
+          absl::IsFailedPrecondition(last_error)) {
+        return last_error;
+      }
+      report.salvage_note = absl::StrCat(report.salvage_note, "skipped damaged checkpoint ",
+                                         it->second, ": ", last_error.message(), "; ");
+    }
+    if (impl == nullptr) return last_error;
+    if (!options.store.account_sid.empty() && options.store.account_sid != identity.account_sid) {
+      return InvalidParameterError(absl::StrCat("OpenUserStore: the store in ", path,
+                                                " belongs to account ", identity.account_sid,
+                                                ", not ", options.store.account_sid));
+    }
+    sequence = identity.sequence;
+    uint64_t draws = identity.draws;
+    bool stopped = false;  // the tail was reached: later segments are dropped
+    for (const auto& entry : listing->segments) {
+      next_segment = std::max(next_segment, entry.first + 1);
+      const std::string seg_path = JoinPath(path, entry.second);
+      if (stopped) {
+        drop_files.push_back(seg_path);
+        continue;
+      }
+      auto contents = env->ReadFile(seg_path);
+      if (!contents.ok()) return contents.status();
+      const durable::SegmentScan scan = durable::ScanSegment(*contents);
+      if (scan.header_status != durable::HeaderStatus::kOk) {
+        if (scan.data_end == 0) continue;  // made, never written
+        if (scan.header_status == durable::HeaderStatus::kUnknownVersion) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              seg_path, ": unsupported journal segment version ", scan.header.version));
+        }
+        if (options.recovery != RecoveryMode::kSalvage) {
+          return JournalDamage(seg_path, 0, durable::HeaderStatusText(scan.header_status));
+        }
+        report.salvage_note =
+            absl::StrCat(report.salvage_note, seg_path, ": ",
+                         durable::HeaderStatusText(scan.header_status), "; ");
+        report.salvaged_bytes_dropped += scan.data_end;
+        drop_files.push_back(seg_path);
+        stopped = true;
+        continue;
+      }
+      uint64_t stop_at = scan.end;  // where this segment's good data ends
+      std::string problem;
+      for (const durable::JournalRecord& r : scan.records) {
+        if (r.sequence <= identity.sequence) continue;  // a checkpoint covers it
+        if (r.sequence != sequence + 1) {
+          problem = absl::StrCat("sequence gap (expected ", sequence + 1, ", found ",
+                                 r.sequence, ")");
+          stop_at = r.offset;
+          break;
+        }
+        absl::StatusOr<ChangeEvent> event = DecodeChangeEvent(r.event);
+        absl::Status applied = event.ok() ? impl->Apply(*event) : event.status();
+        if (!applied.ok()) {
+          problem = absl::StrCat("record does not apply (", applied.message(), ")");
+          stop_at = r.offset;
+          break;
+        }
+        sequence = r.sequence;
+        draws = std::max(draws, r.draws);
+        journal_bytes += r.size;
+        ++report.journal_records;
+      }
+      if (problem.empty() && scan.stop == durable::FrameStatus::kEnd) continue;
+      if (problem.empty()) problem = durable::FrameStatusName(scan.stop);
+      // A bad frame at or past the synced watermark is the torn tail of a
+      // crash (or of a power loss in the unsynced window); before it, damage.
+      const bool torn = problem == durable::FrameStatusName(scan.stop) &&
+                        stop_at >= scan.header.synced_until;
+      if (!torn) {
+        if (options.recovery != RecoveryMode::kSalvage) {
+          return JournalDamage(seg_path, stop_at, problem);
+        }
+        report.salvage_note = absl::StrCat(report.salvage_note, seg_path, ": ", problem,
+                                           " at byte offset ", stop_at, "; ");
+        report.salvaged_bytes_dropped += scan.data_end > stop_at ? scan.data_end - stop_at : 0;
+      } else {
+        report.torn_bytes_dropped = scan.data_end > stop_at ? scan.data_end - stop_at : 0;
+        report.torn_file = seg_path;
+      }
+      zero_out.push_back({seg_path, stop_at, std::max<uint64_t>(scan.data_end, stop_at)});
+      stopped = true;
+    }
+    impl->AdvanceDrawsTo(draws);
+  }
+
+  // Recovery succeeded: now (and only now) the directory changes.
+  for (const TornTail& t : zero_out) {
+    if (t.to <= t.from) continue;
+    auto file = env->OpenMappedFile(t.path);
+    if (!file.ok()) return file.status();
+    const uint64_t to = std::min<uint64_t>(t.to, (*file)->size());
+    if (options.recovery == RecoveryMode::kSalvage && report.salvaged_bytes_dropped > 0) {
+      auto aside = env->NewWritableFile(JoinPath(
+          path, absl::StrCat("salvaged-", t.from, "-", t.path.substr(t.path.rfind('/') + 1))));
+      if (aside.ok()) {
+        (void)(*aside)->Append(absl::string_view((*file)->data() + t.from, to - t.from));
+        (void)(*aside)->Sync();
+        (void)(*aside)->Close();
+      }
+    }
+    std::memset((*file)->data() + t.from, 0, to - t.from);
+    USERSTORE_RETURN_IF_ERROR((*file)->Sync(0, to));
+  }
+  for (const std::string& drop : drop_files) {
+    if (options.recovery == RecoveryMode::kSalvage) {
+      USERSTORE_RETURN_IF_ERROR(env->RenameFile(
+          drop, JoinPath(path, absl::StrCat("salvaged-", drop.substr(drop.rfind('/') + 1)))));
+    } else {
+      USERSTORE_RETURN_IF_ERROR(env->RemoveFile(drop));
+    }
+  }
+  for (const auto& entry : listing->temps) {
+    USERSTORE_RETURN_IF_ERROR(env->RemoveFile(JoinPath(path, entry.second)));
+  }
+  USERSTORE_RETURN_IF_ERROR(env->SyncDir(path));
+
+  StoreImpl* raw = impl.get();
+  std::unique_ptr<UserStore> store(new UserStore(std::move(impl)));
+  auto durable = std::make_unique<DurableStore>(raw, env, path, options, std::move(*lock));
+  if (created) {
+    auto size = durable->WriteFirstCheckpoint();
+    if (!size.ok()) return size.status();
+    checkpoint_bytes = *size;
+    sequence = raw->last_sequence();
+  }
+  USERSTORE_RETURN_IF_ERROR(
+      durable->Start(next_segment, sequence + 1, journal_bytes, checkpoint_bytes));
+  store->durable_ = std::move(durable);
+  report.created = created;
+  report.last_sequence = raw->last_sequence();
+  report.duration = absl::Now() - start;
+  if (report_out != nullptr) *report_out = report;
+  return store;
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<UserStore>> OpenUserStore(const std::string& path,
+                                                         const DurableOptions& options,
+                                                         RecoveryReport* report) {
+  return internal::DurableStore::Open(path, options, report);
+}
+
+}  // namespace userstore

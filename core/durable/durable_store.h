@@ -1,0 +1,103 @@
+// DurableStore: what a `UserStore` opened on a directory (durable.h) owns
+// besides its engine: the directory's lock, the journal, and the checkpoints
+// (docs/durability.md). `OpenUserStore` builds it: recovery, then the journal
+// attached to the engine's event bus.
+//
+// Checkpoints. One at a time, on a thread of their own (automatic, when the
+// journal since the last one outgrows DurableOptions' threshold) or on the
+// caller's (`Checkpoint`). The store is frozen (StoreImpl::Frozen: no write
+// in flight) only while the journal switches to a new segment and, with the
+// fork writer, for the fork() itself; the child process writes the file from
+// its copy-on-write image of the store. With the in-process writer the
+// records are encoded while frozen, then written unfrozen. Then: the file is
+// synced, renamed into place, the directory synced, and only then are the
+// journal segments it covers and the older checkpoints removed.
+
+#ifndef USERSTORE_CORE_DURABLE_DURABLE_STORE_H_
+#define USERSTORE_CORE_DURABLE_DURABLE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+#include "userstore/durable.h"
+#include "userstore/env.h"
+#include "userstore/user_store.h"
+
+#include "core/durable/journal.h"
+
+namespace userstore {
+namespace internal {
+
+class StoreImpl;
+
+class DurableStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<UserStore>> Open(const std::string& path,
+                                                         const DurableOptions& options,
+                                                         RecoveryReport* report);
+
+  DurableStore(StoreImpl* impl, Env* env, std::string dir, const DurableOptions& options,
+               std::unique_ptr<FileLock> lock);
+  // Stops the checkpoint thread (waiting for a checkpoint under way), detaches
+  // and closes the journal (which syncs it), releases the directory.
+  ~DurableStore();
+
+  // After a write that returned OK: kSyncEachWrite waits for its record to
+  // be durable. OK or 503/20503.
+  absl::Status AfterWrite() { return journal_->AwaitThreadDurable(); }
+
+  absl::Status Checkpoint();
+  absl::Status Sync() { return journal_->Sync(); }
+  UserStore::DurabilityStats Stats() const;
+
+  // Starts the journal at `segment` (first sequence `sequence`) and the
+  // checkpoint thread. `journal_base` counts journal bytes recovery replayed
+  // (toward the next automatic checkpoint).
+  absl::Status Start(uint64_t segment, uint64_t sequence, uint64_t journal_base,
+                     uint64_t checkpoint_bytes);
+
+  // Writes a checkpoint of a store that has no journal yet (a new
+  // directory). Returns the file's size.
+  absl::StatusOr<uint64_t> WriteFirstCheckpoint();
+
+ private:
+  absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_);
+  // Writes `image` (a whole checkpoint) as checkpoint `sequence`: the
+  // temporary file, synced, renamed, the directory synced.
+  absl::Status WriteCheckpointFile(uint64_t sequence, absl::string_view image);
+  absl::Status PublishCheckpoint(uint64_t sequence);
+  bool UseFork() const;
+  void OnTick();
+  void CheckpointLoop();
+
+  StoreImpl* const impl_;
+  Env* const env_;
+  const std::string dir_;
+  const DurableOptions options_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<Journal> journal_;
+
+  mutable absl::Mutex checkpoint_mu_;  // one checkpoint at a time
+  uint64_t checkpoints_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;
+  uint64_t last_checkpoint_sequence_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;
+  absl::Status last_checkpoint_status_ ABSL_GUARDED_BY(checkpoint_mu_);
+
+  mutable absl::Mutex state_mu_;
+  bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
+  bool requested_ ABSL_GUARDED_BY(state_mu_) = false;
+  uint64_t checkpoint_bytes_ ABSL_GUARDED_BY(state_mu_) = 0;  // the last one's size
+  uint64_t journal_base_ ABSL_GUARDED_BY(state_mu_) = 0;
+  std::thread checkpoint_thread_;
+};
+
+}  // namespace internal
+}  // namespace userstore
+
+#endif  // USERSTORE_CORE_DURABLE_DURABLE_STORE_H_

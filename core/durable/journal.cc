@@ -1,0 +1,352 @@
+#include "core/durable/journal.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+#include "userstore/status.h"
+
+#include "core/durable/format.h"
+
+namespace userstore {
+namespace internal {
+namespace {
+
+// The journal position the calling thread's last append ended at, and the
+// journal it went to (a thread may write to several stores).
+struct LastAppend {
+  const void* journal = nullptr;
+  uint64_t position = 0;
+};
+thread_local LastAppend tls_last_append;
+
+absl::Status Unavailable(absl::string_view why) {
+  return MakeError(ErrorCode::kServiceUnavailable,
+                   absl::StrCat("Service Unavailable: the journal could not be written (", why,
+                                ")"));
+}
+
+uint64_t NowUnix() { return static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())); }
+
+}  // namespace
+
+Journal::Journal(const Options& options) : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Start(const Options& options,
+                                                        uint64_t segment_number,
+                                                        uint64_t first_sequence) {
+  std::unique_ptr<Journal> journal(new Journal(options));
+  auto segment = journal->MakeSegment(segment_number);
+  if (!segment.ok()) return segment.status();
+  durable::SegmentHeader header;
+  header.segment_number = segment_number;
+  header.first_sequence = first_sequence;
+  header.created = NowUnix();
+  durable::WriteSegmentHeader(header, (*segment)->data());
+  absl::Status synced = (*segment)->file->Sync(0, durable::kSegmentHeaderSize);
+  if (synced.ok()) synced = options.env->SyncDir(options.dir);
+  if (!synced.ok()) return synced;
+  {
+    absl::MutexLock lock(&journal->mu_);
+    journal->current_ = std::move(*segment);
+    journal->next_number_ = segment_number + 1;
+  }
+  journal->background_ = std::thread([raw = journal.get()] { raw->BackgroundLoop(); });
+  return journal;
+}
+
+Journal::~Journal() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (background_.joinable()) background_.join();
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](bool* syncing) { return !*syncing; }, &syncing_));
+  if (failed_.ok() && written_ > synced_) (void)LeadSyncLocked();
+}
+
+absl::StatusOr<std::unique_ptr<Journal::Segment>> Journal::MakeSegment(uint64_t number) {
+  const std::string path = durable::JoinPath(options_.dir, durable::SegmentName(number));
+  auto file = options_.env->NewMappedFile(path, options_.segment_bytes);
+  if (!file.ok()) return file.status();
+  auto segment = std::make_unique<Segment>();
+  segment->file = std::move(*file);
+  segment->number = number;
+  segment->tail = durable::kSegmentHeaderSize;
+  durable::SegmentHeader header;
+  header.segment_number = number;
+  header.created = NowUnix();
+  durable::WriteSegmentHeader(header, segment->data());
+  return segment;
+}
+
+uint64_t Journal::FreeLocked() const { return current_->file->size() - current_->tail; }
+
+absl::Status Journal::EnsureSpareLocked() {
+  while (making_spare_) {
+    mu_.Await(absl::Condition(
+        +[](bool* making) { return !*making; }, &making_spare_));
+  }
+  if (spare_ != nullptr) return absl::OkStatus();
+  if (!failed_.ok()) return failed_;
+  making_spare_ = true;
+  const uint64_t number = next_number_++;
+  mu_.Unlock();
+  absl::StatusOr<std::unique_ptr<Segment>> made = MakeSegment(number);
+  absl::Status status = made.status();
+  // The new file's name must be durable before a record in it is.
+  if (status.ok()) status = options_.env->SyncDir(options_.dir);
+  mu_.Lock();
+  making_spare_ = false;
+  if (!status.ok()) return status;
+  spare_ = std::move(*made);
+  return absl::OkStatus();
+}
+
+void Journal::SwitchToSpareLocked(uint64_t first_sequence) {
+  if (spare_ == nullptr) {
+    // Reserve keeps a spare whenever the current segment might not hold the
+    // reserved records; reaching here is a broken invariant, and writing
+    // past the mapping would corrupt memory.
+    std::fprintf(stderr, "userstore: journal invariant broken: no spare segment\n");
+    std::abort();
+  }
+  durable::SegmentHeader header;
+  header.segment_number = spare_->number;
+  header.first_sequence = first_sequence;
+  header.created = NowUnix();
+  durable::WriteSegmentHeader(header, spare_->data());
+  spare_->base = written_;
+  sealed_.push_back(std::move(current_));
+  current_ = std::move(spare_);
+}
+
+absl::Status Journal::Reserve(int records) {
+  absl::MutexLock lock(&mu_);
+  if (!failed_.ok()) return Unavailable(failed_.message());
+  const uint64_t need = static_cast<uint64_t>(reserved_ + records) * options_.record_bound;
+  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const uint64_t spare =
+        spare_ == nullptr ? 0 : spare_->file->size() - durable::kSegmentHeaderSize;
+    return FreeLocked() + spare;
+  };
+  if (room() < need) {
+    absl::Status made = EnsureSpareLocked();
+    if (!made.ok()) return Unavailable(made.message());
+    if (room() < need) {
+      return Unavailable("too many writes in flight for the journal's segment size");
+    }
+  }
+  reserved_ += records;
+  return absl::OkStatus();
+}
+
+void Journal::Unreserve(int records) {
+  absl::MutexLock lock(&mu_);
+  reserved_ -= records;
+}
+
+uint64_t Journal::Append(absl::FunctionRef<uint64_t()> number,
+                         absl::FunctionRef<char*(uint64_t, char*)> encode) noexcept {
+  absl::MutexLock lock(&mu_);
+  const uint64_t sequence = number();
+  if (FreeLocked() < options_.record_bound) SwitchToSpareLocked(sequence);
+  Segment* segment = current_.get();
+  char* frame = segment->data() + segment->tail;
+  char* payload = frame + durable::kFrameHeaderSize;
+  durable::PutU64(payload, options_.draws != nullptr
+                               ? options_.draws->load(std::memory_order_relaxed)
+                               : 0);
+  char* end = encode(sequence, payload + 8);
+  const uint32_t length = static_cast<uint32_t>(end - payload);
+  durable::SealFrame(frame, durable::RecordType::kEvent, length);
+  const uint64_t size = durable::kFrameHeaderSize + length;
+  segment->tail += size;
+  written_ += size;
+  --reserved_;
+  tls_last_append = {this, written_};
+  return sequence;
+}
+
+absl::Status Journal::SyncTo(uint64_t position) {
+  Waiter self;
+  self.position = position;
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    if (!failed_.ok()) return Unavailable(failed_.message());
+    if (synced_ >= position) return absl::OkStatus();
+    if (!syncing_) {
+      (void)LeadSyncLocked();
+      continue;
+    }
+    self.done = false;
+    self.lead = false;
+    waiters_.push_back(self);
+    while (!self.done && !self.lead) self.cv.Wait(&mu_);
+    if (self.is_linked()) waiters_.erase(waiters_.iterator_to(self));
+  }
+}
+
+absl::Status Journal::AwaitThreadDurable() {
+  if (options_.durability != Durability::kSyncEachWrite) return absl::OkStatus();
+  if (tls_last_append.journal != this) return absl::OkStatus();
+  return SyncTo(tls_last_append.position);
+}
+
+absl::Status Journal::Sync() {
+  uint64_t position;
+  {
+    absl::MutexLock lock(&mu_);
+    position = written_;
+  }
+  return SyncTo(position);
+}
+
+absl::Status Journal::LeadSyncLocked() {
+  syncing_ = true;
+  const uint64_t target = written_;
+  struct Work {
+    Segment* segment;
+    uint64_t tail;
+  };
+  std::vector<Work> work;
+  for (auto& s : sealed_) work.push_back({s.get(), s->tail});
+  work.push_back({current_.get(), current_->tail});
+  mu_.Unlock();
+  absl::Status status;
+  for (const Work& w : work) {
+    if (w.tail <= w.segment->synced) continue;
+    status = w.segment->file->Sync(0, w.tail);
+    if (!status.ok()) break;
+    // Durable with the next sync: how far this one reached (docs/file-format.md).
+    durable::PutU64(w.segment->data() + durable::kSyncedUntilOffset, w.tail);
+  }
+  mu_.Lock();
+  syncing_ = false;
+  if (status.ok()) {
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    if (target > synced_) synced_ = target;
+    for (const Work& w : work) {
+      if (w.tail > w.segment->synced) w.segment->synced = w.tail;
+    }
+    for (auto it = sealed_.begin(); it != sealed_.end();) {
+      it = (*it)->synced >= (*it)->tail ? sealed_.erase(it) : it + 1;
+    }
+  } else {
+    Fail(status);
+  }
+  // Wake every waiter this sync covered (or that the failure concerns), and
+  // hand the leadership to the first one left.
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    Waiter& w = *it;
+    if (!failed_.ok() || w.position <= synced_) {
+      it = waiters_.erase(it);
+      w.done = true;
+      w.cv.Signal();
+    } else {
+      ++it;
+    }
+  }
+  if (!waiters_.empty()) {
+    Waiter& next = waiters_.front();
+    waiters_.pop_front();
+    next.lead = true;
+    next.cv.Signal();
+  }
+  return status;
+}
+
+void Journal::Fail(const absl::Status& status) {
+  if (failed_.ok()) failed_ = status;
+}
+
+absl::Status Journal::health() const {
+  absl::MutexLock lock(&mu_);
+  return failed_.ok() ? absl::OkStatus() : Unavailable(failed_.message());
+}
+
+absl::StatusOr<uint64_t> Journal::Rotate(uint64_t first_sequence) {
+  absl::MutexLock lock(&mu_);
+  if (!failed_.ok()) return Unavailable(failed_.message());
+  absl::Status made = EnsureSpareLocked();
+  if (!made.ok()) return made;
+  SwitchToSpareLocked(first_sequence);
+  rotate_position_ = written_;
+  return current_->number;
+}
+
+absl::Status Journal::RemoveSegmentsBelow(uint64_t number) {
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](bool* syncing) { return !*syncing; }, &syncing_));
+    for (auto it = sealed_.begin(); it != sealed_.end();) {
+      it = (*it)->number < number ? sealed_.erase(it) : it + 1;
+    }
+  }
+  auto names = options_.env->ListDir(options_.dir);
+  if (!names.ok()) return names.status();
+  bool removed = false;
+  for (const std::string& name : *names) {
+    std::optional<uint64_t> n = durable::ParseSegmentName(name);
+    if (!n.has_value() || *n >= number) continue;
+    absl::Status status = options_.env->RemoveFile(durable::JoinPath(options_.dir, name));
+    if (!status.ok()) return status;
+    removed = true;
+  }
+  return removed ? options_.env->SyncDir(options_.dir) : absl::OkStatus();
+}
+
+uint64_t Journal::bytes_since_rotate() const {
+  absl::MutexLock lock(&mu_);
+  return written_ - rotate_position_;
+}
+uint64_t Journal::written_position() const {
+  absl::MutexLock lock(&mu_);
+  return written_;
+}
+uint64_t Journal::synced_position() const {
+  absl::MutexLock lock(&mu_);
+  return synced_;
+}
+
+bool Journal::NeedsSpareLocked() const {
+  return spare_ == nullptr && !making_spare_ && FreeLocked() < options_.segment_bytes / 2;
+}
+
+bool Journal::BackgroundShouldWake() const { return stop_ || NeedsSpareLocked(); }
+
+void Journal::BackgroundLoop() {
+  absl::MutexLock lock(&mu_);
+  absl::Time next_sync = absl::Now() + options_.sync_interval;
+  while (!stop_) {
+    // Wake at the next sync, or early when the current segment runs low
+    // (so the spare is ready before an append needs it), or to stop.
+    const absl::Duration wait = std::max(absl::ZeroDuration(), next_sync - absl::Now());
+    mu_.AwaitWithTimeout(absl::Condition(this, &Journal::BackgroundShouldWake),
+                         std::min(wait, absl::Milliseconds(100)));
+    if (stop_) break;
+    if (NeedsSpareLocked() && failed_.ok()) {
+      (void)EnsureSpareLocked();  // a failure shows in the next Reserve
+    }
+    if (absl::Now() < next_sync) continue;
+    next_sync = absl::Now() + options_.sync_interval;
+    if (options_.durability == Durability::kBackgroundSync && failed_.ok() && !syncing_ &&
+        written_ > synced_) {
+      (void)LeadSyncLocked();
+    }
+    if (options_.on_tick) {
+      mu_.Unlock();
+      options_.on_tick();
+      mu_.Lock();
+    }
+  }
+}
+
+}  // namespace internal
+}  // namespace userstore
