@@ -12,6 +12,7 @@
 #include "core/durable/event_encoding.h"
 #include "core/durable/format.h"
 #include "core/store_impl.h"
+#include "core/store_rules.h"
 
 namespace userstore {
 namespace internal {

@@ -21,6 +21,7 @@
 #include "core/durable/files.h"
 #include "core/durable/format.h"
 #include "core/store_impl.h"
+#include "core/store_rules.h"
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)

@@ -67,7 +67,16 @@ Journal::~Journal() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](bool* syncing) { return !*syncing; }, &syncing_));
-  if (failed_.ok() && written_ > synced_) (void)LeadSyncLocked();
+  // The last sync also makes the header's watermark durable, so that after
+  // a clean close every record counts as synced (damage to one is damage,
+  // not a torn tail).
+  final_sync_ = true;
+  if (!failed_.ok()) return;
+  if (written_ > synced_) {
+    (void)LeadSyncLocked();
+  } else if (current_->synced > durable::kSegmentHeaderSize) {
+    (void)current_->file->Sync(0, durable::kSegmentHeaderSize);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Journal::Segment>> Journal::MakeSegment(uint64_t number) {
@@ -223,8 +232,14 @@ absl::Status Journal::LeadSyncLocked() {
     if (w.tail <= w.segment->synced) continue;
     status = w.segment->file->Sync(0, w.tail);
     if (!status.ok()) break;
-    // Durable with the next sync: how far this one reached (docs/file-format.md).
+    // How far this sync reached, for recovery to tell a torn tail from
+    // damage (docs/file-format.md). Durable with the segment's next sync; a
+    // sealed segment has none, so its header is synced again now.
     durable::PutU64(w.segment->data() + durable::kSyncedUntilOffset, w.tail);
+    if (w.segment != work.back().segment || final_sync_) {
+      status = w.segment->file->Sync(0, durable::kSegmentHeaderSize);
+      if (!status.ok()) break;
+    }
   }
   mu_.Lock();
   syncing_ = false;

@@ -183,6 +183,7 @@ class Journal {
   uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rotate_position_ ABSL_GUARDED_BY(mu_) = 0;
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  bool final_sync_ = false;  // set by the destructor, alone by then
   WaiterList waiters_ ABSL_GUARDED_BY(mu_);
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

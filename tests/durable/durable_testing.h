@@ -1,0 +1,124 @@
+// Helpers of the durable store's tests: a temporary directory, a fingerprint
+// of a store's whole state, and raw access to its files.
+
+#ifndef USERSTORE_TESTS_DURABLE_DURABLE_TESTING_H_
+#define USERSTORE_TESTS_DURABLE_DURABLE_TESTING_H_
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "userstore/event_codec.h"
+#include "userstore/user_store.h"
+
+#include "core/durable/files.h"
+#include "core/durable/format.h"
+
+namespace userstore {
+namespace durable_testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its files.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/userstore-test-XXXXXX");
+    char* made = mkdtemp(pattern.data());
+    path_ = made != nullptr ? made : "";
+  }
+  ~TempDir() { RemoveTree(path_); }
+  const std::string& path() const { return path_; }
+
+  static void RemoveTree(const std::string& path) {
+    if (DIR* dir = opendir(path.c_str())) {
+      while (dirent* entry = readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name == "." || name == "..") continue;
+        const std::string child = path + "/" + name;
+        if (entry->d_type == DT_DIR) {
+          RemoveTree(child);
+        } else {
+          std::remove(child.c_str());
+        }
+      }
+      closedir(dir);
+    }
+    rmdir(path.c_str());
+  }
+
+ private:
+  std::string path_;
+};
+
+inline std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(d)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    closedir(d);
+  }
+  return names;
+}
+
+inline std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+inline void WriteAll(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The path of the directory's only journal segment ("" when not exactly one).
+inline std::string OnlySegment(const std::string& dir) {
+  std::string found;
+  int count = 0;
+  for (const std::string& name : Names(dir)) {
+    if (internal::durable::ParseSegmentName(name)) {
+      found = dir + "/" + name;
+      ++count;
+    }
+  }
+  return count == 1 ? found : "";
+}
+
+// (offset, size) of each good frame of a segment.
+inline std::vector<std::pair<size_t, size_t>> FrameOffsets(const std::string& segment) {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (const auto& r : internal::durable::ScanSegment(segment).records) {
+    out.emplace_back(r.offset, r.size);
+  }
+  return out;
+}
+
+// The whole state of a store as text: its account, last sequence, and every
+// service, role and user (dates, presence, counts included) in order.
+inline std::string Fingerprint(const UserStore& store) {
+  std::string out = absl::StrCat(store.account_sid(), "#", store.last_sequence(), "\n");
+  for (const ChangeEvent& event : store.Snapshot().events) {
+    std::string bytes;
+    (void)EncodeChangeEvent(event, &bytes);
+    for (unsigned char c : bytes) absl::StrAppend(&out, absl::Hex(c, absl::kZeroPad2));
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace durable_testing
+}  // namespace userstore
+
+#endif  // USERSTORE_TESTS_DURABLE_DURABLE_TESTING_H_
