@@ -11,10 +11,15 @@
 // chosen operation.
 //
 // Errors. Every call returns a status naming the path and the operation:
-//   - no space left (ENOSPC, EDQUOT): RESOURCE_EXHAUSTED;
+//   - no space left (ENOSPC, EDQUOT), or a file larger than the file system
+//     allows (EFBIG): RESOURCE_EXHAUSTED;
 //   - an I/O error (EIO) or any other failure of the system: INTERNAL;
 //   - a file that does not exist: NOT_FOUND;
-//   - a directory already locked (LockDir): FAILED_PRECONDITION.
+//   - a directory already locked (LockDir): FAILED_PRECONDITION;
+//   - a `Sync` range outside the file: OUT_OF_RANGE;
+//   - a call on a closed `WritableFile`: FAILED_PRECONDITION.
+// The messages name the operation and the path, then the system's reason
+// (strerror) and errno.
 // These are the status codes of an `Env`; the store turns a failed write
 // into Twilio's 503/20503 (docs/durability.md).
 //
@@ -55,11 +60,13 @@ class MappedFile {
   virtual const std::string& path() const = 0;
 
   // The mapping: `size()` writable bytes. Valid until the object is destroyed.
+  // Null when `size()` is 0 (an empty file has no mapping).
   virtual char* data() = 0;
   virtual uint64_t size() const = 0;
 
   // Makes the bytes [offset, offset + length) durable (msync MS_SYNC, then
-  // fdatasync, on the real file system). A failure is final for this file:
+  // fdatasync, on the real file system; the msync covers whole pages). A
+  // range beyond `size()` is OUT_OF_RANGE. A failure is final for this file:
   // the store stops writing (docs/durability.md, "a failed sync").
   virtual absl::Status Sync(uint64_t offset, uint64_t length) = 0;
 };
@@ -67,14 +74,21 @@ class MappedFile {
 // userstore::WritableFile
 //
 // A new file written front to back (checkpoints). Not thread-safe.
+//
+// After a failed `Append` or `Sync` the file's contents are unknown: discard
+// the file. (The POSIX one then returns that same error from every later call
+// but `Close`.)
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
+  // Appends `data`. Buffered (64 KiB on the real file system): an error of
+  // the write may surface at a later `Append`, at `Sync` or at `Close`.
   virtual absl::Status Append(absl::string_view data) = 0;
-  // Makes everything appended so far durable (fdatasync).
+  // Makes everything appended so far durable (write, then fdatasync).
   virtual absl::Status Sync() = 0;
-  // Closes the file; further calls fail. The destructor closes too, ignoring
-  // errors.
+  // Writes what is buffered and closes the file (without a sync); further
+  // calls, a second `Close` included, fail with FAILED_PRECONDITION. The
+  // destructor closes too, ignoring errors.
   virtual absl::Status Close() = 0;
 };
 
@@ -97,7 +111,8 @@ class Env {
   // The POSIX file system. Never null; lives for the whole process.
   static Env* Default();
 
-  // Creates `path` (one level) unless it exists as a directory.
+  // Creates `path` (one level) unless it exists as a directory. Its parent
+  // missing: NOT_FOUND; `path` a file: INTERNAL.
   virtual absl::Status CreateDir(const std::string& path) = 0;
 
   // The names (not paths) of the entries of directory `path`, "." and ".."
@@ -113,14 +128,17 @@ class Env {
   // The whole contents of file `path`.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
 
-  // Creates `path` (replacing a file already there) for writing front to back.
+  // Creates `path` for writing front to back. A file already there is
+  // truncated (O_TRUNC): the same file, emptied.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& path) = 0;
 
   // Creates `path` (which must not exist) with `size` bytes of zeros, its
-  // blocks allocated (posix_fallocate), and maps it for writing. No space:
-  // RESOURCE_EXHAUSTED, and no file is left behind. The new file's name is
-  // durable only once the directory is synced (SyncDir).
+  // blocks allocated (posix_fallocate), and maps it for writing. No space
+  // (or a size beyond the file system's largest file): RESOURCE_EXHAUSTED,
+  // and no file is left behind by any failure. `path` already there: an
+  // error (INTERNAL). The new file's name is durable only once the directory
+  // is synced (SyncDir).
   virtual absl::StatusOr<std::unique_ptr<MappedFile>> NewMappedFile(const std::string& path,
                                                                     uint64_t size) = 0;
 
@@ -141,8 +159,14 @@ class Env {
 
   // Takes the lock of directory `path` (a file `LOCK` inside it, created if
   // missing): an fcntl lock against other processes, a table of the
-  // process's own locks against a second open in this one. Already locked:
-  // FAILED_PRECONDITION naming the directory, at once (it never waits).
+  // process's own locks against a second open in this one. Already locked,
+  // at once (it never waits), FAILED_PRECONDITION:
+  //   "directory <path> is already open in this process", or
+  //   "directory <path> is in use by another process (lock held on <path>/LOCK)".
+  // A child made by fork() does not inherit the lock (fcntl locks belong to
+  // a process): the parent keeps it, and the child may not take it while the
+  // parent holds it. The lock is released when the `FileLock` is destroyed
+  // (or the process ends); the LOCK file stays.
   virtual absl::StatusOr<std::unique_ptr<FileLock>> LockDir(const std::string& path) = 0;
 
   // True when a process started by fork() may write files through this Env

@@ -16,16 +16,35 @@
 // a file created since the last SyncDir of its directory disappears, a
 // rename is undone, a removed file comes back with its durable contents.
 //
+// A new mapped file's size and zeros go with its entry (durable once its
+// directory is synced); the bytes written into it, only once synced. A
+// writable file's `Sync` makes its whole contents durable (and its
+// truncation, when `NewWritableFile` emptied an existing file).
+//
 // `SimulatePowerLoss()` makes every file's visible contents its durable
-// contents and undoes every unsynced directory entry, as a machine that lost
-// power and rebooted. Open file objects keep working on the new contents
-// (the store that used them must be destroyed first; a test reopens).
+// contents and undoes every unsynced directory entry (directories made by
+// `CreateDir` included), as a machine that lost power and rebooted. Open file
+// objects keep working on the new contents (the store that used them must be
+// destroyed first; a test reopens); locks stay held until their `FileLock`
+// is destroyed. A mapping made before its file changed size (`SetContents`,
+// an `Append` or truncation through `NewWritableFile`) keeps its own bytes
+// and no longer reaches the file.
+//
+// Paths are plain strings: absolute ('/'-separated; repeated and trailing
+// slashes ignored; no "." or ".." resolution), the parent of a path being
+// everything before its last '/'; a relative path is INVALID_ARGUMENT. The
+// simulated disk has no size limit but memory: `NewMappedFile` of more than
+// 2^48 bytes fails as a real one would (RESOURCE_EXHAUSTED, EFBIG).
 //
 // Injected failures. `FailAfter(op, n, code)`: the n-th next call of `op`
 // (n = 1: the next) and every later one fails with `code` (RESOURCE_EXHAUSTED
 // models ENOSPC, INTERNAL an EIO) until `ClearFailures()`; the failed call
 // changes nothing (a failed `MappedFile::Sync` leaves the range not durable).
-// `FailOnce(op, n, code)` fails only the n-th call.
+// `FailOnce(op, n, code)` fails only the n-th call. An `n` below 1 counts as
+// 1. A failed call is counted, and its message names the operation and path
+// and says "injected failure". Calls not in `Op` (CreateDir, ListDir, Exists,
+// FileSize, OpenMappedFile, LockDir, WritableFile::Close) never fail by
+// injection.
 //
 // Thread safety: every method may be called from any thread at once.
 
@@ -67,8 +86,10 @@ class FaultInjectionEnv : public Env {
   virtual int64_t Count(Op op) const = 0;
 
   // The visible contents of file `path` (empty when there is none), and
-  // replaces them (for corrupting a file on purpose; the new contents are
-  // durable at once).
+  // replaces them (for corrupting a file on purpose; the new contents, and
+  // the file's entry if `SetContents` created it, are durable at once).
+  // Neither is counted or fails by injection; `SetContents` does nothing when
+  // the parent directory is missing or `path` is a directory.
   virtual std::string Contents(const std::string& path) const = 0;
   virtual void SetContents(const std::string& path, const std::string& contents) = 0;
 };
