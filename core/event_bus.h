@@ -116,7 +116,10 @@ class EventBus {
   class PreparedEvent {
    public:
     PreparedEvent() = default;
-    PreparedEvent(PreparedEvent&&) = default;
+    PreparedEvent(PreparedEvent&& other) noexcept
+        : node_(std::move(other.node_)), encoded_(std::move(other.encoded_)), bus_(other.bus_) {
+      other.bus_ = nullptr;
+    }
     PreparedEvent& operator=(PreparedEvent&& other) noexcept {
       Release();
       node_ = std::move(other.node_);

@@ -408,7 +408,14 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
   RecoveryReport report;
   Env* env = options.env != nullptr ? options.env : Env::Default();
   if (path.empty()) return InvalidParameterError("OpenUserStore: empty directory path");
-  USERSTORE_RETURN_IF_ERROR(env->CreateDir(path));
+  if (!env->Exists(path)) {
+    // A new directory's own entry must be durable too: its parent is synced.
+    USERSTORE_RETURN_IF_ERROR(env->CreateDir(path));
+    const size_t slash = path.find_last_of('/', path.size() > 1 ? path.size() - 2 : 0);
+    const std::string parent =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    USERSTORE_RETURN_IF_ERROR(env->SyncDir(parent));
+  }
   auto lock = env->LockDir(path);
   if (!lock.ok()) return lock.status();
   auto listing = List(env, path);
@@ -514,11 +521,16 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
         journal_bytes += r.size;
         ++report.journal_records;
       }
-      if (problem.empty() && scan.stop == durable::FrameStatus::kEnd) continue;
-      if (problem.empty()) problem = durable::FrameStatusName(scan.stop);
+      // Bytes after the end of the data: an append torn before its frame
+      // header was written (the header is written last), or damage.
+      const bool trailing = scan.stop == durable::FrameStatus::kEnd && scan.data_end > scan.end;
+      if (problem.empty() && scan.stop == durable::FrameStatus::kEnd && !trailing) continue;
+      if (problem.empty()) {
+        problem = trailing ? "bytes after the end of the data" : durable::FrameStatusName(scan.stop);
+      }
       // A bad frame at or past the synced watermark is the torn tail of a
       // crash (or of a power loss in the unsynced window); before it, damage.
-      const bool torn = problem == durable::FrameStatusName(scan.stop) &&
+      const bool torn = (trailing || problem == durable::FrameStatusName(scan.stop)) &&
                         stop_at >= scan.header.synced_until;
       if (!torn) {
         if (options.recovery != RecoveryMode::kSalvage) {

@@ -33,6 +33,7 @@ using ::testing::HasSubstr;
 using ::userstore_testing::IsError;
 using ::userstore_testing::IsOk;
 using durable_testing::Fingerprint;
+using durable_testing::SameState;
 using durable_testing::TempDir;
 
 constexpr char kDir[] = "/store";
@@ -53,6 +54,12 @@ class DurableStoreTest : public ::testing::Test {
     auto store = OpenUserStore(kDir, options, report);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::vector<std::string> Names() {
+    auto names = env_->ListDir(kDir);
+    EXPECT_TRUE(names.ok()) << names.status();
+    return names.ok() ? *names : std::vector<std::string>();
   }
 
   std::unique_ptr<FaultInjectionEnv> env_ = NewFaultInjectionEnv();
@@ -120,7 +127,7 @@ TEST_F(DurableStoreTest, ANewDirectoryIsAStoreAndReopensExactly) {
   EXPECT_EQ(again->last_sequence(), last);
   EXPECT_EQ(report.last_sequence, last);
   EXPECT_GT(report.journal_records, 0u);
-  EXPECT_EQ(Fingerprint(*again), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(*again), fingerprint));
   EXPECT_THAT(again->CheckInvariants(), IsOk());
 }
 
@@ -154,7 +161,7 @@ TEST_F(DurableStoreTest, ARecoveredStoreContinuesLikeTheOriginal) {
     ASSERT_THAT(s->CreateUser(service, request), IsOk());
     ASSERT_THAT(s->CreateService({std::string("later")}), IsOk());
   }
-  EXPECT_EQ(Fingerprint(*store), Fingerprint(reference));
+  EXPECT_TRUE(SameState(Fingerprint(*store), Fingerprint(reference)));
   EXPECT_EQ(store->last_sequence(), reference.last_sequence());
   ListRequest next;
   next.page_size = 3;
@@ -183,7 +190,7 @@ TEST_F(DurableStoreTest, CheckpointThenReopenAndTheJournalItCoversIsGone) {
   }
   int checkpoints = 0;
   int segments = 0;
-  for (const std::string& name : *env_->ListDir(kDir)) {
+  for (const std::string& name : Names()) {
     checkpoints += internal::durable::ParseCheckpointName(name).has_value();
     segments += internal::durable::ParseSegmentName(name).has_value();
   }
@@ -193,7 +200,7 @@ TEST_F(DurableStoreTest, CheckpointThenReopenAndTheJournalItCoversIsGone) {
   auto store = Open(Options(), &report);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(report.journal_records, 1u);
-  EXPECT_EQ(Fingerprint(*store), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(*store), fingerprint));
 }
 
 TEST_F(DurableStoreTest, ASecondOpenOfTheSameDirectoryIsRefused) {
@@ -227,7 +234,7 @@ TEST_F(DurableStoreTest, SyncModeLosesNoAcknowledgedWriteToAPowerLoss) {
   env_->SimulatePowerLoss();
   auto recovered = Open(Options());
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(Fingerprint(*recovered), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
 }
 
 TEST_F(DurableStoreTest, BackgroundModeRecoversAPrefixAfterAPowerLoss) {
@@ -254,7 +261,7 @@ TEST_F(DurableStoreTest, BackgroundModeRecoversAPrefixAfterAPowerLoss) {
   ASSERT_NE(recovered, nullptr);
   const std::string got = Fingerprint(*recovered);
   // What was synced survived; what was not is gone, whole records at a time.
-  EXPECT_EQ(got, prefixes[20]);
+  EXPECT_TRUE(SameState(got, prefixes[20]));
   EXPECT_THAT(recovered->CheckInvariants(), IsOk());
 }
 
@@ -266,9 +273,9 @@ TEST_F(DurableStoreTest, AFullDiskFailsTheWriteAndChangesNothing) {
   env_->FailAfter(FaultInjectionEnv::Op::kNewMappedFile, 1, absl::StatusCode::kResourceExhausted);
   int created = 0;
   absl::Status refused;
-  std::string before;
+  uint64_t before = 0;
   for (int i = 0; i < 10000 && refused.ok(); ++i) {
-    before = Fingerprint(*store);
+    before = store->last_sequence();
     CreateUserRequest request;
     request.identity = absl::StrCat("u", i);
     request.attributes = std::string(200, ' ') + "{}";
@@ -281,7 +288,11 @@ TEST_F(DurableStoreTest, AFullDiskFailsTheWriteAndChangesNothing) {
   }
   ASSERT_FALSE(refused.ok()) << "the segment never filled";
   EXPECT_THAT(refused, IsError(503, ErrorCode::kServiceUnavailable));
-  EXPECT_EQ(Fingerprint(*store), before);  // the refused write changed nothing
+  // The refused write changed nothing: no event, no user.
+  EXPECT_EQ(store->last_sequence(), before);
+  EXPECT_EQ(*store->CountUsers(service), created);
+  EXPECT_THAT(store->GetUser(service, absl::StrCat("u", created)),
+              IsError(404, ErrorCode::kNotFound));
   EXPECT_THAT(store->GetUser(service, "u0"), IsOk());  // reads go on
   env_->ClearFailures();  // room again: writes go on
   CreateUserRequest request;
@@ -291,7 +302,7 @@ TEST_F(DurableStoreTest, AFullDiskFailsTheWriteAndChangesNothing) {
   store.reset();
   auto recovered = Open(options);
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(Fingerprint(*recovered), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
 }
 
 TEST_F(DurableStoreTest, AFailedSyncStopsWritesUntilReopened) {
@@ -348,7 +359,7 @@ TEST_F(DurableStoreTest, ACheckpointFailingAtAnyStepLosesNothing) {
     env_->SimulatePowerLoss();
     auto recovered = Open(Options());
     ASSERT_NE(recovered, nullptr);
-    EXPECT_EQ(Fingerprint(*recovered), fingerprint);
+    EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
   }
 }
 
@@ -358,9 +369,12 @@ TEST_F(DurableStoreTest, DamageBeforeTheTailIsRefusedWithFileAndOffset) {
     ASSERT_NE(store, nullptr);
     MakeHistory(store.get());
   }
-  std::string segment;
-  for (const std::string& name : *env_->ListDir(kDir)) {
-    if (internal::durable::ParseSegmentName(name)) segment = absl::StrCat(kDir, "/", name);
+  std::string segment;  // the first one (a spare may follow it)
+  for (const std::string& name : Names()) {
+    const std::string path = absl::StrCat(kDir, "/", name);
+    if (internal::durable::ParseSegmentName(name) && (segment.empty() || path < segment)) {
+      segment = path;
+    }
   }
   std::string bytes = env_->Contents(segment);
   const size_t offset = internal::durable::kSegmentHeaderSize + 100;
@@ -392,7 +406,7 @@ TEST_F(DurableStoreTest, ADamagedCheckpointIsRefused) {
     ASSERT_THAT(store->Checkpoint(), IsOk());
   }
   std::string checkpoint;
-  for (const std::string& name : *env_->ListDir(kDir)) {
+  for (const std::string& name : Names()) {
     if (internal::durable::ParseCheckpointName(name)) checkpoint = absl::StrCat(kDir, "/", name);
   }
   std::string bytes = env_->Contents(checkpoint);
@@ -411,7 +425,7 @@ TEST_F(DurableStoreTest, AnUnknownVersionIsRefusedByName) {
     ASSERT_NE(store, nullptr);
   }
   std::string checkpoint;
-  for (const std::string& name : *env_->ListDir(kDir)) {
+  for (const std::string& name : Names()) {
     if (internal::durable::ParseCheckpointName(name)) checkpoint = absl::StrCat(kDir, "/", name);
   }
   std::string bytes = env_->Contents(checkpoint);
@@ -459,7 +473,7 @@ TEST_F(DurableStoreTest, CheckpointsUnderConcurrentWrites) {
   store.reset();
   auto recovered = Open(Options());
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(Fingerprint(*recovered), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
   EXPECT_THAT(recovered->CheckInvariants(), IsOk());
 }
 
@@ -489,7 +503,7 @@ TEST_F(DurableStoreTest, SyncModeGroupCommitsConcurrentWriters) {
   env_->SimulatePowerLoss();
   auto recovered = Open(Options());
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(Fingerprint(*recovered), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
 }
 
 TEST_F(DurableStoreTest, InMemoryStoresHaveNoDurability) {
@@ -523,7 +537,7 @@ TEST(DurablePosixTest, ForkedCheckpointAndReopen) {
   auto store = OpenUserStore(dir.path(), options, &report);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(report.journal_records, 1u);
-  EXPECT_EQ(Fingerprint(**store), fingerprint);
+  EXPECT_TRUE(SameState(Fingerprint(**store), fingerprint));
 }
 
 TEST(DurablePosixTest, AnotherProcessCannotOpenAnOpenDirectory) {
@@ -547,6 +561,7 @@ TEST(DurablePosixTest, ATornTailIsDroppedAtEveryByte) {
   DurableOptions options;
   options.store.seed = 3;
   options.durability = Durability::kNoSync;
+  options.segment_bytes = 64 << 10;  // (raised to the minimum the limits need)
   std::string before_last;
   std::string all;
   // A child writes and dies without closing (as kill -9 would).

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 
 #include "userstore/event_codec.h"
 #include "userstore/user_store.h"
@@ -116,6 +118,26 @@ inline std::string Fingerprint(const UserStore& store) {
     out += "\n";
   }
   return out;
+}
+
+// Compares two fingerprints, saying where they first differ (they are long).
+inline ::testing::AssertionResult SameState(const std::string& got, const std::string& want) {
+  if (got == want) return ::testing::AssertionSuccess();
+  size_t line = 0;
+  size_t i = 0;
+  while (i < got.size() && i < want.size() && got[i] == want[i]) {
+    if (got[i] == '\n') ++line;
+    ++i;
+  }
+  auto line_at = [](const std::string& text, size_t at) {
+    const size_t start = text.rfind('\n', at == 0 ? 0 : at - 1);
+    const size_t from = start == std::string::npos ? 0 : start + 1;
+    return text.substr(from, std::min<size_t>(120, text.find('\n', from) - from));
+  };
+  return ::testing::AssertionFailure()
+         << "states differ at line " << line << " (got " << std::count(got.begin(), got.end(), '\n')
+         << " lines, want " << std::count(want.begin(), want.end(), '\n') << ")\n  got:  "
+         << line_at(got, i) << "\n  want: " << line_at(want, i);
 }
 
 }  // namespace durable_testing
