@@ -284,6 +284,13 @@ TEST_F(ReplayControlTest, MalformedControlLinesGet400AndReplayGoesOn) {
   ExpectBad(R"({"control":"fault","code":20503,"retry_after":-1})", "retry_after");
   ExpectBad(R"({"control":"injected","clear":"yes"})", "true or false");
   ExpectBad(R"({"control":"clear")", "not JSON");
+  ExpectBad(R"({"control":"fault","code":20503,"message":")" + std::string(5000, 'm') + R"("})",
+            "\"message\" is longer than 4096 bytes");
+  // A long member of that name in a request is an unknown member, ignored.
+  EXPECT_EQ(
+      Line(R"({"method":"GET","url":"/v1/Users","message":")" + std::string(5000, 'm') + R"("})")
+          .status,
+      200);
   // Nothing was added; requests pass and the record is empty.
   EXPECT_EQ(Create("a").status, 201);
   EXPECT_EQ(Line(R"({"control":"injected"})").body()["injected"].Size(), 0u);
