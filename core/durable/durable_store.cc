@@ -131,6 +131,7 @@ absl::Status DurableStore::Start(uint64_t segment, uint64_t sequence, uint64_t j
   }
   impl_->bus().set_journal(journal_.get());
   checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
+  OnTick();  // a long journal replayed at open asks for a checkpoint at once
   return absl::OkStatus();
 }
 
@@ -154,7 +155,9 @@ void DurableStore::CheckpointLoop() {
             return self->stop_ || self->requested_;
           },
           this));
-      if (stop_) return;
+      // A checkpoint asked for is taken even when the store is closing, so
+      // that the next open does not replay the journal it would have cut.
+      if (!requested_) return;
       requested_ = false;
     }
     (void)Checkpoint();  // its outcome is in Stats()
@@ -499,6 +502,13 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
         stopped = true;
         continue;
       }
+      if (scan.records.empty() && scan.stop == durable::FrameStatus::kEnd &&
+          scan.data_end <= durable::kSegmentHeaderSize) {
+        // Made and never written (a spare, or a session with no write): it
+        // holds nothing, so it goes.
+        drop_files.push_back(seg_path);
+        continue;
+      }
       uint64_t stop_at = scan.end;  // where this segment's good data ends
       std::string problem;
       for (const durable::JournalRecord& r : scan.records) {
@@ -568,7 +578,7 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
     USERSTORE_RETURN_IF_ERROR((*file)->Sync(0, to));
   }
   for (const std::string& drop : drop_files) {
-    if (options.recovery == RecoveryMode::kSalvage) {
+    if (options.recovery == RecoveryMode::kSalvage && report.salvaged_bytes_dropped > 0) {
       USERSTORE_RETURN_IF_ERROR(env->RenameFile(
           drop, JoinPath(path, absl::StrCat("salvaged-", drop.substr(drop.rfind('/') + 1)))));
     } else {
@@ -578,7 +588,9 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
   for (const auto& entry : listing->temps) {
     USERSTORE_RETURN_IF_ERROR(env->RemoveFile(JoinPath(path, entry.second)));
   }
-  USERSTORE_RETURN_IF_ERROR(env->SyncDir(path));
+  if (!drop_files.empty() || !listing->temps.empty()) {
+    USERSTORE_RETURN_IF_ERROR(env->SyncDir(path));
+  }
 
   StoreImpl* raw = impl.get();
   std::unique_ptr<UserStore> store(new UserStore(std::move(impl)));

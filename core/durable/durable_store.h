@@ -45,7 +45,8 @@ class DurableStore {
 
   DurableStore(StoreImpl* impl, Env* env, std::string dir, const DurableOptions& options,
                std::unique_ptr<FileLock> lock);
-  // Stops the checkpoint thread (waiting for a checkpoint under way), detaches
+  // Stops the checkpoint thread (after the checkpoint under way or asked
+  // for: the next open then replays less journal), detaches
   // and closes the journal (which syncs it), releases the directory.
   ~DurableStore();
 

@@ -17,11 +17,14 @@ namespace {
 
 // The journal position the calling thread's last append ended at, and the
 // journal it went to (a thread may write to several stores).
+// A journal is named by a number never reused in the process (not by its
+// address, which a later journal may get).
 struct LastAppend {
-  const void* journal = nullptr;
+  uint64_t journal = 0;
   uint64_t position = 0;
 };
 thread_local LastAppend tls_last_append;
+std::atomic<uint64_t> next_journal_id{1};
 
 absl::Status Unavailable(absl::string_view why) {
   return MakeError(ErrorCode::kServiceUnavailable,
@@ -33,7 +36,8 @@ uint64_t NowUnix() { return static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now(
 
 }  // namespace
 
-Journal::Journal(const Options& options) : options_(options) {}
+Journal::Journal(const Options& options)
+    : options_(options), id_(next_journal_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Start(const Options& options,
                                                         uint64_t segment_number,
@@ -62,6 +66,7 @@ Journal::~Journal() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    background_cv_.Signal();
   }
   if (background_.joinable()) background_.join();
   absl::MutexLock lock(&mu_);
@@ -133,6 +138,7 @@ void Journal::SwitchToSpareLocked(uint64_t first_sequence) {
   spare_->base = written_;
   sealed_.push_back(std::move(current_));
   current_ = std::move(spare_);
+  background_cv_.Signal();  // to make the next spare
 }
 
 absl::Status Journal::Reserve(int records) {
@@ -178,7 +184,7 @@ uint64_t Journal::Append(absl::FunctionRef<uint64_t()> number,
   segment->tail += size;
   written_ += size;
   --reserved_;
-  tls_last_append = {this, written_};
+  tls_last_append = {id_, written_};
   return sequence;
 }
 
@@ -186,6 +192,7 @@ absl::Status Journal::SyncTo(uint64_t position) {
   Waiter self;
   self.position = position;
   absl::MutexLock lock(&mu_);
+  position = std::min(position, written_);
   for (;;) {
     if (!failed_.ok()) return Unavailable(failed_.message());
     if (synced_ >= position) return absl::OkStatus();
@@ -203,7 +210,7 @@ absl::Status Journal::SyncTo(uint64_t position) {
 
 absl::Status Journal::AwaitThreadDurable() {
   if (options_.durability != Durability::kSyncEachWrite) return absl::OkStatus();
-  if (tls_last_append.journal != this) return absl::OkStatus();
+  if (tls_last_append.journal != id_) return absl::OkStatus();
   return SyncTo(tls_last_append.position);
 }
 
@@ -343,8 +350,9 @@ void Journal::BackgroundLoop() {
     // Wake at the next sync, or early when the current segment runs low
     // (so the spare is ready before an append needs it), or to stop.
     const absl::Duration wait = std::max(absl::ZeroDuration(), next_sync - absl::Now());
-    mu_.AwaitWithTimeout(absl::Condition(this, &Journal::BackgroundShouldWake),
-                         std::min(wait, absl::Milliseconds(100)));
+    if (!BackgroundShouldWake()) {
+      (void)background_cv_.WaitWithTimeout(&mu_, std::min(wait, absl::Milliseconds(100)));
+    }
     if (stop_) break;
     if (NeedsSpareLocked() && failed_.ok()) {
       (void)EnsureSpareLocked();  // a failure shows in the next Reserve

@@ -170,6 +170,7 @@ class Journal {
   void BackgroundLoop();
 
   const Options options_;
+  const uint64_t id_;  // unique in the process
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Segment> current_ ABSL_GUARDED_BY(mu_);
@@ -187,6 +188,7 @@ class Journal {
   WaiterList waiters_ ABSL_GUARDED_BY(mu_);
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar background_cv_;  // wakes the background thread (with mu_)
   std::atomic<uint64_t> syncs_{0};
 
   std::thread background_;

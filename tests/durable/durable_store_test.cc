@@ -616,3 +616,115 @@ TEST(DurablePosixTest, ATornTailIsDroppedAtEveryByte) {
 
 }  // namespace
 }  // namespace userstore
+
+namespace userstore {
+namespace {
+
+// Differential: random operations on a durable store, closed and reopened
+// (or its power cut, in sync mode) at random points, against an in-memory
+// store given the same seed, clock and operations: after every reopen the
+// two hold the same state, and go on handing out the same SIDs.
+TEST(DurableDifferentialTest, RandomOperationsWithReopensMatchAnInMemoryStore) {
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 random(seed);
+    auto env = NewFaultInjectionEnv();
+    auto clock = std::make_shared<ManualClock>(absl::FromUnixSeconds(1600000000));
+    DurableOptions options;
+    options.env = env.get();
+    options.durability = seed % 2 == 0 ? Durability::kSyncEachWrite : Durability::kBackgroundSync;
+    options.store.seed = seed;
+    options.store.clock = clock;
+    options.segment_bytes = 256 << 10;
+    options.checkpoint_min_journal_bytes = 16 << 10;  // automatic checkpoints too
+    StoreOptions reference_options;
+    reference_options.seed = seed;
+    reference_options.clock = clock;
+    UserStore reference(reference_options);
+    auto store = OpenUserStore("/d", options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    std::vector<std::string> services = {reference.default_conversation_service_sid()};
+    auto pick = [&](int n) { return static_cast<int>(random() % static_cast<uint64_t>(n)); };
+    for (int step = 0; step < 400; ++step) {
+      clock->Advance(absl::Seconds(pick(3)));
+      const std::string service = services[pick(static_cast<int>(services.size()))];
+      const std::string identity = absl::StrCat("id", pick(40));
+      // The same call on both stores; their answers must agree too.
+      auto both = [&](auto call) {
+        const absl::Status want = userstore_testing::StatusOf(call(reference));
+        const absl::Status got = userstore_testing::StatusOf(call(**store));
+        ASSERT_EQ(got.ok(), want.ok()) << got << " vs " << want;
+        if (!want.ok()) ASSERT_EQ(ErrorCodeOf(got), ErrorCodeOf(want));
+      };
+      switch (pick(10)) {
+        case 0:
+        case 1:
+        case 2: {
+          CreateUserRequest request;
+          request.identity = identity;
+          if (pick(2)) request.attributes = absl::StrCat("{\"s\":", step, "}");
+          both([&](UserStore& s) { return s.CreateUser(service, request); });
+          break;
+        }
+        case 3: {
+          UpdateUserRequest request;
+          request.friendly_name = absl::StrCat("name", step);
+          both([&](UserStore& s) { return s.UpdateUser(service, identity, request); });
+          break;
+        }
+        case 4:
+          both([&](UserStore& s) { return s.DeleteUser(service, identity); });
+          break;
+        case 5: {
+          PresenceUpdate update;
+          update.is_online = pick(2) == 0;
+          both([&](UserStore& s) { return s.SetPresence(service, identity, update); });
+          break;
+        }
+        case 6:
+          both([&](UserStore& s) { return s.JoinChannel(service, identity); });
+          break;
+        case 7:
+          if (services.size() < 4) {
+            auto created = reference.CreateService({absl::StrCat("s", step)});
+            auto mine = (*store)->CreateService({absl::StrCat("s", step)});
+            ASSERT_TRUE(created.ok() && mine.ok());
+            ASSERT_EQ(created->sid, mine->sid);
+            services.push_back(created->sid);
+          } else if (service != services[0]) {
+            both([&](UserStore& s) { return s.DeleteService(service); });
+            services.erase(std::find(services.begin(), services.end(), service));
+          }
+          break;
+        case 8: {
+          UpdateServiceRequest request;
+          request.reachability_enabled = pick(2) == 0;
+          both([&](UserStore& s) { return s.UpdateService(service, request); });
+          break;
+        }
+        default: {
+          // Close and reopen (or, in sync mode, pull the plug first).
+          if (options.durability == Durability::kSyncEachWrite && pick(2) == 0) {
+            env->SimulatePowerLoss();
+            env->FailAfter(FaultInjectionEnv::Op::kMappedSync, 1, absl::StatusCode::kInternal);
+            env->FailAfter(FaultInjectionEnv::Op::kSyncDir, 1, absl::StatusCode::kInternal);
+            env->FailAfter(FaultInjectionEnv::Op::kRename, 1, absl::StatusCode::kInternal);
+            store->reset();
+            env->ClearFailures();
+            env->SimulatePowerLoss();
+          } else {
+            store->reset();
+          }
+          store = OpenUserStore("/d", options);
+          ASSERT_TRUE(store.ok()) << store.status();
+          ASSERT_TRUE(SameState(Fingerprint(**store), Fingerprint(reference)));
+          ASSERT_TRUE((*store)->CheckInvariants().ok());
+        }
+      }
+    }
+    ASSERT_TRUE(SameState(Fingerprint(**store), Fingerprint(reference)));
+  }
+}
+
+}  // namespace
+}  // namespace userstore

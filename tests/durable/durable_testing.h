@@ -31,8 +31,9 @@ namespace durable_testing {
 // A fresh directory under $TMPDIR (or /tmp), removed with its files.
 class TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
+  // Under `base`, or $TMPDIR, or /tmp.
+  explicit TempDir(const char* base = nullptr) {
+    if (base == nullptr || access(base, W_OK) != 0) base = std::getenv("TMPDIR");
     std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/userstore-test-XXXXXX");
     char* made = mkdtemp(pattern.data());
     path_ = made != nullptr ? made : "";
