@@ -212,6 +212,26 @@ TEST_F(ReplayPipeTest, BlankLinesGetNoAnswerAndDoNotHoldBackTheNext) {
   EXPECT_EQ(rest, "");
 }
 
+TEST_F(ReplayPipeTest, LinesWrittenTogetherAreAllAnsweredWithTheInputStillOpen) {
+  CoProcess tool({USERSTORE_CLI_PATH, "replay", "--seed", "3"});
+  ASSERT_EQ(tool.error(), "");
+  // Three lines in one write: the tool reads them ahead in one go, and must
+  // still flush every answer before it waits for more input.
+  ASSERT_TRUE(tool.Write(R"({"method":"POST","url":"/v1/Users","form":{"Identity":"a"}})"
+                         "\n"
+                         R"({"method":"POST","url":"/v1/Users","form":{"Identity":"a"}})"
+                         "\n"
+                         R"({"method":"DELETE","url":"/v1/Users/a"})"));
+  bool timed_out = false;
+  EXPECT_THAT(tool.ReadLine(&timed_out), StartsWith(R"({"status":201,)"));
+  EXPECT_THAT(tool.ReadLine(&timed_out), StartsWith(R"({"status":409,)"));
+  EXPECT_EQ(tool.ReadLine(&timed_out), R"({"status":204,"body":null})");
+  EXPECT_FALSE(timed_out);
+  std::string rest;
+  EXPECT_EQ(tool.Finish(&rest), 0);
+  EXPECT_EQ(rest, "");
+}
+
 #else
 
 TEST(ReplayPipeTest, NeedsTheTool) {

@@ -5,10 +5,10 @@
 //
 // reads JSON Lines requests and control lines from FILE (or standard input
 // when FILE is absent or "-") and writes one JSON line per line read to
-// standard output, flushed at once, so that the tool can run as a co-process
-// (the protocol is in docs/replay.md and SEMANTICS 8). Exit status: 0 when every
-// line was read (whatever the HTTP statuses), 1 when the input could not be
-// read, 2 for a usage error.
+// standard output, flushed before it waits for input, so that the tool can
+// run as a co-process (the protocol is in docs/replay.md and SEMANTICS 8).
+// Exit status: 0 when every line was read (whatever the HTTP statuses), 1 when
+// the input could not be read or the output written, 2 for a usage error.
 
 #include <cerrno>
 #include <cstdint>
@@ -45,8 +45,8 @@ constexpr char kUsage[] =
     "\n"
     "Blank lines are skipped. A line that is not a valid request gets\n"
     "{\"status\":400,\"body\":{\"code\":20001,...}} and replay goes on.\n"
-    "Each answer is written and flushed as soon as its line is read, so the\n"
-    "tool works as a co-process.\n"
+    "Answers are flushed before the tool waits for more input, so it works as\n"
+    "a co-process (write a line, read its answer, write the next).\n"
     "\n"
     "Control lines drive the clock and failure injection (docs/replay.md):\n"
     "  {\"control\": \"clock\", \"advance_seconds\": 5}       (needs --now)\n"
@@ -103,9 +103,15 @@ int Replay(const ReplayArgs& args, std::istream& in) {
     if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;  // blank
     out = session.HandleLine(line);
     out.push_back('\n');
-    // Each answer goes out as soon as it is made, so that a client using the
-    // tool as a co-process can wait for it before writing its next line.
-    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) {
+      std::fprintf(stderr, "userstore: error writing standard output\n");
+      return 1;
+    }
+    // Answers go out before the tool could wait for more input: whenever no
+    // read-ahead input is left, what was answered is flushed, so a client
+    // using the tool as a co-process gets each answer before it writes its
+    // next line, while a file is still written in large blocks.
+    if (in.rdbuf()->in_avail() <= 0 && std::fflush(stdout) != 0) {
       std::fprintf(stderr, "userstore: error writing standard output\n");
       return 1;
     }

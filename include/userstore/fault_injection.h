@@ -73,7 +73,7 @@
 //   limit.burst = 2;
 //   limit.method = "POST";
 //   limit.path = "/v1/Users*";
-//   injector->AddRateLimit(limit);
+//   absl::StatusOr<int64_t> id = injector->AddRateLimit(limit);  // id.ok()
 //   // The third POST within a second answers 429, Retry-After: 1, code 20429;
 //   // clock->Advance(absl::Seconds(1)) gives one token back.
 
