@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tsan_absl_mutex.h"
 #include <stdlib.h>
 
 #include "userstore/fault_injection_env.h"
