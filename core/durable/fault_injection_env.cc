@@ -186,6 +186,26 @@ class State {
     return it->second;
   }
 
+  // The error of `operation` on `shown` when directory `dir` is missing: a
+  // file in its place is INTERNAL (ENOTDIR), nothing NOT_FOUND (ENOENT).
+  absl::Status MissingDir(absl::string_view operation, absl::string_view shown,
+                          const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (FindFile(Split(dir)) != nullptr) {
+      return absl::InternalError(absl::StrCat(operation, " ", shown, ": Not a directory"));
+    }
+    return NotFound(operation, shown);
+  }
+
+  // The error of `operation` on `shown` when file `split` is missing: a
+  // directory in its place is INTERNAL (EISDIR), nothing NOT_FOUND.
+  absl::Status MissingFile(absl::string_view operation, absl::string_view shown,
+                           const SplitPath& split) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (FindDir(split.normal) != nullptr) {
+      return absl::InternalError(absl::StrCat(operation, " ", shown, ": Is a directory"));
+    }
+    return NotFound(operation, shown);
+  }
+
   std::map<std::string, Dir>& dirs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return dirs_; }
 
   std::set<std::string>& locks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return locks_; }
@@ -347,7 +367,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     if (split.normal == "/") return absl::OkStatus();
     if (!split.ok) return BadPath("CreateDir", path);
     Dir* parent = state_->FindDir(split.parent);
-    if (parent == nullptr) return NotFound("CreateDir", path);
+    if (parent == nullptr) return state_->MissingDir("CreateDir", path, split.parent);
     auto it = parent->visible.find(split.name);
     if (it != parent->visible.end()) {
       if (it->second->is_dir) return absl::OkStatus();
@@ -365,7 +385,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     const std::string normal = Normalize(path);
     absl::MutexLock lock(&state_->mu);
     Dir* dir = state_->FindDir(normal);
-    if (dir == nullptr) return NotFound("ListDir", path);
+    if (dir == nullptr) return state_->MissingDir("ListDir", path, normal);
     std::vector<std::string> names;
     names.reserve(dir->visible.size());
     for (const auto& [name, node] : dir->visible) names.push_back(name);
@@ -392,7 +412,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     absl::MutexLock lock(&state_->mu);
     if (absl::Status s = state_->Inject(Op::kRead, path); !s.ok()) return s;
     NodePtr node = state_->FindFile(split);
-    if (node == nullptr) return NotFound("ReadFile", path);
+    if (node == nullptr) return state_->MissingFile("ReadFile", path, split);
     return *node->visible;
   }
 
@@ -402,7 +422,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     if (absl::Status s = state_->Inject(Op::kNewWritable, path); !s.ok()) return s;
     if (!split.ok) return BadPath("NewWritableFile", path);
     Dir* parent = state_->FindDir(split.parent);
-    if (parent == nullptr) return NotFound("NewWritableFile", path);
+    if (parent == nullptr) return state_->MissingDir("NewWritableFile", path, split.parent);
     NodePtr& entry = parent->visible[split.name];
     if (entry != nullptr && entry->is_dir) {
       return absl::InternalError(absl::StrCat("NewWritableFile ", path, ": Is a directory"));
@@ -423,7 +443,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     if (absl::Status s = state_->Inject(Op::kNewMappedFile, path); !s.ok()) return s;
     if (!split.ok) return BadPath("NewMappedFile", path);
     Dir* parent = state_->FindDir(split.parent);
-    if (parent == nullptr) return NotFound("NewMappedFile", path);
+    if (parent == nullptr) return state_->MissingDir("NewMappedFile", path, split.parent);
     if (parent->visible.count(split.name) > 0) {
       return absl::InternalError(absl::StrCat("NewMappedFile ", path, ": File exists"));
     }
@@ -446,7 +466,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     const SplitPath split = Split(path);
     absl::MutexLock lock(&state_->mu);
     NodePtr node = state_->FindFile(split);
-    if (node == nullptr) return NotFound("OpenMappedFile", path);
+    if (node == nullptr) return state_->MissingFile("OpenMappedFile", path, split);
     return std::unique_ptr<MappedFile>(new MemMappedFile(state_, split.normal, std::move(node)));
   }
 
@@ -458,9 +478,9 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     if (absl::Status s = state_->Inject(Op::kRename, what); !s.ok()) return s;
     if (!source.ok || !target.ok) return BadPath("RenameFile", what);
     NodePtr node = state_->FindFile(source);
-    if (node == nullptr) return NotFound("RenameFile", what);
+    if (node == nullptr) return state_->MissingFile("RenameFile", what, source);
     Dir* target_dir = state_->FindDir(target.parent);
-    if (target_dir == nullptr) return NotFound("RenameFile", what);
+    if (target_dir == nullptr) return state_->MissingDir("RenameFile", what, target.parent);
     auto existing = target_dir->visible.find(target.name);
     if (existing != target_dir->visible.end() && existing->second->is_dir) {
       return absl::InternalError(absl::StrCat("RenameFile ", what, ": Is a directory"));
@@ -475,7 +495,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     const SplitPath split = Split(path);
     absl::MutexLock lock(&state_->mu);
     if (absl::Status s = state_->Inject(Op::kRemove, path); !s.ok()) return s;
-    if (state_->FindFile(split) == nullptr) return NotFound("RemoveFile", path);
+    if (state_->FindFile(split) == nullptr) return state_->MissingFile("RemoveFile", path, split);
     state_->FindDir(split.parent)->visible.erase(split.name);
     return absl::OkStatus();
   }
@@ -485,7 +505,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     absl::MutexLock lock(&state_->mu);
     if (absl::Status s = state_->Inject(Op::kSyncDir, path); !s.ok()) return s;
     Dir* dir = state_->FindDir(normal);
-    if (dir == nullptr) return NotFound("SyncDir", path);
+    if (dir == nullptr) return state_->MissingDir("SyncDir", path, normal);
     dir->durable = dir->visible;
     return absl::OkStatus();
   }
@@ -494,7 +514,7 @@ class FaultInjectionEnvImpl final : public FaultInjectionEnv {
     const std::string normal = Normalize(path);
     absl::MutexLock lock(&state_->mu);
     Dir* dir = state_->FindDir(normal);
-    if (dir == nullptr) return NotFound("LockDir", absl::StrCat(path, "/LOCK"));
+    if (dir == nullptr) return state_->MissingDir("LockDir", absl::StrCat(path, "/LOCK"), normal);
     if (state_->locks().count(normal) > 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("directory ", path, " is already open in this process"));

@@ -358,15 +358,18 @@ class PosixEnv final : public Env {
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
     const int fd = OpenRetrying(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return PosixError("ReadFile", path, errno);
+    // Reads straight into the result, sized by fstat; a file that grows
+    // meanwhile is read to its end through a small buffer.
     std::string contents;
     struct stat st;
-    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-      contents.reserve(static_cast<size_t>(st.st_size));
-    }
-    char buffer[64 * 1024];
-    uint64_t offset = 0;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) contents.resize(static_cast<size_t>(st.st_size));
+    size_t used = 0;
+    char spill[4096];
     for (;;) {
-      ssize_t n = ::pread(fd, buffer, sizeof(buffer), static_cast<off_t>(offset));
+      const bool in_place = used < contents.size();
+      char* target = in_place ? &contents[used] : spill;
+      const size_t room = in_place ? contents.size() - used : sizeof(spill);
+      ssize_t n = ::pread(fd, target, room, static_cast<off_t>(used));
       if (n < 0) {
         if (errno == EINTR) continue;
         const int error = errno;
@@ -374,9 +377,13 @@ class PosixEnv final : public Env {
         return PosixError("ReadFile (pread)", path, error);
       }
       if (n == 0) break;
-      contents.append(buffer, static_cast<size_t>(n));
-      offset += static_cast<uint64_t>(n);
+      if (!in_place) {
+        contents.resize(used);
+        contents.append(spill, static_cast<size_t>(n));
+      }
+      used += static_cast<size_t>(n);
     }
+    contents.resize(used);  // The file may have shrunk.
     ::close(fd);
     return contents;
   }

@@ -14,7 +14,8 @@
 //   - no space left (ENOSPC, EDQUOT), or a file larger than the file system
 //     allows (EFBIG): RESOURCE_EXHAUSTED;
 //   - an I/O error (EIO) or any other failure of the system: INTERNAL;
-//   - a file that does not exist: NOT_FOUND;
+//   - a file that does not exist: NOT_FOUND (a file where a directory is
+//     expected, or the reverse, is INTERNAL: ENOTDIR, EISDIR);
 //   - a directory already locked (LockDir): FAILED_PRECONDITION;
 //   - a `Sync` range outside the file: OUT_OF_RANGE;
 //   - a call on a closed `WritableFile`: FAILED_PRECONDITION.
@@ -76,8 +77,8 @@ class MappedFile {
 // A new file written front to back (checkpoints). Not thread-safe.
 //
 // After a failed `Append` or `Sync` the file's contents are unknown: discard
-// the file. (The POSIX one then returns that same error from every later call
-// but `Close`.)
+// the file. (The POSIX one then returns that same error from every later
+// call, `Close` included, which still closes the file.)
 class WritableFile {
  public:
   virtual ~WritableFile() = default;

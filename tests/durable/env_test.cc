@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tsan_absl_mutex.h"
 #include <stdlib.h>
 
 #include "userstore/fault_injection_env.h"
@@ -267,6 +268,25 @@ TEST_P(EnvTest, MissingFilesAreNotFound) {
   expect_not_found(env_->NewMappedFile(missing + "/f", 4096).status());
   expect_not_found(env_->LockDir(missing).status());
   EXPECT_FALSE(env_->Exists(Path("other")));
+}
+
+TEST_P(EnvTest, AFileWhereADirectoryIsExpectedIsInternal) {
+  Write("file", "x");
+  ASSERT_TRUE(env_->CreateDir(Path("dir")).ok());
+  auto expect_internal = [](const absl::Status& status) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+  };
+  expect_internal(env_->ListDir(Path("file")).status());
+  expect_internal(env_->SyncDir(Path("file")));
+  expect_internal(env_->NewWritableFile(Path("file/f")).status());
+  expect_internal(env_->NewMappedFile(Path("file/f"), 4096).status());
+  expect_internal(env_->LockDir(Path("file")).status());
+  expect_internal(env_->ReadFile(Path("dir")).status());
+  expect_internal(env_->OpenMappedFile(Path("dir")).status());
+  expect_internal(env_->RemoveFile(Path("dir")));
+  expect_internal(env_->NewWritableFile(Path("dir")).status());
+  EXPECT_TRUE(env_->Exists(Path("dir")));
+  EXPECT_EQ(Read("file"), "x");
 }
 
 TEST_P(EnvTest, LockDirTwiceIsRefusedUntilReleased) {

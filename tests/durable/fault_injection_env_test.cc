@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tsan_absl_mutex.h"
 
 #include "userstore/env.h"
 

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tsan_absl_mutex.h"
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
