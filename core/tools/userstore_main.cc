@@ -92,6 +92,7 @@ int Replay(const ReplayArgs& args, std::istream& in) {
     out = userstore::internal::ReplayOneLine(dispatcher, line);
     out.push_back('\n');
     std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);  // one answer per request as it comes: replay works as a co-process
   }
   if (in.bad()) {
     std::fprintf(stderr, "userstore: error reading %s\n",
