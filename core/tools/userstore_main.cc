@@ -3,9 +3,10 @@
 //   userstore replay [--seed N] [--now 2026-01-01T00:00:00Z]
 //                    [--account-sid AC...] [--snapshot FILE] [FILE]
 //
-// reads JSON Lines requests from FILE (or standard input when FILE is absent
-// or "-") and writes one JSON line per request to standard output (the
-// protocol is in docs/replay.md and SEMANTICS 8). Exit status: 0 when every
+// reads JSON Lines requests and control lines from FILE (or standard input
+// when FILE is absent or "-") and writes one JSON line per line read to
+// standard output, flushed at once, so that the tool can run as a co-process
+// (the protocol is in docs/replay.md and SEMANTICS 8). Exit status: 0 when every
 // line was read (whatever the HTTP statuses), 1 when the input could not be
 // read, 2 for a usage error.
 
@@ -44,10 +45,19 @@ constexpr char kUsage[] =
     "\n"
     "Blank lines are skipped. A line that is not a valid request gets\n"
     "{\"status\":400,\"body\":{\"code\":20001,...}} and replay goes on.\n"
+    "Each answer is written and flushed as soon as its line is read, so the\n"
+    "tool works as a co-process.\n"
+    "\n"
+    "Control lines drive the clock and failure injection (docs/replay.md):\n"
+    "  {\"control\": \"clock\", \"advance_seconds\": 5}       (needs --now)\n"
+    "  {\"control\": \"rate_limit\", \"per_second\": 1, \"burst\": 2}\n"
+    "  {\"control\": \"fault\", \"status\": 503, \"code\": 20503, \"times\": 1}\n"
+    "  {\"control\": \"clear\"}, {\"control\": \"injected\"}\n"
     "\n"
     "options:\n"
     "  --seed N             deterministic SIDs (N: unsigned 64-bit decimal)\n"
-    "  --now TIME           fixed clock, e.g. 2026-01-01T00:00:00Z\n"
+    "  --now TIME           manual clock starting at TIME, e.g.\n"
+    "                       2026-01-01T00:00:00Z (moved by clock control lines)\n"
     "  --account-sid AC...  the account SID (AC + 32 hex digits)\n"
     "  --snapshot FILE      load/save state (not supported yet: exits 2)\n"
     "  -h, --help           this text\n"
@@ -73,7 +83,9 @@ int Replay(const ReplayArgs& args, std::istream& in) {
   userstore::StoreOptions options;
   options.seed = args.seed;
   options.account_sid = args.account_sid;
-  if (args.now.has_value()) options.clock = std::make_shared<userstore::ManualClock>(*args.now);
+  std::shared_ptr<userstore::ManualClock> clock;
+  if (args.now.has_value()) clock = std::make_shared<userstore::ManualClock>(*args.now);
+  options.clock = clock;
   userstore::UserStore store(options);
   if (!store.init_status().ok()) {
     // The store fell back to a generated account SID; the caller asked for
@@ -82,17 +94,21 @@ int Replay(const ReplayArgs& args, std::istream& in) {
                       "' is not AC followed by 32 hex digits (" +
                       std::string(store.init_status().message()) + ")");
   }
-  userstore::Dispatcher dispatcher(&store);
+  userstore::internal::ReplaySession session(&store, clock);
 
   std::string line;
   std::string out;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();               // CRLF input
     if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;  // blank
-    out = userstore::internal::ReplayOneLine(dispatcher, line);
+    out = session.HandleLine(line);
     out.push_back('\n');
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);  // one answer per request as it comes: replay works as a co-process
+    // Each answer goes out as soon as it is made, so that a client using the
+    // tool as a co-process can wait for it before writing its next line.
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+      std::fprintf(stderr, "userstore: error writing standard output\n");
+      return 1;
+    }
   }
   if (in.bad()) {
     std::fprintf(stderr, "userstore: error reading %s\n",
