@@ -163,7 +163,12 @@ class UserstoreHttpClient {
         ? opts.now.toISOString().replace(/\.\d{3}Z$/, 'Z') : String(opts.now));
     }
     if (opts.accountSid) args.push('--account-sid', String(opts.accountSid));
-    if (opts.args) args.push(...opts.args.map(String));
+    if (opts.args !== undefined) {
+      if (!Array.isArray(opts.args)) {
+        throw new TypeError('createUserstoreHttpClient: opts.args must be an array of strings');
+      }
+      args.push(...opts.args.map(String));
+    }
 
     this.binary = binary;
     this.args = args;
@@ -171,7 +176,7 @@ class UserstoreHttpClient {
     this.lastRequest = undefined;
     this.lastResponse = undefined;
 
-    this._queue = [];         // {line, resolve, reject} waiting to be written
+    this._queue = [];         // {line, timeout, resolve, reject} waiting to be written
     this._inFlight = null;    // the one written and not yet answered
     this._stdout = '';        // output not yet split into lines
     this._stderr = '';        // the last STDERR_TAIL_BYTES of the tool's standard error
@@ -228,16 +233,11 @@ class UserstoreHttpClient {
     const query = formEncode(opts.params);
     if (query) url += (url.includes('?') ? '&' : '?') + query;
     const line = { method, url, headers };
-    // As RequestClient: the data is sent form-encoded, or as JSON for a JSON content type.
+    // As RequestClient: the data is sent form-encoded, or as JSON for a JSON content type. (The
+    // tool makes a GET's form its query string; the SDK sends no data with a GET.)
     if (opts.data !== undefined && opts.data !== null) {
       const type = headerValue(headers, 'Content-Type');
       line.form = type === 'application/json' ? JSON.stringify(opts.data) : formEncode(opts.data);
-      if (method === 'GET') {
-        // The tool would append a GET's form to the query: keep the URL as the SDK built it.
-        url += (url.includes('?') ? '&' : '?') + line.form;
-        line.url = url;
-        delete line.form;
-      }
     }
     this.lastResponse = undefined;
     this.lastRequest = new UserstoreRequest({

@@ -117,6 +117,8 @@ describe('how the client fails', () => {
     delete process.env.USERSTORE_BIN;
     try {
       assert.throws(() => createUserstoreHttpClient({}), /USERSTORE_BIN/);
+      assert.throws(() => createUserstoreHttpClient({ binary: FAKE, args: '--mode echo' }),
+                    TypeError);
     } finally {
       if (saved !== undefined) process.env.USERSTORE_BIN = saved;
     }
