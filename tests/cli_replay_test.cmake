@@ -2,7 +2,8 @@
 #   cmake -DCLI=<userstore binary> -DSOURCE_DIR=<repo> -DWORK_DIR=<scratch> -P cli_replay_test.cmake
 #
 # 1. `userstore replay --seed 42 --now 2026-01-01T00:00:00Z docs/examples/session.jsonl`
-#    exits 0 and prints exactly docs/examples/session.out.jsonl (also from stdin).
+#    exits 0 and prints exactly docs/examples/session.out.jsonl (also from stdin); the same
+#    for docs/examples/faults.jsonl (control lines) and faults.out.jsonl.
 # 2. Usage errors exit 2 with a message on stderr; `--help` exits 0.
 
 foreach(var CLI SOURCE_DIR WORK_DIR)
@@ -39,6 +40,20 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK_DIR}/session.st
                         ${expected} RESULT_VARIABLE diff)
 if(NOT diff EQUAL 0)
   message(FATAL_ERROR "replay from stdin differs from ${expected}")
+endif()
+
+# --- the failure-injection session (control lines) ----------------------------------------
+execute_process(COMMAND ${CLI} replay ${options} ${SOURCE_DIR}/docs/examples/faults.jsonl
+                OUTPUT_FILE ${WORK_DIR}/faults.out.jsonl
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "replay faults.jsonl exited ${rc}: ${err}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK_DIR}/faults.out.jsonl
+                        ${SOURCE_DIR}/docs/examples/faults.out.jsonl RESULT_VARIABLE diff)
+if(NOT diff EQUAL 0)
+  message(FATAL_ERROR "replay output differs from docs/examples/faults.out.jsonl "
+                      "(see ${WORK_DIR}/faults.out.jsonl)")
 endif()
 
 # --- usage ----------------------------------------------------------------------------

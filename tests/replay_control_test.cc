@@ -3,6 +3,7 @@
 // with exactly one line; malformed control lines answered 400/20001 with the
 // replay going on; response headers in answer lines.
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -284,6 +285,13 @@ TEST_F(ReplayControlTest, MalformedControlLinesGet400AndReplayGoesOn) {
   ExpectBad(R"({"control":"fault","code":20503,"retry_after":-1})", "retry_after");
   ExpectBad(R"({"control":"injected","clear":"yes"})", "true or false");
   ExpectBad(R"({"control":"clear")", "not JSON");
+  ExpectBad(R"({"control":"fault","code":20503,"message":")" + std::string(5000, 'm') + R"("})",
+            "\"message\" is longer than 4096 bytes");
+  // A long member of that name in a request is an unknown member, ignored.
+  EXPECT_EQ(
+      Line(R"({"method":"GET","url":"/v1/Users","message":")" + std::string(5000, 'm') + R"("})")
+          .status,
+      200);
   // Nothing was added; requests pass and the record is empty.
   EXPECT_EQ(Create("a").status, 201);
   EXPECT_EQ(Line(R"({"control":"injected"})").body()["injected"].Size(), 0u);
@@ -294,6 +302,37 @@ TEST_F(ReplayControlTest, UnknownMembersOfControlLinesAreIgnored) {
   // The first of a repeated member counts.
   EXPECT_EQ(Line(R"({"control":"fault","code":20500,"code":20503})").status, 200);
   EXPECT_EQ(Line(R"({"method":"GET","url":"/v1/Users"})").code(), 20500);
+}
+
+// docs/examples/faults.jsonl replayed in process gives faults.out.jsonl (the
+// ctest cli.replay checks the same through the built tool).
+TEST(ReplayFaultsGoldenTest, SessionMatchesTheExpectedOutput) {
+  auto read_lines = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    EXPECT_TRUE(in.good()) << "cannot read " << path;
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+  };
+  const std::string dir = std::string(USERSTORE_SOURCE_DIR) + "/docs/examples/";
+  const std::vector<std::string> input = read_lines(dir + "faults.jsonl");
+  const std::vector<std::string> expected = read_lines(dir + "faults.out.jsonl");
+  StoreOptions options;
+  options.seed = 42;
+  auto clock = std::make_shared<ManualClock>(*ParseIsoTime("2026-01-01T00:00:00Z"));
+  options.clock = clock;
+  UserStore store(options);
+  ReplaySession session(&store, clock);
+  std::vector<std::string> got;
+  for (const std::string& line : input) got.push_back(session.HandleLine(line));
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], expected[i]) << "line " << i + 1;
+  // The session shows each kind of injected answer.
+  EXPECT_THAT(expected[3], StartsWith(R"({"status":429,"headers":{"Retry-After":"1"})"));
+  EXPECT_THAT(expected[8], StartsWith(R"({"status":503,)"));
+  EXPECT_THAT(expected[12], StartsWith(R"({"status":409,"body":{"code":50201)"));
+  EXPECT_THAT(expected[15], StartsWith(R"({"status":429,"body":{"code":50063)"));
 }
 
 TEST(ReplayOneLineControlTest, ControlLinesNeedASession) {

@@ -41,6 +41,7 @@ absl::Status BadLine(absl::string_view why) {
 class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
  public:
   static constexpr int kMaxDepth = 3;
+  static constexpr size_t kMaxControlString = 4096;
 
   bool Null() {
     Control(ControlValue());
@@ -85,9 +86,15 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   bool RawNumber(const char*, rapidjson::SizeType, bool) { return Scalar(Kind::kOther, {}); }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     if (depth_ == 1 && member_ == Member::kControl) {
+      // Kept only up to a bound: until the line ends it is not known to be a
+      // control line, and a request's unknown members cost no copy.
       ControlValue v;
       v.type = ControlValue::Type::kString;
-      v.s.assign(s, n);
+      if (n <= kMaxControlString) {
+        v.s.assign(s, n);
+      } else {
+        v.too_long = true;
+      }
       Control(std::move(v));
     }
     return Scalar(Kind::kString, absl::string_view(s, n));
@@ -145,7 +152,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
     ReplayInput input;
     if (has_control_) {
       const ControlValue* name = control_.Find("control");
-      if (name->type != ControlValue::Type::kString) {
+      if (name->type != ControlValue::Type::kString || name->too_long) {
         return BadLine("\"control\" must be a string");
       }
       if (has_url_) return BadLine("a line has either \"control\" or \"url\", not both");
@@ -456,6 +463,7 @@ absl::Status GetString(const ControlLine& c, absl::string_view key, std::string*
   const ControlValue* v = c.Find(key);
   if (v == nullptr) return absl::OkStatus();
   if (v->type != Type::kString) return BadControl(absl::StrCat("\"", key, "\" must be a string"));
+  if (v->too_long) return BadControl(absl::StrCat("\"", key, "\" is longer than 4096 bytes"));
   *out = v->s;
   return absl::OkStatus();
 }

@@ -28,10 +28,11 @@ struct ControlValue {
   enum class Type { kNull, kBool, kInt, kUint, kDouble, kString, kContainer };
   Type type = Type::kNull;
   bool b = false;
-  int64_t i = 0;   // kInt
-  uint64_t u = 0;  // kUint (and kInt >= 0)
-  double d = 0;    // every number
-  std::string s;   // kString
+  int64_t i = 0;          // kInt
+  uint64_t u = 0;         // kUint (and kInt >= 0)
+  double d = 0;           // every number
+  std::string s;          // kString
+  bool too_long = false;  // kString longer than 4096 bytes (`s` is then empty)
 };
 
 // A control line: {"control": NAME, ...} (docs/replay.md). `members` holds
