@@ -66,9 +66,11 @@
 //
 // Lock order (acquire left to right, never the reverse):
 //
-//     mu_  ->  ServiceState::mu  ->  shards_[k].mu  ->  ids_mu_ | EventBus
+//     mu_  ->  ServiceState::mu  ->  shards_[k].mu  ->  ids_mu_ | Journal -> EventBus
 //
-// with at most one service lock and at most two shard locks held at a time
+// (the Journal's mutex only on a durable store: a write reserves its record's
+// room and appends it under it, still holding the locks above; the bus's
+// numbering happens inside the append), with at most one service lock and at most two shard locks held at a time
 // (a record's SID shard and identity shard, taken in index order).
 // Snapshot(), SubscribeWithSnapshot() and CheckInvariants() hold mu_
 // exclusively and no service or shard lock: every mutation holds mu_ at least
