@@ -45,6 +45,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -173,6 +174,29 @@ struct MemSample {
 // Trims the heap (malloc_trim) so that freed pages do not count, then samples.
 MemSample SampleMemory();
 
+// --- files --------------------------------------------------------------------
+
+// A fresh directory, `$TMPDIR/userstore_bench_<prefix>_XXXXXX` (or under /tmp;
+// mkdtemp), removed with everything in it when the object goes. The
+// benchmarks of the stores on disk (SqliteWal, RocksDb, Durable) each keep
+// theirs in one; fixtures are dropped, and their directories removed, when
+// the suite moves to another N and at the end of the run (ReleaseAll).
+class TempDir {
+ public:
+  explicit TempDir(const char* prefix);  // aborts with a message on failure
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The bytes the files under `path` take on disk (allocated blocks, as du
+// counts them; preallocated space included).
+int64_t DiskBytes(const std::string& path);
+
 // --- fixtures ------------------------------------------------------------------
 
 // The keys of a fixture, in the shared random access order: key k is user
@@ -211,6 +235,10 @@ struct Fixture {
 // one N after the other, so at most one N is resident). Called by every
 // benchmark on entry.
 void EnterSize(int64_t n);
+
+// Drops every fixture and data set (at the end of the run, so that the
+// temporary directories of the stores on disk are removed).
+void ReleaseAll();
 
 namespace internal {
 std::recursive_mutex& FixtureMutex();
@@ -277,6 +305,38 @@ inline size_t WriteBatch(int64_t n) {
 
 inline void FinishRun(benchmark::State& state, int64_t items, int64_t failures) {
   state.SetItemsProcessed(items);
+  if (failures != 0) {
+    state.SkipWithError((std::to_string(failures) + " operations failed").c_str());
+  }
+}
+
+// Wall-clock time, for the benchmarks whose operations wait rather than
+// compute (a synced write waits on the disk, a recovery on reads, a
+// checkpoint on a writer thread or process): Google Benchmark computes
+// items_per_second from the calling thread's CPU time, which leaves the wait
+// out, and its real-time mode would rename the benchmark. Such a benchmark
+// runs this clock while the state's timer runs (Start after ResumeTiming and
+// at the loop's start, Stop before PauseTiming and after the loop) and
+// reports with FinishWallClockRun.
+class WallClock {
+ public:
+  void Start() { start_ = std::chrono::steady_clock::now(); }
+  void Stop() { total_ += std::chrono::steady_clock::now() - start_; }
+  double seconds() const { return std::chrono::duration<double>(total_).count(); }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::duration total_{0};
+};
+
+// items_per_second = items / the wall clock's seconds, as a plain counter:
+// summed over a benchmark's threads, which run over the same interval, it is
+// their aggregate throughput.
+inline void FinishWallClockRun(benchmark::State& state, int64_t items, const WallClock& wall,
+                               int64_t failures) {
+  const double seconds = wall.seconds();
+  state.counters["items_per_second"] =
+      benchmark::Counter(seconds > 0 ? static_cast<double>(items) / seconds : 0.0);
   if (failures != 0) {
     state.SkipWithError((std::to_string(failures) + " operations failed").c_str());
   }
@@ -433,8 +493,10 @@ void BM_Mixed(benchmark::State& state) {
 // Create: insert users with fresh identities and 64-byte attributes into a
 // store of N. Timed in batches of WriteBatch(N) (one transaction each); between
 // batches, untimed, the batch's users are deleted again, so the store stays
-// within [N, N + batch].
-template <class A>
+// within [N, N + batch]. Runs on several threads too (each with its own fresh
+// identities). kWallClock: items_per_second from the wall clock (WallClock),
+// for the creates that wait on a sync.
+template <class A, bool kWallClock = false>
 void BM_Create(benchmark::State& state) {
   Fixture<A>& fx = GetFixture<A>(state.range(0));
   A& a = *fx.impl;
@@ -454,7 +516,9 @@ void BM_Create(benchmark::State& state) {
     }
     a.CommitBatch(t);
   };
+  WallClock wall;
   a.BeginBatch(t);
+  if constexpr (kWallClock) wall.Start();
   for (auto _ : state) {
     // (The batch's identities are one small array, in cache.)
     PrefetchInput(d.attribute(static_cast<int64_t>(Ahead(attr, n))).data(), kAttributesLen);
@@ -463,19 +527,26 @@ void BM_Create(benchmark::State& state) {
     if (++attr == n) attr = 0;
     if (++j == batch_size) {
       a.CommitBatch(t);
+      if constexpr (kWallClock) wall.Stop();
       state.PauseTiming();
       cleanup(j);
       FreshIdentities(batch_size, &ids);
       j = 0;
       state.ResumeTiming();
+      if constexpr (kWallClock) wall.Start();
       a.BeginBatch(t);
     }
   }
+  if constexpr (kWallClock) wall.Stop();
   a.CommitBatch(t);
   cleanup(j);
   a.Compact();
   AdvanceCursor(fx, state);
-  FinishRun(state, state.iterations(), failures);
+  if constexpr (kWallClock) {
+    FinishWallClockRun(state, state.iterations(), wall, failures);
+  } else {
+    FinishRun(state, state.iterations(), failures);
+  }
 }
 
 // Delete: delete existing users by SID, in the random access order, from a
@@ -613,6 +684,17 @@ struct ImplEntry {
     std::vector<int64_t> args;
   };
   std::vector<Extra> extras;
+  // Registered at every N, after the operations: {name suffix, fn, threads
+  // (0: the default, one)}; the argument is N.
+  struct SizedExtra {
+    std::string op;
+    BenchFn fn;
+    int threads = 0;
+  };
+  std::vector<SizedExtra> sized_extras;
+  // The read operations are also registered on one and two threads (wall
+  // clock); false for the implementations measured single-threaded only.
+  bool threaded_reads = true;
 };
 
 std::vector<ImplEntry>& Registry();

@@ -24,6 +24,14 @@
 //           a flat_hash_map for identities, a vector for creation order, no
 //           lock, RapidJSON SAX validation. Reads hand the record itself to
 //           DoNotOptimize (no copy, no formatting).
+//   Durable, DurableSync  the durable store (OpenUserStore) in its default
+//           mode and in kSyncEachWrite, through Store's adapter.
+//   SqliteWal, SqliteWalFull, RocksDb  their peers on disk: SQLite on a file
+//           in WAL mode (synchronous=NORMAL; FULL with a transaction per
+//           create), RocksDB with its write-ahead log. Each store on disk
+//           lives in a fresh temporary directory, removed at the end.
+//           docs/performance.md ("The durable store and its peers") has the
+//           rows, which are timed by the wall clock, and the encodings.
 //
 // What a read, create or update produces: Store and Sqlite hand a view of the
 // user (no copy) to benchmark::DoNotOptimize, and so do RawMap's reads;
@@ -76,9 +84,11 @@
 // the suite and prints the ratio table.
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -88,6 +98,7 @@
 #include "bench/bench_harness.h"
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "userstore/resources.h"
@@ -283,6 +294,43 @@ MemSample SampleMemory() {
   return s;
 }
 
+// --- files --------------------------------------------------------------------
+
+TempDir::TempDir(const char* prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+  pattern += "/userstore_bench_";
+  pattern += prefix;
+  pattern += "_XXXXXX";
+  if (mkdtemp(&pattern[0]) == nullptr) {
+    std::fprintf(stderr, "userstore_bench: mkdtemp %s: %s\n", pattern.c_str(),
+                 std::strerror(errno));
+    std::abort();
+  }
+  path_ = std::move(pattern);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+  if (ec) {
+    std::fprintf(stderr, "userstore_bench: removing %s: %s\n", path_.c_str(), ec.message().c_str());
+  }
+}
+
+int64_t DiskBytes(const std::string& path) {
+  int64_t bytes = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      bytes += static_cast<int64_t>(st.st_blocks) * 512;
+    }
+  }
+  return bytes;
+}
+
 // --- fixtures ----------------------------------------------------------------
 
 namespace internal {
@@ -317,6 +365,11 @@ void EnterSizeLocked(int64_t n) {
 void EnterSize(int64_t n) {
   std::lock_guard<std::recursive_mutex> lock(internal::FixtureMutex());
   internal::EnterSizeLocked(n);
+}
+
+void ReleaseAll() {
+  // No N is negative: every fixture and data set goes.
+  EnterSize(-1);
 }
 
 // --- registry ---------------------------------------------------------------
@@ -381,10 +434,18 @@ void RegisterAll(const std::vector<int64_t>& sizes) {
             ->Arg(n);
       }
     }
+    for (const ImplEntry& impl : impls) {
+      for (const ImplEntry::SizedExtra& extra : impl.sized_extras) {
+        auto* b =
+            benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + extra.op).c_str(), extra.fn)
+                ->Arg(n);
+        if (extra.threads > 0) b->Threads(extra.threads);
+      }
+    }
     for (int op = 0; op < kNumOps; ++op) {
       if (!IsReadOp(op)) continue;
       for (const ImplEntry& impl : impls) {
-        if (impl.ops[op] == nullptr) continue;
+        if (impl.ops[op] == nullptr || !impl.threaded_reads) continue;
         benchmark::RegisterBenchmark(("BM_" + impl.name + "_" + kOpNames[op]).c_str(), impl.ops[op])
             ->Arg(n)
             ->Threads(1)
@@ -442,6 +503,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("abseil_deadlock_detection", deadlock_detection ? "on" : "off");
   userstore_bench::RegisterAll(sizes);
   benchmark::RunSpecifiedBenchmarks();
+  // The stores on disk remove their temporary directories.
+  userstore_bench::ReleaseAll();
   benchmark::Shutdown();
   return 0;
 }

@@ -21,7 +21,15 @@ the results, normally 10^6), single thread, from one run: items per second of
 Store, Rest, Sqlite, Naive and RawMap per operation, the ratios the targets
 are stated in, the scaling rows (two reader threads against one, a page deep
 in the list against the first, GetBySid at 10^6 against 10^4) and memory per
-user. Each target is marked met or missed. Python 3 standard library only.
+user. Each target is marked met or missed. Below it, when the run has them,
+the durable store's rows and their peers on disk: Durable against Store,
+SqliteWal and RocksDb per operation; DurableSync on four threads against one
+and against SqliteWalFull; recovery, checkpoint and its writers' latency.
+Python 3 standard library only.
+
+  # the durable rows alone, quickly
+  python3 bench/run_bench.py --sizes 10000,100000 --min-time 0.2 \
+      --filter 'BM_(Store|Durable|DurableSync|SqliteWal|SqliteWalFull|RocksDb)_'
 """
 
 import argparse
@@ -38,6 +46,8 @@ IMPLS = ["Store", "Rest", "Sqlite", "Naive", "RawMap"]
 OPS = ["Create", "GetBySid", "GetByIdentity", "Update", "Delete", "List", "Mixed"]
 READ_OPS = ["GetBySid", "GetByIdentity", "List"]
 COPY_OPS = ["Create", "GetBySid", "GetByIdentity", "Update", "List"]  # StoreCopy's
+DURABLE_OPS = ["Create", "GetBySid", "Update", "Delete"]  # Durable's, SqliteWal's, RocksDb's
+DURABLE_PEERS = ["Store", "SqliteWal", "RocksDb"]  # what Durable is divided by
 
 # (op, numerator impl, denominator impl) -> minimum ratio of items/s.
 RATIO_TARGETS = {
@@ -138,6 +148,10 @@ class Table:
 
     def counter(self, impl, key):
         return self.r.get("BM_%s_Memory/%d" % (impl, self.n), {}).get(key)
+
+    def value(self, name, key="items_per_second"):
+        """`key` of the benchmark named `name` ("%(n)d" is replaced by N)."""
+        return self.r.get(name % {"n": self.n}, {}).get(key)
 
 
 def fmt_rate(v):
@@ -280,6 +294,8 @@ def render(context, results, errors, n_wanted):
         f = lambda v: "n/a" if v is None else "%.0f" % v
         p("| %s | %s | %s | %s | %s |" % (impl, f(rss), f(alloc), f(engine) if engine is not None else "", target))
 
+    render_durable(t, p)
+
     p("")
     met = sum(1 for _, _, ok in verdicts if ok)
     missed = [v for v in verdicts if v[2] is False]
@@ -302,6 +318,66 @@ def render(context, results, errors, n_wanted):
         ctx.append("load_avg=%s" % ",".join("%.2f" % x for x in context["load_avg"]))
     header = "Run: " + " ".join(ctx)
     return header + "\n\n" + "\n".join(lines)
+
+
+def fmt_number(v, unit=""):
+    if v is None:
+        return "n/a"
+    if v >= 100:
+        return "{:,.0f}{}".format(v, unit)
+    return "%.3g%s" % (v, unit)
+
+
+def render_durable(t, p):
+    """The durable store and its peers on disk, when the run has them."""
+    if not any(name.startswith(("BM_Durable", "BM_SqliteWal", "BM_RocksDb")) for name in t.r):
+        return
+    p("")
+    p("The durable store (Durable: kBackgroundSync; DurableSync: kSyncEachWrite) and its peers on disk, "
+      "N = %d, single thread unless stated; items/s (CPU time, except the rows marked wall clock):" % t.n)
+    p("")
+    head = ["op", "Durable", "Store (in memory)", "SqliteWal", "RocksDb"] + ["Durable/%s" % peer for peer in DURABLE_PEERS]
+    p("| " + " | ".join(head) + " |")
+    p("|" + "---|" * len(head))
+    for op in DURABLE_OPS:
+        durable = t.ips("Durable", op)
+        row = [op, fmt_rate(durable)] + [fmt_rate(t.ips(peer, op)) for peer in DURABLE_PEERS]
+        row += [fmt_ratio(ratio(durable, t.ips(peer, op))) for peer in DURABLE_PEERS]
+        p("| " + " | ".join(row) + " |")
+
+    one = t.value("BM_DurableSync_Create/%(n)d")
+    four = t.value("BM_DurableSync_Create/%(n)d/threads:4")
+    full = t.value("BM_SqliteWalFull_Create/%(n)d")
+    p("")
+    p("Creates synced before they return (wall clock):")
+    p("")
+    p("| row | value |")
+    p("|---|---|")
+    p("| DurableSync Create, 1 thread | %s |" % fmt_rate(one))
+    p("| DurableSync Create, 4 threads (all together) | %s |" % fmt_rate(four))
+    p("| DurableSync Create, 4 threads / 1 thread (group commit) | %s |" % fmt_ratio(ratio(four, one)))
+    p("| SqliteWalFull Create (synchronous=FULL, a transaction per create) | %s |" % fmt_rate(full))
+    p("| DurableSync / SqliteWalFull, 1 thread | %s |" % fmt_ratio(ratio(one, full)))
+    p("| DurableSync 4 threads / SqliteWalFull 1 thread | %s |" % fmt_ratio(ratio(four, full)))
+
+    recover = t.value("BM_Durable_Recover/%(n)d")
+    checkpoint = t.value("BM_Durable_Checkpoint/%(n)d")
+    seconds = lambda rate: None if rate in (None, 0) else t.n / rate
+    p("")
+    p("Recovery and checkpoints, N = %d (wall clock):" % t.n)
+    p("")
+    p("| row | value |")
+    p("|---|---|")
+    p("| OpenUserStore of N users, users/s | %s |" % fmt_rate(recover))
+    p("| OpenUserStore of N users, seconds | %s |" % fmt_number(seconds(recover)))
+    p("| Checkpoint of N users, users/s | %s |" % fmt_rate(checkpoint))
+    p("| Checkpoint of N users, seconds | %s |" % fmt_number(seconds(checkpoint)))
+    p("| a concurrent writer's worst update during a checkpoint, us | %s |"
+      % fmt_number(t.value("BM_Durable_Checkpoint/%(n)d", "max_write_latency_us")))
+    p("| a concurrent writer's p99 update during a checkpoint, us | %s |"
+      % fmt_number(t.value("BM_Durable_Checkpoint/%(n)d", "p99_write_latency_us")))
+    p("| disk bytes per user after a checkpoint (journal segment included) | %s |"
+      % fmt_number(t.value("BM_Durable_Checkpoint/%(n)d", "disk_bytes_per_user")))
 
 
 def main():

@@ -31,9 +31,28 @@
 // Create (a view over the values it bound) and Update (the RETURNING row), as
 // the Store adapter's writes use the zero-copy CreateUser / UpdateUser.
 // Memory counters add bytes_per_user_engine from sqlite3_memory_used().
+//
+// The same adapter, schema and statements on a file, the peers of the
+// durable store (bench/durable_benchmark.cc):
+//
+//   SqliteWal      a database file in a fresh temporary directory (removed at
+//                  the end), PRAGMA journal_mode=WAL and synchronous=NORMAL: a
+//                  commit is in the WAL file, in the operating system's hands,
+//                  and the WAL is synced at its checkpoints (what a crash of
+//                  the process leaves intact; a power loss may lose the last
+//                  commits). Transactions per batch, as above. Create,
+//                  GetBySid, Update, Delete.
+//   SqliteWalFull  the same with synchronous=FULL, and each create its own
+//                  transaction (autocommit), so that every create is synced
+//                  before it returns, as in the durable store's
+//                  kSyncEachWrite (FULL syncs the WAL at every commit; one
+//                  commit per batch of 1000 would sync once per 1000 creates).
+//                  Create only, timed by the wall clock (WallClock: a sync
+//                  waits, it does not compute).
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,23 +121,50 @@ absl::string_view ColumnView(sqlite3_stmt* s, int i) {
                                           static_cast<size_t>(sqlite3_column_bytes(s, i)));
 }
 
+// Where the database lives and how it commits: the in-memory baseline and the
+// file-backed peers of the durable store.
+struct SqliteMemory {
+  static constexpr const char* kName = "Sqlite";
+  static constexpr bool kOnDisk = false;
+  static constexpr const char* kPragmas = "";
+  static constexpr bool kCommitEachWrite = false;
+};
+struct SqliteWal {
+  static constexpr const char* kName = "SqliteWal";
+  static constexpr bool kOnDisk = true;
+  static constexpr const char* kPragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+  static constexpr bool kCommitEachWrite = false;
+};
+struct SqliteWalFull {
+  static constexpr const char* kName = "SqliteWalFull";
+  static constexpr bool kOnDisk = true;
+  static constexpr const char* kPragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
+  static constexpr bool kCommitEachWrite = true;
+};
+
+template <class Mode>
 class SqliteAdapter {
  public:
-  static constexpr const char* kName = "Sqlite";
+  static constexpr const char* kName = Mode::kName;
 
   static std::unique_ptr<SqliteAdapter> MakeEmpty() { return std::make_unique<SqliteAdapter>(); }
   static void BuildFixture(int64_t n, Fixture<SqliteAdapter>* fx) { BuildStandardFixture(n, fx); }
   static int64_t EngineBytes() { return sqlite3_memory_used(); }
 
   SqliteAdapter()
-      : rng_(0x5411e),
+      : dir_(Mode::kOnDisk ? std::make_unique<TempDir>("sqlite") : nullptr),
+        rng_(0x5411e),
         account_sid_("AC" + SidString(Rng(1).NextSid()).substr(2)),
         service_sid_("IS" + SidString(Rng(2).NextSid()).substr(2)),
         role_sid_("RL" + SidString(Rng(3).NextSid()).substr(2)) {
-    Check(sqlite3_open_v2(":memory:", &db_,
+    const std::string path = Mode::kOnDisk ? dir_->path() + "/users.db" : ":memory:";
+    Check(sqlite3_open_v2(path.c_str(), &db_,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                           nullptr),
           db_, "open");
+    if (std::strlen(Mode::kPragmas) > 0) {
+      Check(sqlite3_exec(db_, Mode::kPragmas, nullptr, nullptr, nullptr), db_, Mode::kPragmas);
+    }
     Check(sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr), db_, "schema");
     for (Statements& s : stmts_) {
       s.insert.Prepare(db_,
@@ -141,19 +187,21 @@ class SqliteAdapter {
   }
 
   // close_v2: the connection goes away once the statements (members,
-  // finalized after this body) are gone.
+  // finalized after this body) are gone; the directory (the first member)
+  // after that.
   ~SqliteAdapter() { sqlite3_close_v2(db_); }
 
+  // In transactions of kTxnOps whatever the mode (loading is not measured).
   void Load(const Dataset& d, SidText* sids) {
-    BeginBatch(0);
+    Exec(stmts_[0].begin.get());
     for (int64_t i = 0; i < d.n; ++i) {
       if (!Create(0, d.identity(i), d.attribute(i), &sids[i])) std::abort();
       if ((i + 1) % kTxnOps == 0) {
-        CommitBatch(0);
-        BeginBatch(0);
+        Exec(stmts_[0].commit.get());
+        Exec(stmts_[0].begin.get());
       }
     }
-    CommitBatch(0);
+    Exec(stmts_[0].commit.get());
   }
 
   bool Create(int t, absl::string_view identity, absl::string_view attributes, SidText* sid_out) {
@@ -248,8 +296,13 @@ class SqliteAdapter {
     return rc == SQLITE_DONE && sqlite3_changes(db_) == 1;
   }
 
-  void BeginBatch(int t) { Exec(stmts_[t].begin.get()); }
-  void CommitBatch(int t) { Exec(stmts_[t].commit.get()); }
+  // kCommitEachWrite: no batch, every statement commits on its own.
+  void BeginBatch(int t) {
+    if (!Mode::kCommitEachWrite) Exec(stmts_[t].begin.get());
+  }
+  void CommitBatch(int t) {
+    if (!Mode::kCommitEachWrite) Exec(stmts_[t].commit.get());
+  }
   void Compact() {}
 
  private:
@@ -295,6 +348,7 @@ class SqliteAdapter {
     return user;
   }
 
+  std::unique_ptr<TempDir> dir_;  // on disk: where the database is; else null
   sqlite3* db_ = nullptr;
   Statements stmts_[2];  // per benchmark thread
   Rng rng_;
@@ -305,7 +359,21 @@ class SqliteAdapter {
 
 const bool kRegistered = [] {
   benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
-  return RegisterImpl(MakeEntry<SqliteAdapter>(/*order=*/2));
+  RegisterImpl(MakeEntry<SqliteAdapter<SqliteMemory>>(/*order=*/2));
+  ImplEntry wal;
+  wal.name = SqliteWal::kName;
+  wal.order = 6;
+  wal.threaded_reads = false;
+  wal.ops[kCreate] = &BM_Create<SqliteAdapter<SqliteWal>>;
+  wal.ops[kGetBySid] = &BM_GetBySid<SqliteAdapter<SqliteWal>>;
+  wal.ops[kUpdate] = &BM_Update<SqliteAdapter<SqliteWal>>;
+  wal.ops[kDelete] = &BM_Delete<SqliteAdapter<SqliteWal>>;
+  RegisterImpl(std::move(wal));
+  ImplEntry full;
+  full.name = SqliteWalFull::kName;
+  full.order = 7;
+  full.ops[kCreate] = &BM_Create<SqliteAdapter<SqliteWalFull>, /*kWallClock=*/true>;
+  return RegisterImpl(std::move(full));
 }();
 
 }  // namespace

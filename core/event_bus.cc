@@ -78,9 +78,9 @@ EventBus::EventBus(std::function<void(const absl::Status&)> on_error)
       subscribers_(std::make_shared<const SubscriberList>()) {}
 
 EventBus::~EventBus() {
-  // Iteratively: the nodes' own destructors would recurse once a node.
-  std::unique_ptr<QueuedEvent> node = std::move(queue_head_);
-  while (node != nullptr) node = std::move(node->next);
+  // The nodes still queued (events no Deliver took): unlinked and freed one
+  // at a time. No lock: nothing else may use the bus once it is destroyed.
+  queue_.clear_and_dispose([](QueuedEvent* node) { delete node; });
 }
 
 // --- hooks --------------------------------------------------------------------
@@ -189,7 +189,9 @@ bool EventBus::Unsubscribe(uint64_t id) {
 }
 
 std::unique_ptr<EventBus::QueuedEvent> EventBus::Build(absl::FunctionRef<ChangeEvent()> make) {
-  return std::make_unique<QueuedEvent>(QueuedEvent{make(), nullptr});
+  // The event is built in place (aggregate initialization; the hook starts
+  // unlinked).
+  return std::unique_ptr<QueuedEvent>(new QueuedEvent{make(), {}});
 }
 
 uint64_t EventBus::CommitSubscribed(std::unique_ptr<QueuedEvent> node,
@@ -301,13 +303,8 @@ uint64_t EventBus::CommitJournaled(PreparedEvent prepared, absl::FunctionRef<Cha
 }
 
 void EventBus::Enqueue(std::unique_ptr<QueuedEvent> node) {
-  QueuedEvent* raw = node.get();
-  if (queue_tail_ == nullptr) {
-    queue_head_ = std::move(node);
-  } else {
-    queue_tail_->next = std::move(node);
-  }
-  queue_tail_ = raw;
+  // The queue owns the node from here (Deliver and the destructor free it).
+  queue_.push_back(*node.release());
   ++queue_size_;
   queued_.store(queue_size_, std::memory_order_release);
 }
@@ -325,10 +322,10 @@ void EventBus::Deliver() noexcept {
     return;
   }
   draining_ = true;
-  while (queue_head_ != nullptr) {
-    std::unique_ptr<QueuedEvent> node = std::move(queue_head_);
-    queue_head_ = std::move(node->next);
-    if (queue_head_ == nullptr) queue_tail_ = nullptr;
+  while (!queue_.empty()) {
+    // Unlinked, the node is this frame's: freed below, once delivered.
+    std::unique_ptr<QueuedEvent> node(&queue_.front());
+    queue_.pop_front();
     --queue_size_;
     queued_.store(queue_size_, std::memory_order_release);
     std::shared_ptr<const SubscriberList> targets = subscribers_;

@@ -58,6 +58,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include <boost/intrusive/slist.hpp>
 
 #include "userstore/events.h"
 
@@ -84,7 +85,7 @@ class EventBus {
   // `on_error` receives contained exceptions and non-OK post-hook results; may
   // be empty.
   explicit EventBus(std::function<void(const absl::Status&)> on_error);
-  ~EventBus();  // frees what is still queued, one node at a time
+  ~EventBus();  // frees what is still queued
 
   // --- hooks ---
   uint64_t AddHook(HookType type, UserHook hook);
@@ -103,11 +104,23 @@ class EventBus {
   bool Unsubscribe(uint64_t id);
 
  private:
-  // A node of the queue, allocated by Prepare.
+  // A node of the queue, allocated by Prepare. Owned by its PreparedEvent
+  // until Commit links it into `queue_`; from then on by the queue, which
+  // Deliver unlinks it from (and frees it once delivered) and the destructor
+  // frees it from. The link is a member hook (normal_link: linking and
+  // unlinking write only the links, and allocate nothing).
   struct QueuedEvent {
     ChangeEvent event;
-    std::unique_ptr<QueuedEvent> next;
+    boost::intrusive::slist_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>
+        link;
   };
+  // The queue: oldest first, pushed at the back (cache_last), popped at the
+  // front. Holds raw links; `EventBus` owns the nodes linked into it.
+  using EventQueue = boost::intrusive::slist<
+      QueuedEvent,
+      boost::intrusive::member_hook<QueuedEvent, decltype(QueuedEvent::link), &QueuedEvent::link>,
+      boost::intrusive::cache_last<true>, boost::intrusive::linear<true>,
+      boost::intrusive::constant_time_size<false>>;
 
  public:
   // The event of a change about to be made (empty when no one is
@@ -315,7 +328,7 @@ class EventBus {
   // error without one.
   absl::Status ReportThrown(absl::string_view what, absl::string_view after) noexcept;
   absl::Status ReportThrown(absl::string_view what, uint64_t sequence) noexcept;
-  // Appends `node` to the queue (no allocation).
+  // Appends `node` to the queue, which takes ownership of it (no allocation).
   void Enqueue(std::unique_ptr<QueuedEvent> node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::function<void(const absl::Status&)> on_error_;
@@ -335,9 +348,9 @@ class EventBus {
   mutable absl::Mutex mu_;
   uint64_t next_subscriber_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::shared_ptr<const SubscriberList> subscribers_ ABSL_GUARDED_BY(mu_);
-  // The queue: a list of nodes each allocated by Prepare (or Publish).
-  std::unique_ptr<QueuedEvent> queue_head_ ABSL_GUARDED_BY(mu_);
-  QueuedEvent* queue_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The queue: nodes each allocated by Prepare (or Publish), owned by the
+  // bus while linked here.
+  EventQueue queue_ ABSL_GUARDED_BY(mu_);
   size_t queue_size_ ABSL_GUARDED_BY(mu_) = 0;
   // queue_size_, written under mu_, read without it by Deliver's fast path.
   std::atomic<size_t> queued_{0};

@@ -85,12 +85,15 @@ RecordArena::~RecordArena() {
 void* RecordArena::Allocate(size_t bytes) {
   const size_t size = BlockSize(bytes);
   if (size > kMaxSmallBytes) return ::operator new(size);
-  FreeBlock*& head = free_[size / kGranule];
-  if (head != nullptr) {
-    FreeBlock* block = head;
-    USERSTORE_UNPOISON(block, size);
-    head = block->next;
-    return block;
+  FreeList& list = free_[size / kGranule];
+  // (Not empty(): for a linear list that also tests for a self-link, which
+  // only a circular list has; begin() is the head pointer, end() null.)
+  if (list.begin() != list.end()) {
+    FreeBlock& block = list.front();
+    USERSTORE_UNPOISON(&block, size);
+    list.pop_front();
+    block.~FreeBlock();  // trivial with normal_link: the block is raw memory again
+    return &block;
   }
   return Carve(size);
 }
@@ -102,10 +105,9 @@ void RecordArena::Free(void* block, size_t bytes) noexcept {
     ::operator delete(block);
     return;
   }
-  FreeBlock* freed = static_cast<FreeBlock*>(block);
-  FreeBlock*& head = free_[size / kGranule];
-  freed->next = head;
-  head = freed;
+  // The block's first bytes become its link (constructing the hook writes
+  // nothing; push_front writes the link).
+  free_[size / kGranule].push_front(*new (block) FreeBlock);
   USERSTORE_POISON(block, size);
 }
 

@@ -36,6 +36,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <boost/intrusive/slist.hpp>
+
 namespace userstore {
 namespace internal {
 
@@ -64,9 +66,15 @@ class RecordArena {
   size_t chunk_bytes() const { return chunk_bytes_; }
 
  private:
-  struct FreeBlock {
-    FreeBlock* next;
-  };
+  // A freed block, as its free list sees it: the list's link is written in
+  // the block's own first bytes (a base hook, normal_link: nothing but the
+  // link is written, on free, and nothing when the block is handed out).
+  struct FreeBlock : boost::intrusive::slist_base_hook<
+                         boost::intrusive::link_mode<boost::intrusive::normal_link>> {};
+  // One pointer: null-terminated (linear), no size, no tail. Owns nothing:
+  // the blocks belong to the chunks.
+  using FreeList = boost::intrusive::slist<FreeBlock, boost::intrusive::linear<true>,
+                                           boost::intrusive::constant_time_size<false>>;
   struct Chunk {
     void* base;
     size_t bytes;
@@ -76,7 +84,7 @@ class RecordArena {
   void* Carve(size_t size);
   void NewChunk(size_t at_least);
 
-  FreeBlock* free_[kClasses] = {};
+  FreeList free_[kClasses];
   char* cursor_ = nullptr;  // the unused tail of the newest chunk
   char* limit_ = nullptr;
   size_t next_chunk_bytes_ = kFirstChunkBytes;

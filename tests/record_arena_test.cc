@@ -47,6 +47,26 @@ TEST(RecordArenaTest, AFreedBlockIsReusedByItsSizeClassOnly) {
   EXPECT_EQ(arena.Allocate(112), b);
 }
 
+TEST(RecordArenaTest, AFreeListHandsBackTheLastFreedBlockFirstThenCarves) {
+  RecordArena arena;
+  void* a = arena.Allocate(64);
+  void* b = arena.Allocate(64);
+  void* c = arena.Allocate(64);
+  arena.Free(a, 64);
+  arena.Free(b, 64);
+  arena.Free(c, 64);
+  EXPECT_EQ(arena.Allocate(64), c);
+  EXPECT_EQ(arena.Allocate(64), b);
+  EXPECT_EQ(arena.Allocate(64), a);
+  // The list is empty again: the next block is a new one.
+  void* d = arena.Allocate(64);
+  EXPECT_NE(d, a);
+  EXPECT_NE(d, b);
+  EXPECT_NE(d, c);
+  arena.Free(d, 64);
+  EXPECT_EQ(arena.Allocate(64), d);
+}
+
 TEST(RecordArenaTest, LargeBlocksBypassTheChunks) {
   RecordArena arena;
   const size_t before = arena.chunk_bytes();
