@@ -27,6 +27,7 @@
 #include "userstore/status.h"
 
 #include "core/durable/event_encoding.h"
+#include "core/sid.h"
 
 // Every allocation of this test binary is counted, so that the decoder's
 // allocation bound can be checked (a length field past the end of the input
@@ -451,6 +452,29 @@ TEST(EventCodec, NonCanonicalSidTextsAreKeptVerbatim) {
     EXPECT_EQ(static_cast<char>(text.size()), bytes[13]);
     EXPECT_EQ(text, bytes.substr(14, text.size()));
     EXPECT_EQ(KnownUserEventBytes().size() - 17 + 2 + text.size(), bytes.size());
+  }
+}
+
+// The encoder's own SID check (vectorised on x86-64) must agree with
+// ParseSid(), which the decoder uses: every byte value at every position of
+// a canonical SID, and every prefix letter.
+TEST(EventCodec, RawSidFormIsUsedExactlyWhenParseSidAccepts) {
+  const std::string canonical = SampleUser().sid;
+  for (size_t pos = 0; pos < canonical.size(); ++pos) {
+    for (int byte = 0; byte < 256; ++byte) {
+      User u = SampleUser();
+      u.sid[pos] = static_cast<char>(byte);
+      const bool parses = internal::ParseSid("US", u.sid).has_value();
+      const std::string bytes = Encode(UserEventOf(u));
+      ASSERT_EQ(parses ? 1 : 0, bytes[12]) << "position " << pos << " byte " << byte;
+      if (parses) {
+        const internal::Sid128 value = *internal::ParseSid("US", u.sid);
+        for (int i = 0; i < 8; ++i) {
+          ASSERT_EQ(static_cast<char>(value.hi >> (56 - 8 * i)), bytes[13 + i]);
+          ASSERT_EQ(static_cast<char>(value.lo >> (56 - 8 * i)), bytes[21 + i]);
+        }
+      }
+    }
   }
 }
 
