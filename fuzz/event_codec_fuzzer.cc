@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "fuzz_common.h"
@@ -70,8 +71,8 @@ void CheckDecodeStream(absl::string_view input) {
           Escape(before).c_str());
       FUZZ_CHECK(in.data() == before.data() && in.size() == before.size(),
                  "a failed decode moved the input");
-      FUZZ_CHECK(event.status().message().find(" at byte ") != absl::string_view::npos,
-                 "no byte offset in %s", event.status().ToString().c_str());
+      FUZZ_CHECK(absl::StrContains(event.status().message(), " at byte "), "no byte offset in %s",
+                 event.status().ToString().c_str());
       return;
     }
     FUZZ_CHECK(

@@ -139,7 +139,7 @@ inline bool WriteRawSid(absl::string_view prefix, absl::string_view text, char* 
     return false;
   }
   __m128i halves[2];
-  for (int h = 0; h < 2; ++h) {
+  for (size_t h = 0; h < 2; ++h) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + 2 + 16 * h));
     // Signed compares: bytes >= 0x80 are negative, neither digit nor letter.
     const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),

@@ -199,7 +199,7 @@ std::string Encode(const ChangeEvent& event) {
 // Encodes, decodes, checks the result equals `event`, and that it re-encodes
 // to the same bytes. Returns the encoding.
 std::string RoundTrip(const ChangeEvent& event) {
-  const std::string bytes = Encode(event);
+  std::string bytes = Encode(event);
   absl::StatusOr<ChangeEvent> back = DecodeChangeEvent(absl::string_view(bytes));
   EXPECT_TRUE(back.ok()) << back.status() << " for " << Hex(bytes);
   if (!back.ok()) return bytes;
@@ -787,7 +787,7 @@ TEST(EventEncoding, EncodeUserEventEqualsEncodeChangeEvent) {
       EXPECT_EQ(Hex(Encode(UserEventOf(user, op, 77))), Hex(fast));
       const size_t bound = internal::UserEventEncodedSizeBound(UserView::Of(user));
       // Slightly over at most: 19 bytes a canonical SID, the integers at their widest.
-      EXPECT_LE(bound, fast.size() + 4 * 19 + 5 + 2 * 10);
+      EXPECT_LE(bound, fast.size() + size_t{4 * 19 + 5 + 2 * 10});
     }
   }
   EXPECT_EQ(KnownUserEventBytes(), EncodeFast(Op::kCreate, 5, SampleUser()));
