@@ -36,13 +36,15 @@ namespace {
 std::atomic<size_t> g_allocated_bytes{0};
 }  // namespace
 
-void* operator new(size_t size) {
+// Not inlined: where g++ sees both the malloc and the free, it reports the
+// replacement pair as mismatched (-Wmismatched-new-delete).
+__attribute__((noinline)) void* operator new(size_t size) {
   g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace userstore {
 namespace {
@@ -416,7 +418,7 @@ TEST(EventCodec, ExtremeValuesRoundTrip) {
        {int64_t{0}, int64_t{-1}, int64_t{63}, int64_t{64}, int64_t{-65},
         std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()}) {
     u.date_created = absl::FromUnixSeconds(seconds);
-    u.date_updated = absl::FromUnixSeconds(-seconds / 2);
+    u.date_updated = absl::FromUnixSeconds(-(seconds / 2));
     for (int joined :
          {0, -1, 250, std::numeric_limits<int>::max(), std::numeric_limits<int>::min()}) {
       u.joined_channels_count = joined;
