@@ -4,10 +4,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <new>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,7 @@
 #include "userstore/status.h"
 
 #include "core/durable/event_encoding.h"
+#include "core/sid.h"
 
 // Every allocation of this test binary is counted, so that the decoder's
 // allocation bound can be checked (a length field past the end of the input
@@ -31,13 +36,15 @@ namespace {
 std::atomic<size_t> g_allocated_bytes{0};
 }  // namespace
 
-void* operator new(size_t size) {
+// Not inlined: where g++ sees both the malloc and the free, it reports the
+// replacement pair as mismatched (-Wmismatched-new-delete).
+__attribute__((noinline)) void* operator new(size_t size) {
   g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace userstore {
 namespace {
@@ -194,7 +201,7 @@ std::string Encode(const ChangeEvent& event) {
 // Encodes, decodes, checks the result equals `event`, and that it re-encodes
 // to the same bytes. Returns the encoding.
 std::string RoundTrip(const ChangeEvent& event) {
-  const std::string bytes = Encode(event);
+  std::string bytes = Encode(event);
   absl::StatusOr<ChangeEvent> back = DecodeChangeEvent(absl::string_view(bytes));
   EXPECT_TRUE(back.ok()) << back.status() << " for " << Hex(bytes);
   if (!back.ok()) return bytes;
@@ -312,6 +319,34 @@ TEST(EventCodec, KnownRoleEventEncodesToTheHandWrittenBytes) {
   ExpectSameEvent(KnownRoleEvent(), *decoded);
 }
 
+// The hex dump of the worked example in docs/file-format.md: the lines
+// "OOOOOOOO  hh hh ...  |...|" of the first text block after "### Worked example".
+std::string DocumentedExampleBytes() {
+  std::ifstream file(std::string(USERSTORE_SOURCE_DIR) + "/docs/file-format.md");
+  const std::string doc((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const size_t section = doc.find("### Worked example");
+  if (section == std::string::npos) return "";
+  const size_t begin = doc.find("```text\n", section);
+  const size_t end = doc.find("```\n", begin + 8);
+  if (begin == std::string::npos || end == std::string::npos) return "";
+  std::istringstream lines(doc.substr(begin + 8, end - begin - 8));
+  std::string out;
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t bar = line.find('|');
+    std::istringstream fields(line.substr(10, bar == std::string::npos ? line.npos : bar - 10));
+    std::string hex;
+    while (fields >> hex) out.push_back(static_cast<char>(std::stoi(hex, nullptr, 16)));
+  }
+  return out;
+}
+
+TEST(EventCodec, TheDocumentedExampleIsWhatTheEncoderWrites) {
+  const std::string documented = DocumentedExampleBytes();
+  ASSERT_EQ(101u, documented.size()) << "no hex dump found in docs/file-format.md";
+  EXPECT_EQ(Hex(Encode(UserEventOf(SampleUser()))), Hex(documented));
+}
+
 // --- round trips -----------------------------------------------------------------
 
 TEST(EventCodec, EveryEntityAndOpRoundTrips) {
@@ -383,7 +418,7 @@ TEST(EventCodec, ExtremeValuesRoundTrip) {
        {int64_t{0}, int64_t{-1}, int64_t{63}, int64_t{64}, int64_t{-65},
         std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()}) {
     u.date_created = absl::FromUnixSeconds(seconds);
-    u.date_updated = absl::FromUnixSeconds(-seconds / 2);
+    u.date_updated = absl::FromUnixSeconds(-(seconds / 2));
     for (int joined :
          {0, -1, 250, std::numeric_limits<int>::max(), std::numeric_limits<int>::min()}) {
       u.joined_channels_count = joined;
@@ -419,6 +454,29 @@ TEST(EventCodec, NonCanonicalSidTextsAreKeptVerbatim) {
     EXPECT_EQ(static_cast<char>(text.size()), bytes[13]);
     EXPECT_EQ(text, bytes.substr(14, text.size()));
     EXPECT_EQ(KnownUserEventBytes().size() - 17 + 2 + text.size(), bytes.size());
+  }
+}
+
+// The encoder's own SID check (vectorised on x86-64) must agree with
+// ParseSid(), which the decoder uses: every byte value at every position of
+// a canonical SID, and every prefix letter.
+TEST(EventCodec, RawSidFormIsUsedExactlyWhenParseSidAccepts) {
+  const std::string canonical = SampleUser().sid;
+  for (size_t pos = 0; pos < canonical.size(); ++pos) {
+    for (int byte = 0; byte < 256; ++byte) {
+      User u = SampleUser();
+      u.sid[pos] = static_cast<char>(byte);
+      const bool parses = internal::ParseSid("US", u.sid).has_value();
+      const std::string bytes = Encode(UserEventOf(u));
+      ASSERT_EQ(parses ? 1 : 0, bytes[12]) << "position " << pos << " byte " << byte;
+      if (parses) {
+        const internal::Sid128 value = *internal::ParseSid("US", u.sid);
+        for (int i = 0; i < 8; ++i) {
+          ASSERT_EQ(static_cast<char>(value.hi >> (56 - 8 * i)), bytes[13 + i]);
+          ASSERT_EQ(static_cast<char>(value.lo >> (56 - 8 * i)), bytes[21 + i]);
+        }
+      }
+    }
   }
 }
 
@@ -731,7 +789,7 @@ TEST(EventEncoding, EncodeUserEventEqualsEncodeChangeEvent) {
       EXPECT_EQ(Hex(Encode(UserEventOf(user, op, 77))), Hex(fast));
       const size_t bound = internal::UserEventEncodedSizeBound(UserView::Of(user));
       // Slightly over at most: 19 bytes a canonical SID, the integers at their widest.
-      EXPECT_LE(bound, fast.size() + 4 * 19 + 5 + 2 * 10);
+      EXPECT_LE(bound, fast.size() + size_t{4 * 19 + 5 + 2 * 10});
     }
   }
   EXPECT_EQ(KnownUserEventBytes(), EncodeFast(Op::kCreate, 5, SampleUser()));
