@@ -250,7 +250,9 @@ TEST_F(DurableStoreTest, BackgroundModeRecoversAPrefixAfterAPowerLoss) {
     request.identity = absl::StrCat("u", i);
     ASSERT_THAT(store->CreateUser(service, request), IsOk());
     prefixes.push_back(Fingerprint(*store));
-    if (i == 19) ASSERT_THAT(store->Sync(), IsOk());
+    if (i == 19) {
+      ASSERT_THAT(store->Sync(), IsOk());
+    }
   }
   env_->SimulatePowerLoss();
   env_->FailAfter(FaultInjectionEnv::Op::kMappedSync, 1, absl::StatusCode::kInternal);
@@ -601,7 +603,9 @@ TEST(DurablePosixTest, ATornTailIsDroppedAtEveryByte) {
       EXPECT_EQ(report.torn_bytes_dropped, 0u);
     } else {
       EXPECT_LE(report.torn_bytes_dropped, cut - last);
-      if (report.torn_bytes_dropped > 0) EXPECT_EQ(report.torn_file, segment);
+      if (report.torn_bytes_dropped > 0) {
+        EXPECT_EQ(report.torn_file, segment);
+      }
     }
     store->reset();
     // Recovery zeroed the torn bytes and moved on to a new segment: put the
@@ -654,7 +658,9 @@ TEST(DurableDifferentialTest, RandomOperationsWithReopensMatchAnInMemoryStore) {
         const absl::Status want = userstore_testing::StatusOf(call(reference));
         const absl::Status got = userstore_testing::StatusOf(call(**store));
         ASSERT_EQ(got.ok(), want.ok()) << got << " vs " << want;
-        if (!want.ok()) ASSERT_EQ(ErrorCodeOf(got), ErrorCodeOf(want));
+        if (!want.ok()) {
+          ASSERT_EQ(ErrorCodeOf(got), ErrorCodeOf(want));
+        }
       };
       switch (pick(10)) {
         case 0:
