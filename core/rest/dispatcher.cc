@@ -12,6 +12,8 @@
 //      each is valid UTF-8 without NUL (Attributes goes to the store as bytes:
 //      it answers 50304).
 //   4. Call the store; render the result or the error.
+// With a fault injector, `Handle` hands steps 1-4 (`Serve`) to
+// `FaultInjector::Serve`, which may answer in their place.
 //
 // 404 messages. The store words a missing user as
 // "/Services/{IS}/Users/{user}" with the decoded user; Twilio quotes the
@@ -25,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -36,6 +39,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
+#include "userstore/fault_injection.h"
 #include "userstore/rest.h"
 #include "userstore/status.h"
 
@@ -581,7 +585,19 @@ void AppendEncoded(absl::string_view text, bool space_as_plus, std::string* out)
 
 Dispatcher::Dispatcher(UserStore* store) : store_(store) {}
 
+Dispatcher::Dispatcher(UserStore* store, std::shared_ptr<FaultInjector> injector)
+    : store_(store), injector_(std::move(injector)) {}
+
+void Dispatcher::set_fault_injector(std::shared_ptr<FaultInjector> injector) {
+  injector_ = std::move(injector);
+}
+
 HttpResponse Dispatcher::Handle(const HttpRequest& request) const {
+  if (injector_ == nullptr) return Serve(request);
+  return injector_->Serve(request, [this](const HttpRequest& r) { return Serve(r); });
+}
+
+HttpResponse Dispatcher::Serve(const HttpRequest& request) const {
   absl::StatusOr<internal::ParsedUrl> url = internal::ParseUrl(request.url);
   if (!url.ok()) return ErrorResponse(url.status());
   Segments segments;

@@ -745,8 +745,11 @@ std::string RenderRolePage(const RenderContext& ctx, absl::string_view service_s
 }
 
 std::string RenderError(const absl::Status& status) {
+  return RenderError(status, HttpStatusOf(status));
+}
+
+std::string RenderError(const absl::Status& status, int http) {
   const ErrorCode code = ErrorCodeOf(status);
-  const int http = HttpStatusOf(status);
   std::string out;
   out.reserve(160 + status.message().size());
   Json json(&out);

@@ -117,6 +117,9 @@ std::string RenderRolePage(const RenderContext& ctx, absl::string_view service_s
 // HttpStatusOf(status). Bytes of the message that are not valid UTF-8 are
 // percent-encoded, so the body is always valid JSON text.
 std::string RenderError(const absl::Status& status);
+// The same with `http` as the body's "status" (an injected fault may answer
+// a code with another HTTP status than its row's).
+std::string RenderError(const absl::Status& status, int http);
 
 }  // namespace internal
 }  // namespace userstore

@@ -20,12 +20,20 @@
 // the host the request named (so the ip-messaging alias is echoed), else the
 // surface's canonical host.
 //
+// Failure injection (fault_injection.h): a dispatcher given a `FaultInjector`
+// consults it before serving each request, so that a test can make requests
+// answer 429 under a rate limit, 503, or any Twilio error, or lose the answer
+// of a write that happened. Without one (the default) it costs one null check
+// a request.
+//
 // Thread safety: `Handle` is const and may be called from many threads at
-// once (the store does the locking).
+// once (the store and the injector do the locking). `set_fault_injector` is
+// not: call it before the dispatcher serves requests.
 
 #ifndef USERSTORE_REST_H_
 #define USERSTORE_REST_H_
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +43,8 @@
 #include "userstore/user_store.h"
 
 namespace userstore {
+
+class FaultInjector;  // fault_injection.h
 
 // userstore::HttpRequest
 struct HttpRequest {
@@ -55,6 +65,9 @@ struct HttpResponse {
   int status = 200;
   // The JSON body; empty for 204.
   std::string body;
+  // Response headers, in order. Empty for every answer of the store; an
+  // injected 429 carries `Retry-After` (whole seconds) here.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // userstore::Dispatcher
@@ -63,17 +76,37 @@ class Dispatcher {
   // `store` is not owned and must outlive the dispatcher.
   explicit Dispatcher(UserStore* store);
 
+  // The same, consulting `injector` before serving each request (see
+  // fault_injection.h); nullptr means none. The dispatcher shares ownership
+  // of the injector.
+  Dispatcher(UserStore* store, std::shared_ptr<FaultInjector> injector);
+
+  // Dispatcher::set_fault_injector()
+  //
+  // Replaces the injector (nullptr: none). Not thread-safe: call it before
+  // `Handle` is called, or while no call of `Handle` runs. O(1).
+  void set_fault_injector(std::shared_ptr<FaultInjector> injector);
+
+  // Dispatcher::fault_injector()
+  //
+  // The injector, or nullptr.
+  const std::shared_ptr<FaultInjector>& fault_injector() const { return injector_; }
+
   // Dispatcher::Handle()
   //
   // Serves one request. Never fails: errors are Twilio error bodies
   // `{"code", "message", "more_info", "status"}` with the HTTP status of the
   // code. 404/20404 for a path that does not exist, 405/20004 for a method a
-  // path does not serve. Cost: the store call plus O(size of the request and
-  // response).
+  // path does not serve. With a fault injector, the answer may instead be
+  // the injector's (fault_injection.h). Cost: the store call plus O(size of
+  // the request and response), plus the injector's when there is one.
   HttpResponse Handle(const HttpRequest& request) const;
 
  private:
+  HttpResponse Serve(const HttpRequest& request) const;
+
   UserStore* store_;
+  std::shared_ptr<FaultInjector> injector_;
 };
 
 // userstore::FormEncode()

@@ -36,7 +36,7 @@ enum class ErrorCode : int {
   // 409: a role that is still assigned (or is a service default) was deleted.
   kRoleInUse = 20409,
   // 429: too many requests (a rate limit of the REST layer's failure
-  // injection, docs/testing.md).
+  // injection, docs/rest.md "Failure injection").
   kTooManyRequests = 20429,
   // 500: an internal failure (for example a hook that threw). Never expected.
   kInternal = 20500,
