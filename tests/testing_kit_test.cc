@@ -3,6 +3,7 @@
 // fixture gives a deterministic store, and the recorders capture in order.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -43,6 +44,7 @@ using userstore::testing::ChangeRecorder;
 using userstore::testing::HasAttributes;
 using userstore::testing::HasAttributesText;
 using userstore::testing::HasFriendlyName;
+using userstore::testing::HasHeader;
 using userstore::testing::HasIdentity;
 using userstore::testing::HasNoFriendlyName;
 using userstore::testing::HasRole;
@@ -58,6 +60,13 @@ using userstore::testing::TestStore;
 using userstore::testing::UserCreated;
 using userstore::testing::UserDeleted;
 using userstore::testing::UserUpdated;
+
+HttpResponse Response(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
 
 // What `matcher` says of `value`, as a failed EXPECT_THAT would print it
 // after "Actual: ... ".
@@ -169,17 +178,18 @@ TEST(IsTwilioErrorTest, MatchesAnHttpResponseByStatusAndBody) {
                          "UserAlreadyExists: "));
 
   // The status alone is not enough: the body must be Twilio's error body.
-  const HttpResponse not_an_error{409, R"({"sid": "US1"})"};
+  const HttpResponse not_an_error = Response(409, R"({"sid": "US1"})");
   EXPECT_FALSE(MatchesValue(IsTwilioError(409, 50201), not_an_error));
   EXPECT_EQ(Explain(IsTwilioError(409, 50201), not_an_error),
             "which has HTTP status 409 and a body that is not a Twilio error: {\"sid\": \"US1\"}");
   // Nor the body alone.
-  const HttpResponse wrong_status{200, R"({"code": 50201, "status": 409, "message": "m"})"};
+  const HttpResponse wrong_status =
+      Response(200, R"({"code": 50201, "status": 409, "message": "m"})");
   EXPECT_FALSE(MatchesValue(IsTwilioError(409, 50201), wrong_status));
 }
 
 TEST(IsHttpStatusTest, MatchesTheStatusAndShowsTheBody) {
-  const HttpResponse created{201, R"({"sid": "US1"})"};
+  const HttpResponse created = Response(201, R"({"sid": "US1"})");
   EXPECT_TRUE(MatchesValue(IsHttpStatus(201), created));
   EXPECT_FALSE(MatchesValue(IsHttpStatus(200), created));
   EXPECT_EQ(DescribeMatcher<HttpResponse>(IsHttpStatus(200)), "has HTTP status 200");
@@ -310,6 +320,36 @@ TEST(TestStoreTest, ResetStartsOverWithOtherOptions) {
   userstore::CreateUserRequest request;
   request.identity = "alice";
   EXPECT_THAT(t.store().CreateUser(svc.sid, request), IsTwilioError(400, 50207));
+}
+
+TEST(HasHeaderTest, MatchesAHeaderByNameInAnyCase) {
+  HttpResponse limited = Response(429, "{}");
+  limited.headers = {{"Retry-After", "2"}};
+  EXPECT_TRUE(MatchesValue(HasHeader("retry-after", "2"), limited));
+  EXPECT_FALSE(MatchesValue(HasHeader("Retry-After", "1"), limited));
+  EXPECT_EQ(Explain(HasHeader("Retry-After", "1"), limited), "whose Retry-After header is \"2\"");
+  EXPECT_EQ(DescribeMatcher<HttpResponse>(HasHeader("Retry-After", "1")),
+            "has a Retry-After header that is equal to \"1\"");
+  EXPECT_FALSE(MatchesValue(HasHeader("Retry-After", ::testing::_), Response(201, "{}")));
+  EXPECT_EQ(Explain(HasHeader("Retry-After", ::testing::_), Response(201, "{}")),
+            "which has no Retry-After header (status 201)");
+}
+
+TEST(TestStoreTest, InjectorIsWiredToTheDispatcherAndTheClock) {
+  TestStore t;
+  const auto svc = t.MakeService("game");
+  userstore::RateLimit limit;
+  limit.requests_per_second = 1;
+  limit.burst = 1;
+  limit.method = "POST";
+  ASSERT_THAT(t.injector().AddRateLimit(limit), IsOk());
+  EXPECT_THAT(t.Post(userstore::testing::UsersUrl(svc), {{"Identity", "a"}}), IsHttpStatus(201));
+  const HttpResponse limited = t.Post(userstore::testing::UsersUrl(svc), {{"Identity", "b"}});
+  EXPECT_THAT(limited, AllOf(IsTwilioError(429, 20429), HasHeader("Retry-After", "1")));
+  t.clock().Advance(absl::Seconds(1));
+  EXPECT_THAT(t.Post(userstore::testing::UsersUrl(svc), {{"Identity", "b"}}), IsHttpStatus(201));
+  // The store itself is not behind the injector.
+  EXPECT_THAT(t.store().CountUsers(svc.sid), IsOkAndHolds(2));
 }
 
 class StoreFixtureTest : public userstore::testing::StoreTest {};

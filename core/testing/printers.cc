@@ -162,7 +162,9 @@ void PrintTo(const ChangeEvent& event, std::ostream* os) {
 }
 
 void PrintTo(const HttpResponse& response, std::ostream* os) {
-  *os << "HttpResponse{status: " << response.status << ", body: " << response.body << "}";
+  *os << "HttpResponse{status: " << response.status;
+  for (const auto& [name, value] : response.headers) *os << ", " << name << ": " << value;
+  *os << ", body: " << response.body << "}";
 }
 
 }  // namespace userstore

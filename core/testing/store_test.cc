@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -30,9 +31,10 @@ void TestStore::Reset(StoreOptions options) {
     }
   }
   options.clock = clock_;
+  injector_ = std::make_shared<FaultInjector>(clock_);
   store_ = std::make_unique<UserStore>(options);
   EXPECT_TRUE(store_->init_status().ok()) << "StoreOptions refused: " << store_->init_status();
-  dispatcher_ = std::make_unique<Dispatcher>(store_.get());
+  dispatcher_ = std::make_unique<Dispatcher>(store_.get(), injector_);
 }
 
 Service TestStore::MakeService(absl::string_view friendly_name) {
@@ -90,5 +92,22 @@ std::string UserUrl(const Service& service, absl::string_view user) {
   return absl::StrCat(UsersUrl(service), "/", PercentEncodePathSegment(user));
 }
 
+namespace internal {
+
+bool HeaderMatcher::MatchAndExplain(const HttpResponse& response,
+                                    ::testing::MatchResultListener* listener) const {
+  for (const auto& [name, value] : response.headers) {
+    if (!absl::EqualsIgnoreCase(name, name_)) continue;
+    ::testing::StringMatchResultListener inner_listener;
+    const bool matches = inner_.MatchAndExplain(value, &inner_listener);
+    *listener << "whose " << name_ << " header is " << ::testing::PrintToString(value);
+    if (!inner_listener.str().empty()) *listener << ", " << inner_listener.str();
+    return matches;
+  }
+  *listener << "which has no " << name_ << " header (status " << response.status << ")";
+  return false;
+}
+
+}  // namespace internal
 }  // namespace testing
 }  // namespace userstore

@@ -7,8 +7,9 @@
 // `userstore-testing`); docs/testing.md is the guide.
 //
 //   store_test.h       TestStore / StoreTest: a fresh deterministic store, its
-//                      ManualClock and Dispatcher, MakeService(), MakeUser(),
-//                      Get() / Post() / Delete(), IsHttpStatus()
+//                      ManualClock, FaultInjector and Dispatcher,
+//                      MakeService(), MakeUser(), Get() / Post() / Delete(),
+//                      IsHttpStatus(), HasHeader()
 //   status_matchers.h  IsOk(), IsOkAndHolds(m), IsTwilioError(http, code)
 //   user_matchers.h    HasSid(), HasIdentity(), HasFriendlyName(),
 //                      HasAttributes(json), HasRole(), ...

@@ -4,9 +4,11 @@
 //
 // A fresh, deterministic Twilio for each test: `TestStore` owns a `UserStore`
 // with a fixed seed (so SIDs are the same on every run) on a `ManualClock`
-// (so dates move only when the test says), the `Dispatcher` over it, and
-// one-line ways to make services and users and to send REST requests.
-// `StoreTest` is the same as a GoogleTest fixture.
+// (so dates move only when the test says), the `Dispatcher` over it with a
+// `FaultInjector` on the same clock (rate limits and scripted faults,
+// fault_injection.h; it holds no rule until the test adds one), and one-line
+// ways to make services and users and to send REST requests. `StoreTest` is
+// the same as a GoogleTest fixture.
 //
 // Example:
 //   class ScoreboardTest : public userstore::testing::StoreTest {};
@@ -46,6 +48,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "userstore/fault_injection.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/rest.h"
@@ -84,7 +87,8 @@ inline absl::Time TestStartTime() { return absl::FromUnixSeconds(1458853519); }
 
 // userstore::testing::TestStore
 //
-// Owns a store, its ManualClock and a Dispatcher over it. Not copyable or
+// Owns a store, its ManualClock, a FaultInjector on that clock and a
+// Dispatcher over the store that consults the injector. Not copyable or
 // movable (the dispatcher points at the store).
 class TestStore {
  public:
@@ -101,9 +105,9 @@ class TestStore {
   // TestStore::Reset()
   //
   // Drops the store and everything in it and builds a new one from
-  // `options`, as the constructor does (a new clock too, unless `options`
-  // has one). References from store(), dispatcher() and clock() taken
-  // before are invalid after.
+  // `options`, as the constructor does (a new clock and a new injector too,
+  // unless `options` has a clock). References from store(), dispatcher(),
+  // clock() and injector() taken before are invalid after.
   void Reset(StoreOptions options = StoreOptions());
 
   // TestStore::store(), dispatcher(), clock(), shared_clock()
@@ -111,6 +115,20 @@ class TestStore {
   const Dispatcher& dispatcher() const { return *dispatcher_; }
   ManualClock& clock() { return *clock_; }
   const std::shared_ptr<ManualClock>& shared_clock() const { return clock_; }
+
+  // TestStore::injector()
+  //
+  // The FaultInjector the dispatcher consults, timed by clock(): rules added
+  // here shape what Get() / Post() / Delete() / Handle() answer; calls made
+  // on store() directly never meet them. A rate limit refills as the test
+  // advances clock(). Example:
+  //   RateLimit limit;
+  //   limit.burst = 1;
+  //   ASSERT_THAT(injector().AddRateLimit(limit), IsOk());
+  //   Post(url, form);  // 201
+  //   Post(url, form);  // 429, Retry-After: 1, code 20429
+  FaultInjector& injector() { return *injector_; }
+  const std::shared_ptr<FaultInjector>& shared_injector() const { return injector_; }
 
   // TestStore::MakeService()
   //
@@ -141,6 +159,7 @@ class TestStore {
 
  private:
   std::shared_ptr<ManualClock> clock_;
+  std::shared_ptr<FaultInjector> injector_;
   std::unique_ptr<UserStore> store_;
   std::unique_ptr<Dispatcher> dispatcher_;
 };
@@ -172,6 +191,7 @@ class StoreTest : public ::testing::Test {
   UserStore& store() { return test_store_.store(); }
   const Dispatcher& dispatcher() const { return test_store_.dispatcher(); }
   ManualClock& clock() { return test_store_.clock(); }
+  FaultInjector& injector() { return test_store_.injector(); }
 
   Service MakeService(absl::string_view friendly_name = "test service") {
     return test_store_.MakeService(friendly_name);
@@ -219,7 +239,38 @@ class HttpStatusMatcher {
   int status_;
 };
 
+class HeaderMatcher {
+ public:
+  HeaderMatcher(std::string name, ::testing::Matcher<const std::string&> inner)
+      : name_(std::move(name)), inner_(std::move(inner)) {}
+  bool MatchAndExplain(const HttpResponse& response,
+                       ::testing::MatchResultListener* listener) const;
+  void DescribeTo(std::ostream* os) const {
+    *os << "has a " << name_ << " header that ";
+    inner_.DescribeTo(os);
+  }
+  void DescribeNegationTo(std::ostream* os) const {
+    *os << "has no " << name_ << " header that ";
+    inner_.DescribeTo(os);
+  }
+
+ private:
+  std::string name_;
+  ::testing::Matcher<const std::string&> inner_;
+};
+
 }  // namespace internal
+
+// userstore::testing::HasHeader()
+//
+// Matches an `HttpResponse` whose first header named `name` (compared
+// case-insensitively) has a value matching `m`; a response without it never
+// matches. Example: `EXPECT_THAT(Post(url, form), HasHeader("Retry-After", "1"))`.
+template <typename M>
+::testing::PolymorphicMatcher<internal::HeaderMatcher> HasHeader(absl::string_view name, M&& m) {
+  return ::testing::MakePolymorphicMatcher(internal::HeaderMatcher(
+      std::string(name), ::testing::SafeMatcherCast<const std::string&>(std::forward<M>(m))));
+}
 
 // userstore::testing::IsHttpStatus()
 //
