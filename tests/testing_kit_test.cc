@@ -362,6 +362,19 @@ TEST_F(StoreFixtureTest, ForwardsToItsTestStore) {
   EXPECT_EQ(&store(), &test_store().store());
 }
 
+// docs/testing.md's first example.
+TEST_F(StoreFixtureTest, RenameKeepsTheAttributes) {
+  auto svc = MakeService("game");
+  auto alice = MakeUser(svc, "alice", {.attributes = R"({"level": 3})"});
+  clock().Advance(absl::Minutes(5));
+
+  EXPECT_THAT(Post(userstore::testing::UserUrl(svc, "alice"), {{"FriendlyName", "Al"}}),
+              IsHttpStatus(200));
+
+  EXPECT_THAT(store().GetUser(svc.sid, alice.sid),
+              IsOkAndHolds(AllOf(HasFriendlyName("Al"), HasAttributes(R"({"level":3})"))));
+}
+
 // --- Recorders --------------------------------------------------------------------
 
 TEST(ChangeRecorderTest, CapturesInOrderFromItsConstruction) {
