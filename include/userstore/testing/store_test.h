@@ -31,6 +31,10 @@
 // Thread safety: a TestStore's accessors and helpers may be used from many
 // threads at once, as the store and dispatcher may; Reset() may not run
 // concurrently with anything else.
+//
+// Cost: building a TestStore builds one UserStore (its default conversation
+// service and four roles) and allocates a few objects; each helper costs the
+// store or dispatcher call it makes.
 
 #ifndef USERSTORE_TESTING_STORE_TEST_H_
 #define USERSTORE_TESTING_STORE_TEST_H_
