@@ -24,8 +24,8 @@ endfunction()
 function(userstore_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE userstore_internal GTest::gmock GTest::gtest_main
-                                        Threads::Threads)
+  target_link_libraries(${name} PRIVATE userstore_internal userstore::testing GTest::gmock
+                                        GTest::gtest_main Threads::Threads)
   userstore_setup_target(${name})
   set(_props "")
   if(ARG_LABELS)

@@ -1,7 +1,7 @@
 // Shared helpers of the engine tests (user_store_test, pages_test,
-// services_roles_test): status matchers (absl 20220623 has none) and a fixture
-// that builds a deterministic store (seeded SIDs, a manual clock) with one
-// fresh service.
+// services_roles_test): the status matchers (the public kit's, under the names
+// these tests use) and a fixture that builds a deterministic store (seeded
+// SIDs, a manual clock) with one fresh service.
 
 #ifndef USERSTORE_TESTS_TESTING_STORE_TESTING_H_
 #define USERSTORE_TESTS_TESTING_STORE_TESTING_H_
@@ -22,6 +22,7 @@
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
+#include "userstore/testing/status_matchers.h"
 #include "userstore/user_store.h"
 
 namespace userstore_testing {
@@ -32,22 +33,14 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
   return status_or.status();
 }
 
-// Matches an OK `absl::Status` or `absl::StatusOr<T>`.
-MATCHER(IsOk, "is OK") {
-  const absl::Status& status = StatusOf(arg);
-  *result_listener << "status: " << status;
-  return status.ok();
-}
+// Matches an OK `absl::Status` or `absl::StatusOr<T>`: the public kit's
+// (userstore/testing/status_matchers.h).
+using ::userstore::testing::IsOk;
 
-// Matches a failed status with Twilio's HTTP status and numeric code.
-MATCHER_P2(IsError, http_status, code,
-           absl::StrCat("is an error ", http_status, "/", static_cast<int>(code))) {
-  const absl::Status& status = StatusOf(arg);
-  *result_listener << "status: " << status << " (code "
-                   << static_cast<int>(userstore::ErrorCodeOf(status)) << ", http "
-                   << userstore::HttpStatusOf(status) << ")";
-  return !status.ok() && userstore::HttpStatusOf(status) == http_status &&
-         userstore::ErrorCodeOf(status) == code;
+// Matches a failed status with Twilio's HTTP status and numeric code: the
+// public kit's IsTwilioError().
+inline auto IsError(int http_status, userstore::ErrorCode code) {
+  return ::userstore::testing::IsTwilioError(http_status, code);
 }
 
 // Matches a failed status whose message is exactly `message`.
