@@ -121,9 +121,10 @@ absl::StatusOr<User> ParseUser(const rapidjson::Value& item, const std::string& 
   return u;
 }
 
-// Creates the user's service and role when missing, then the user.
-// Returns OK, ALREADY_EXISTS for a user already there, or why it failed.
-absl::Status ImportUser(UserStore* store, const User& user) {
+// Creates the user's service and role when missing, then the user. Returns
+// true when it went in, false when the service has a user of that SID
+// already (skipped), or why it failed.
+absl::StatusOr<bool> ImportUser(UserStore* store, const User& user) {
   if (!store->GetService(user.service_sid).ok()) {
     ChangeEvent event;
     event.entity = ChangeEvent::Entity::kService;
@@ -142,7 +143,7 @@ absl::Status ImportUser(UserStore* store, const User& user) {
                                                       status.message()));
     }
   } else if (store->GetUser(user.service_sid, user.sid).ok()) {
-    return absl::AlreadyExistsError("already there");
+    return false;
   }
   if (!store->GetRole(user.service_sid, user.role_sid).ok()) {
     ChangeEvent event;
@@ -167,7 +168,9 @@ absl::Status ImportUser(UserStore* store, const User& user) {
   event.entity = ChangeEvent::Entity::kUser;
   event.op = ChangeEvent::Op::kCreate;
   event.user = user;
-  return store->Apply(event);
+  absl::Status status = store->Apply(event);
+  if (!status.ok()) return status;
+  return true;
 }
 
 void ImportLine(UserStore* store, const std::string& input, uint64_t number,
@@ -196,12 +199,11 @@ void ImportLine(UserStore* store, const std::string& input, uint64_t number,
   }
   for (rapidjson::SizeType i = 0; i < users->Size(); ++i) {
     absl::StatusOr<User> user = ParseUser((*users)[i], store->account_sid());
-    absl::Status status = user.ok() ? ImportUser(store, *user) : user.status();
-    if (status.ok()) {
-      ++counts->imported;
-    } else if (absl::IsAlreadyExists(status)) {
-      ++counts->skipped;
+    absl::StatusOr<bool> imported = user.ok() ? ImportUser(store, *user) : user.status();
+    if (imported.ok()) {
+      ++(*imported ? counts->imported : counts->skipped);
     } else {
+      const absl::Status& status = imported.status();
       ++counts->failed;
       report(absl::StrCat("user ", i, user.ok() ? " (" + user->sid + ")" : std::string(),
                           " not imported: ", status.message()));
