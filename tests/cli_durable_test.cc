@@ -1,7 +1,7 @@
 // The `userstore` tool on durable stores, end to end: the built binary
 // (USERSTORE_CLI_PATH, set by CMake) is run as a child process for
 // `replay --data-dir`, `inspect`, `verify`, `import` and `export`
-// (docs/durability-cli.md), and its exit status, output and the directory it
+// (docs/durability.md, "The command line"), and its exit status, output and the directory it
 // leaves are checked.
 
 #include <algorithm>

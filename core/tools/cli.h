@@ -1,7 +1,7 @@
 // The `userstore` command-line tool: what its commands share. Each command
 // lives in a file of its own under core/tools/ (replay_command.cc, ...), and
 // userstore_main.cc only dispatches to them. docs/replay.md and
-// docs/durability-cli.md describe the commands.
+// docs/durability.md describe the commands.
 //
 // Exit status, for every command: 0 success, 1 a failure of the work (a file
 // that cannot be read, a damaged store, a user that did not import), 2 a

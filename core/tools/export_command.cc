@@ -1,6 +1,6 @@
 // `userstore export [--surface chat-v2|chat-v1|conversations] [--service IS]...
 // DIR`: every user of the durable store in DIR as Twilio list pages, one JSON
-// page per line on standard output (docs/durability-cli.md). The pages are
+// page per line on standard output (docs/durability.md). The pages are
 // the REST layer's own: each is a GET through the `Dispatcher`, PageSize=1000
 // (clamped to the surface's maximum), then the page's next_page_url.
 

@@ -1,6 +1,6 @@
 // `userstore import [--seed N] [--account-sid AC...] [--verbose] DIR FILE`:
 // loads users from Twilio list pages, one JSON page per line
-// (docs/durability-cli.md), into the durable store in DIR, through
+// (docs/durability.md), into the durable store in DIR, through
 // `UserStore::Apply` so that SIDs and dates are kept.
 
 #include <cerrno>

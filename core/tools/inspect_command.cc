@@ -1,5 +1,5 @@
 // `userstore inspect [--json] DIR`: what a durable store holds on disk, for a
-// person (docs/durability-cli.md). Read-only: takes no lock, writes nothing.
+// person (docs/durability.md). Read-only: takes no lock, writes nothing.
 
 #include <cstdio>
 #include <string>

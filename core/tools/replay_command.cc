@@ -3,7 +3,7 @@
 //
 // Reads JSON Lines requests and control lines from FILE (or standard input
 // when FILE is absent or "-") and writes one JSON line per line read to
-// standard output, flushed at once, so that the tool can run as a co-process
+// standard output, flushed before it waits for input, so that the tool can run as a co-process
 // (the protocol is in docs/replay.md and SEMANTICS 8). With --data-dir the
 // store is the durable one in DIR. Exit status: 0 when every line was read
 // (whatever the HTTP statuses), 1 when the input could not be read or the

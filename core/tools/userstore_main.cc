@@ -6,7 +6,7 @@
 //   userstore import [options] DIR FILE   users from Twilio list pages (import_command.cc)
 //   userstore export [options] DIR        users as Twilio list pages (export_command.cc)
 //
-// docs/replay.md and docs/durability-cli.md describe them; core/tools/cli.h
+// docs/replay.md and docs/durability.md describe them; core/tools/cli.h
 // has what they share. Exit status: 0 success, 1 failure, 2 usage error.
 
 #include <cstdio>

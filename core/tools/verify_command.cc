@@ -1,5 +1,5 @@
 // `userstore verify DIR`: checks every file of a durable store
-// (docs/durability-cli.md). Read-only: takes no lock, writes nothing.
+// (docs/durability.md). Read-only: takes no lock, writes nothing.
 //
 // Checked: each checkpoint's header, frames, records (every event decoded)
 // and trailer; each journal segment's header, frames and events (decoded,
