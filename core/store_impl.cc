@@ -389,6 +389,10 @@ absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const Use
   const HashedIdentityKey key = fields.key.has_value()
                                     ? *fields.key
                                     : HashedIdentityKey(IdentityKey{svc->sid, text.identity});
+  // A durable store's journal takes the record's room before the SID is
+  // drawn, so that a create refused for want of room draws no SID (recovery
+  // bounds the draws between two records: durable_store.cc).
+  EventBus::JournalReservation reservation = bus_.ReserveJournal(1);
   // The feed's event and the post-event hooks' copy are built from the new
   // record before it is linked (InsertNewUser's `prepare`): out of memory
   // there, the create changes nothing.

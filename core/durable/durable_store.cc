@@ -394,6 +394,12 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
   return impl;
 }
 
+// How far a journal record's SID draw count may pass the previous one's: a
+// write draws at most five SIDs (a service and its four roles) plus, once in
+// 2^100 or so, a collision's redraw; only a create that failed after its
+// draw (out of memory) leaves a draw without a record.
+constexpr uint64_t kMaxDrawsPerRecord = 1024;
+
 // A journal problem at `offset` of `name`: what strict recovery refuses.
 absl::Status JournalDamage(const std::string& path, uint64_t offset, absl::string_view what) {
   return absl::DataLossError(
@@ -516,6 +522,14 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
         if (r.sequence != sequence + 1) {
           problem = absl::StrCat("sequence gap (expected ", sequence + 1, ", found ",
                                  r.sequence, ")");
+          stop_at = r.offset;
+          break;
+        }
+        // Draws only grow, and a write draws a handful of SIDs (a service
+        // create five); a count past kMaxDrawsPerRecord more than the last is
+        // damage, not a reason to step the generator that far.
+        if (r.draws < draws || r.draws - draws > kMaxDrawsPerRecord) {
+          problem = absl::StrCat("SID draw count out of range (", r.draws, " after ", draws, ")");
           stop_at = r.offset;
           break;
         }
