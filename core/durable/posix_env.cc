@@ -163,10 +163,15 @@ class PosixMappedFile final : public MappedFile {
 };
 
 // Maps `size` bytes of `fd` (nothing for 0). Null with errno set on failure.
-char* MapShared(int fd, uint64_t size, bool* ok) {
+// `populate`: the pages are read in (for a new file: allocated and zeroed in
+// the page cache) by mmap itself, so that the first write to each page does
+// not pay for that (a journal segment is made ahead of its use, off the
+// write path; measured: the zeroing was a sixth of a durable create's time).
+char* MapShared(int fd, uint64_t size, bool* ok, bool populate = false) {
   *ok = true;
   if (size == 0) return nullptr;
-  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   if (base == MAP_FAILED) {
     *ok = false;
     return nullptr;
@@ -415,7 +420,7 @@ class PosixEnv final : public Env {
       if (error != 0) return fail(error, absl::StrCat("allocate ", size, " bytes"));
     }
     bool ok;
-    char* base = MapShared(fd, size, &ok);
+    char* base = MapShared(fd, size, &ok, /*populate=*/true);
     if (!ok) return fail(errno, "mmap");
     return std::unique_ptr<MappedFile>(new PosixMappedFile(path, fd, base, size));
   }
