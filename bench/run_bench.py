@@ -49,23 +49,35 @@ COPY_OPS = ["Create", "GetBySid", "GetByIdentity", "Update", "List"]  # StoreCop
 DURABLE_OPS = ["Create", "GetBySid", "Update", "Delete"]  # Durable's, SqliteWal's, RocksDb's
 DURABLE_PEERS = ["Store", "SqliteWal", "RocksDb"]  # what Durable is divided by
 
-# (op, numerator impl, denominator impl) -> minimum ratio of items/s.
+# (op, numerator impl, denominator impl) -> minimum ratio of items/s. The
+# targets that stand (docs/performance.md, "The targets"): the floors the
+# engine keeps, in place of the first performance issue's, whose single-fetch
+# targets asked for more than the raw hash map's own fetch.
 RATIO_TARGETS = {
-    ("GetBySid", "Store", "Sqlite"): 25.0,
-    ("GetBySid", "Store", "RawMap"): 0.25,
-    ("GetByIdentity", "Store", "Sqlite"): 15.0,
-    ("Create", "Store", "Sqlite"): 20.0,
+    ("GetBySid", "Store", "Sqlite"): 9.0,
+    ("GetBySid", "Store", "RawMap"): 0.45,
+    ("GetByIdentity", "Store", "Sqlite"): 9.0,
+    ("Create", "Store", "Sqlite"): 13.0,
     ("Create", "Store", "Naive"): 4.0,
-    ("Update", "Store", "Sqlite"): 20.0,
-    ("Delete", "Store", "Sqlite"): 20.0,
-    ("List", "Store", "Sqlite"): 8.0,
-    ("GetBySid", "Rest", "Sqlite"): 10.0,
+    ("Update", "Store", "Sqlite"): 13.0,
+    ("Delete", "Store", "Sqlite"): 10.0,
+    ("List", "Store", "Sqlite"): 7.0,
+    ("GetBySid", "Rest", "Sqlite"): 4.5,
 }
+# The durable store's targets (the durability issue), as ratios in one run.
+DURABLE_TARGETS = {  # (op, peer) -> minimum Durable / peer
+    ("Create", "Store"): 0.7, ("Update", "Store"): 0.7, ("Delete", "Store"): 0.7,
+    ("GetBySid", "Store"): 0.95,
+    ("Create", "SqliteWal"): 10.0, ("Create", "RocksDb"): 3.0,
+}
+SYNC_VS_FULL_TARGET = 1.0      # DurableSync 1 thread / SqliteWalFull
+GROUP_COMMIT_TARGET = 3.0      # DurableSync 4 threads / 1 thread
+CHECKPOINT_PAUSE_TARGET_US = 10000.0  # worst write latency during a checkpoint
+DISK_VS_MEMORY_TARGET = 1.5    # disk bytes per user after a checkpoint / memory bytes per user
 RATIO_COLUMNS = [("Store", "Sqlite"), ("Store", "Naive"), ("Store", "RawMap"), ("Rest", "Sqlite")]
 MEMORY_TARGET = 250.0        # bytes per user, Store
 THREAD_SCALING_TARGET = 1.7  # 2-thread / 1-thread throughput, Store reads
 DEEP_PAGE_TARGET = 1.5       # cost of the page at 900,000 / the first page
-SIZE_SCALING_TARGET = 4.0    # cost of GetBySid at 10^6 / at 10^4
 
 
 def find_binary(explicit):
@@ -239,13 +251,9 @@ def render(context, results, errors, n_wanted):
       % (fmt_ratio(r), DEEP_PAGE_TARGET, mark(ok)))
     if n != small:
         for impl in IMPLS:
+            # (Not a target any more: it rewards a slow in-cache fetch.)
             r = ratio(t.ips(impl, "GetBySid", n=small), t.ips(impl, "GetBySid", n=n))
-            if impl == "Store":
-                ok = None if r is None else r <= SIZE_SCALING_TARGET
-                verdicts.append(("GetBySid cost at %d / at %d <= %g" % (n, small, SIZE_SCALING_TARGET), r, ok))
-                p("| %s GetBySid cost at N=%d / at N=%d | %s | <= %g | %s |"
-                  % (impl, n, small, fmt_ratio(r), SIZE_SCALING_TARGET, mark(ok)))
-            elif r is not None:
+            if r is not None:
                 p("| %s GetBySid cost at N=%d / at N=%d | %s | | |" % (impl, n, small, fmt_ratio(r)))
 
     p("")
@@ -294,7 +302,7 @@ def render(context, results, errors, n_wanted):
         f = lambda v: "n/a" if v is None else "%.0f" % v
         p("| %s | %s | %s | %s | %s |" % (impl, f(rss), f(alloc), f(engine) if engine is not None else "", target))
 
-    render_durable(t, p)
+    render_durable(t, p, verdicts)
 
     p("")
     met = sum(1 for _, _, ok in verdicts if ok)
@@ -328,7 +336,7 @@ def fmt_number(v, unit=""):
     return "%.3g%s" % (v, unit)
 
 
-def render_durable(t, p):
+def render_durable(t, p, verdicts):
     """The durable store and its peers on disk, when the run has them."""
     if not any(name.startswith(("BM_Durable", "BM_SqliteWal", "BM_RocksDb")) for name in t.r):
         return
@@ -342,7 +350,15 @@ def render_durable(t, p):
     for op in DURABLE_OPS:
         durable = t.ips("Durable", op)
         row = [op, fmt_rate(durable)] + [fmt_rate(t.ips(peer, op)) for peer in DURABLE_PEERS]
-        row += [fmt_ratio(ratio(durable, t.ips(peer, op))) for peer in DURABLE_PEERS]
+        for peer in DURABLE_PEERS:
+            r = ratio(durable, t.ips(peer, op))
+            cell = fmt_ratio(r)
+            target = DURABLE_TARGETS.get((op, peer))
+            if target is not None:
+                ok = None if r is None else r >= target
+                cell += " (>= %g %s)" % (target, mark(ok))
+                verdicts.append(("%s Durable/%s >= %g" % (op, peer, target), r, ok))
+            row.append(cell)
         p("| " + " | ".join(row) + " |")
 
     one = t.value("BM_DurableSync_Create/%(n)d")
@@ -359,6 +375,12 @@ def render_durable(t, p):
     p("| SqliteWalFull Create (synchronous=FULL, a transaction per create) | %s |" % fmt_rate(full))
     p("| DurableSync / SqliteWalFull, 1 thread | %s |" % fmt_ratio(ratio(one, full)))
     p("| DurableSync 4 threads / SqliteWalFull 1 thread | %s |" % fmt_ratio(ratio(four, full)))
+    r = ratio(one, full)
+    verdicts.append(("DurableSync Create / SqliteWalFull >= %g" % SYNC_VS_FULL_TARGET, r,
+                     None if r is None else r >= SYNC_VS_FULL_TARGET))
+    r = ratio(four, one)
+    verdicts.append(("DurableSync Create 4 threads / 1 thread >= %g" % GROUP_COMMIT_TARGET, r,
+                     None if r is None else r >= GROUP_COMMIT_TARGET))
 
     recover = t.value("BM_Durable_Recover/%(n)d")
     checkpoint = t.value("BM_Durable_Checkpoint/%(n)d")
@@ -378,6 +400,22 @@ def render_durable(t, p):
       % fmt_number(t.value("BM_Durable_Checkpoint/%(n)d", "p99_write_latency_us")))
     p("| disk bytes per user after a checkpoint (journal segment included) | %s |"
       % fmt_number(t.value("BM_Durable_Checkpoint/%(n)d", "disk_bytes_per_user")))
+    # Recovery of N users against creating them in memory (the Store row).
+    store_create = t.ips("Store", "Create")
+    r = ratio(recover, store_create)
+    verdicts.append(("recovery faster than creating in memory (Recover / Store Create >= 1)", r,
+                     None if r is None else r >= 1.0))
+    pause = t.value("BM_Durable_Checkpoint/%(n)d", "max_write_latency_us")
+    verdicts.append(("worst write during a checkpoint <= %g us" % CHECKPOINT_PAUSE_TARGET_US, pause,
+                     None if pause is None else pause <= CHECKPOINT_PAUSE_TARGET_US))
+    disk = t.value("BM_Durable_Checkpoint/%(n)d", "disk_bytes_per_user")
+    # The in-memory store's bytes per user in this run when measured, else
+    # its target (250).
+    memory = t.counter("Store", "bytes_per_user_alloc")
+    reference = memory if memory else MEMORY_TARGET
+    r = None if disk is None else disk / reference
+    verdicts.append(("disk bytes per user <= %g x memory (%s B)" % (DISK_VS_MEMORY_TARGET,
+                     fmt_number(reference)), r, None if r is None else r <= DISK_VS_MEMORY_TARGET))
 
 
 def main():
