@@ -13,6 +13,7 @@
 #include "core/durable/format.h"
 #include "core/store_impl.h"
 #include "core/store_rules.h"
+#include "core/text.h"
 
 namespace userstore {
 namespace internal {
@@ -161,6 +162,39 @@ absl::Status StoreImpl::RestoreUser(const ChangeEvent& event, uint64_t position)
     svc->next_user_position = position;  // LinkUser takes it
   }
   return ApplyUser(event);
+}
+
+absl::Status StoreImpl::RestoreUser(const UserEventImage& image, uint64_t position) {
+  if (image.op != ChangeEvent::Op::kCreate) {
+    return InvalidParameterError("a user record that is not a user create");
+  }
+  if (!IsValidText(image.identity) || !IsValidText(image.attributes) ||
+      (image.friendly_name.has_value() && !IsValidText(*image.friendly_name))) {
+    return NotValidText("User");
+  }
+  if (image.identity.empty()) return MakeError(ErrorCode::kIdentityNotProvided);
+  absl::ReaderMutexLock lock(&mu_);
+  ServiceState* svc = FindService(image.service_sid);
+  if (svc == nullptr) return InvalidParameterError("a user of a service that is not restored");
+  absl::MutexLock service_lock(&svc->mu);
+  if (position < svc->next_user_position) return InvalidParameterError("user positions out of order");
+  RoleRecord* role = FindRole(svc, image.role_sid);
+  if (role == nullptr || role->type != RoleType::kDeployment) {
+    return InvalidParameterError("a user whose role is not a deployment role of its service");
+  }
+  if (FindByIdentity(svc->sid, image.identity) != nullptr) {
+    return MakeError(ErrorCode::kUserAlreadyExists);
+  }
+  svc->next_user_position = position;  // LinkUser takes it
+  const UserRecord::Text text{image.identity, image.friendly_name, image.attributes};
+  UserRecord* record =
+      InsertUser(svc, image.sid, role, text, image.date_created, image.date_updated);
+  if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);  // the SID is taken
+  ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
+  record->set_is_online(image.is_online);
+  record->set_is_notifiable(image.is_notifiable);
+  record->set_joined_channels_count(image.joined_channels_count);
+  return absl::OkStatus();
 }
 
 void StoreImpl::RestoreIdentity(const durable::StoreIdentity& identity) {

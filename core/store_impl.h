@@ -158,6 +158,7 @@
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
 
+#include "core/durable/event_encoding.h"
 #include "core/durable/format.h"
 #include "core/event_bus.h"
 #include "core/page_token.h"
@@ -426,6 +427,9 @@ class StoreImpl {
                                     uint64_t next_role_position);
   absl::Status RestoreRole(const ChangeEvent& event, uint64_t position);
   absl::Status RestoreUser(const ChangeEvent& event, uint64_t position);
+  // The same from a user event image (the fast path: no allocation beyond
+  // the record itself). The checks are Apply's that the indexes need.
+  absl::Status RestoreUser(const UserEventImage& image, uint64_t position);
   void RestoreIdentity(const durable::StoreIdentity& identity);
   // Draws the SID generator until it has been drawn `draws` times in all.
   void AdvanceDrawsTo(uint64_t draws);

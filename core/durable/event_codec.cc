@@ -399,6 +399,44 @@ class Reader {
     return true;
   }
 
+  // The view forms, for DecodeUserEventImage: no copy, the 16-byte SID form
+  // only.
+  bool StrView(const char* field, absl::string_view* out) {
+    const size_t at = offset();
+    uint64_t length = 0;
+    if (!Varint(field, &length)) return false;
+    if (length > remaining()) {
+      return Fail(at, absl::StrCat("truncated input: ", field, " has length ", length, ", only ",
+                                   remaining(), " byte(s) left"));
+    }
+    *out = absl::string_view(p_, static_cast<size_t>(length));
+    p_ += length;
+    return true;
+  }
+
+  bool RawSid(const char* field, Sid128* out) {
+    uint8_t tag = 0;
+    if (!Enum(field, 1, "SID tag: 0 text, 1 raw", &tag)) return false;
+    if (tag != 1) return Fail(offset(), absl::StrCat(field, ": not in the 16-byte form"));
+    if (remaining() < 16) return Truncated(field, 16);
+    Fixed64BE(&out->hi);
+    Fixed64BE(&out->lo);
+    return true;
+  }
+
+  bool OptStrView(const char* field, std::optional<absl::string_view>* out) {
+    uint8_t tag = 0;
+    if (!Enum(field, 1, "0 absent, 1 present", &tag)) return false;
+    if (tag == 0) {
+      out->reset();
+      return true;
+    }
+    out->emplace();
+    return StrView(field, &**out);
+  }
+
+  bool AtEnd() const { return p_ == end_; }
+
   bool OptStr(const char* field, std::optional<std::string>* out) {
     uint8_t tag = 0;
     if (!Enum(field, 1, "0 absent, 1 present", &tag)) return false;
@@ -504,6 +542,32 @@ bool ReadUser(Reader* r, User* u) {
          r->Time("user.date_updated", &u->date_updated);
 }
 
+bool ReadUserImage(Reader* r, UserEventImage* u) {
+  uint8_t version = 0, entity = 0, op = 0, flags = 0;
+  Sid128 account;
+  if (!(r->U8("version", &version) && version == kChangeEventEncodingVersion &&
+        r->Enum("entity", kEntityUser, "", &entity) && entity == kEntityUser &&
+        r->Enum("op", kMaxOp, "", &op) && r->U8("flags", &flags) && flags == 0 &&
+        r->Fixed64LE("sequence", &u->sequence) && r->RawSid("user.sid", &u->sid) &&
+        r->RawSid("user.account_sid", &account) && r->RawSid("user.service_sid", &u->service_sid) &&
+        r->RawSid("user.role_sid", &u->role_sid) && r->StrView("user.identity", &u->identity) &&
+        r->OptStrView("user.friendly_name", &u->friendly_name) &&
+        r->StrView("user.attributes", &u->attributes) &&
+        r->OptBool("user.is_online", &u->is_online) &&
+        r->OptBool("user.is_notifiable", &u->is_notifiable))) {
+    return false;
+  }
+  int64_t joined = 0;
+  if (!r->Svarint("user.joined_channels_count", &joined) || joined < 0 ||
+      joined > std::numeric_limits<int>::max()) {
+    return false;
+  }
+  u->op = static_cast<ChangeEvent::Op>(op);
+  u->joined_channels_count = static_cast<int>(joined);
+  return r->Svarint("user.date_created", &u->date_created) &&
+         r->Svarint("user.date_updated", &u->date_updated) && r->AtEnd();
+}
+
 bool ReadEvent(Reader* r, ChangeEvent* event) {
   uint8_t version = 0;
   if (!r->U8("version", &version)) return false;
@@ -553,6 +617,11 @@ size_t UserEventEncodedSizeBound(const UserView& user) {
 
 char* EncodeUserEvent(ChangeEvent::Op op, uint64_t sequence, const UserView& user, char* out) {
   return PutUserBody(PutHeader(out, kEntityUser, op, 0, sequence), user);
+}
+
+bool DecodeUserEventImage(absl::string_view bytes, UserEventImage* image) {
+  Reader reader(bytes);
+  return ReadUserImage(&reader, image);
 }
 
 void PatchEventSequence(char* encoded, uint64_t sequence) {

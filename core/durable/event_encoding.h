@@ -10,9 +10,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "userstore/events.h"
 #include "userstore/resources.h"
+
+#include "core/sid.h"
 
 namespace userstore {
 namespace internal {
@@ -58,6 +61,31 @@ void PatchEventSequence(char* encoded, uint64_t sequence);
 // Whether `t` is finite and a whole number of seconds since the Unix epoch:
 // the dates the encoding can carry.
 bool IsWholeSeconds(absl::Time t);
+
+// A user event as the store writes it (every SID in the 16-byte form, no
+// flag), its texts viewed in the encoded bytes: what recovery reads a
+// checkpoint's users into, with no allocation.
+struct UserEventImage {
+  ChangeEvent::Op op = ChangeEvent::Op::kCreate;
+  uint64_t sequence = 0;
+  Sid128 sid;
+  Sid128 service_sid;
+  Sid128 role_sid;
+  absl::string_view identity;
+  std::optional<absl::string_view> friendly_name;
+  absl::string_view attributes;
+  std::optional<bool> is_online;
+  std::optional<bool> is_notifiable;
+  int joined_channels_count = 0;
+  int64_t date_created = 0;  // Unix seconds
+  int64_t date_updated = 0;
+};
+
+// Decodes exactly one such event from `bytes` into `image` (which views
+// `bytes`). False for anything else, a valid event in another form included
+// (a SID as text, a flag, trailing bytes): the caller then decodes it with
+// DecodeChangeEvent, which also says what is wrong.
+bool DecodeUserEventImage(absl::string_view bytes, UserEventImage* image);
 
 }  // namespace internal
 }  // namespace userstore

@@ -813,5 +813,41 @@ TEST(EventEncoding, PatchEventSequenceRewritesOnlyTheSequence) {
   EXPECT_EQ(~uint64_t{0}, decoded->sequence);
 }
 
+// The view decoder recovery reads a checkpoint's users with: the same
+// fields as DecodeChangeEvent, viewed in the bytes; anything not in the form
+// the store writes is left to DecodeChangeEvent (false).
+TEST(EventEncoding, DecodeUserEventImageReadsWhatTheStoreWrites) {
+  User u = SampleUser();
+  u.friendly_name = "Bob";
+  u.is_notifiable = false;
+  const std::string bytes = EncodeFast(Op::kUpdate, 9, u);
+  internal::UserEventImage image;
+  ASSERT_TRUE(internal::DecodeUserEventImage(bytes, &image));
+  EXPECT_EQ(image.op, Op::kUpdate);
+  EXPECT_EQ(image.sequence, 9u);
+  EXPECT_EQ(internal::FormatSid("US", image.sid), u.sid);
+  EXPECT_EQ(internal::FormatSid("IS", image.service_sid), u.service_sid);
+  EXPECT_EQ(internal::FormatSid("RL", image.role_sid), u.role_sid);
+  EXPECT_EQ(image.identity, u.identity);
+  ASSERT_TRUE(image.friendly_name.has_value());
+  EXPECT_EQ(*image.friendly_name, "Bob");
+  EXPECT_EQ(image.attributes, u.attributes);
+  EXPECT_EQ(image.is_online, std::optional<bool>(true));
+  EXPECT_EQ(image.is_notifiable, std::optional<bool>(false));
+  EXPECT_EQ(image.joined_channels_count, 3);
+  EXPECT_EQ(image.date_created, 1458854719);
+  EXPECT_EQ(image.date_updated, 1458854720);
+  // Trailing bytes, a cut, a SID in text form, another entity: not this form.
+  EXPECT_FALSE(internal::DecodeUserEventImage(bytes + "x", &image));
+  EXPECT_FALSE(internal::DecodeUserEventImage(bytes.substr(0, bytes.size() - 1), &image));
+  User text_sid = SampleUser();
+  text_sid.sid = "not a sid";
+  EXPECT_FALSE(internal::DecodeUserEventImage(EncodeFast(Op::kCreate, 1, text_sid), &image));
+  ChangeEvent service;
+  service.entity = ChangeEvent::Entity::kService;
+  service.service = SampleService();
+  EXPECT_FALSE(internal::DecodeUserEventImage(Encode(service), &image));
+}
+
 }  // namespace
 }  // namespace userstore
