@@ -197,6 +197,15 @@ absl::Status StoreImpl::RestoreUser(const UserEventImage& image, uint64_t positi
   return absl::OkStatus();
 }
 
+void StoreImpl::ReserveUsers(uint64_t users) {
+  const size_t per_shard = static_cast<size_t>(users / (shard_mask_ + 1) + users / 64 + 16);
+  for (size_t k = 0; k <= shard_mask_; ++k) {
+    absl::MutexLock lock(&shards_[k].mu);
+    shards_[k].table.reserve(per_shard);
+    shards_[k].ids.reserve(per_shard);
+  }
+}
+
 void StoreImpl::RestoreIdentity(const durable::StoreIdentity& identity) {
   absl::MutexLock lock(&mu_);
   {

@@ -431,6 +431,9 @@ class StoreImpl {
   // the record itself). The checks are Apply's that the indexes need.
   absl::Status RestoreUser(const UserEventImage& image, uint64_t position);
   void RestoreIdentity(const durable::StoreIdentity& identity);
+  // Sizes the user tables for about `users` users before a restore, so that
+  // they do not rehash as it fills them.
+  void ReserveUsers(uint64_t users);
   // Draws the SID generator until it has been drawn `draws` times in all.
   void AdvanceDrawsTo(uint64_t draws);
   uint64_t draws() const { return sid_draws_.load(std::memory_order_relaxed); }

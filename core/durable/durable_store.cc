@@ -40,6 +40,13 @@ using durable::JoinPath;
 
 namespace {
 
+// A file recovery reads, mapped rather than copied into memory (a
+// checkpoint of 10^6 users is some 200 MB: reading it into a string was
+// two fifths of recovery's time). Recovery never writes through it.
+absl::string_view ViewOf(MappedFile& file) {
+  return absl::string_view(file.data(), static_cast<size_t>(file.size()));
+}
+
 // The checkpoint file's tail: a trailer frame with the record count.
 std::string Trailer(uint64_t records) {
   std::string payload;
@@ -337,9 +344,10 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
                                                           RecoveryReport* report,
                                                           uint64_t* bytes) {
   const std::string path = JoinPath(dir, name);
-  auto contents = env->ReadFile(path);
-  if (!contents.ok()) return contents.status();
-  *bytes = contents->size();
+  auto file = env->OpenMappedFile(path);
+  if (!file.ok()) return file.status();
+  const absl::string_view contents = ViewOf(**file);
+  *bytes = contents.size();
   // The identity comes first in the file; the engine is built once it is
   // known, then the records go in.
   std::unique_ptr<StoreImpl> impl;
@@ -355,13 +363,19 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
     return s;
   };
   absl::Status status = durable::ReadCheckpoint(
-      *contents, path, identity, [&](const durable::CheckpointRecord& r) -> absl::Status {
+      contents, path, identity, [&](const durable::CheckpointRecord& r) -> absl::Status {
         if (impl == nullptr) {
           StoreOptions so = options.store;
           so.account_sid = identity->account_sid;
           so.create_default_service = false;
           impl = std::make_unique<StoreImpl>(so);
           if (!impl->init_status().ok()) return impl->init_status();
+          // The trailer's count (the file's last 8 bytes, checked when the
+          // read reaches it) sizes the tables, when it is plausible.
+          if (contents.size() >= 8) {
+            const uint64_t hint = durable::GetU64(contents.data() + contents.size() - 8);
+            if (hint <= contents.size() / 16) impl->ReserveUsers(hint);
+          }
         }
         ++records;
         if (r.type == durable::RecordType::kUser) {
@@ -494,9 +508,9 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
         drop_files.push_back(seg_path);
         continue;
       }
-      auto contents = env->ReadFile(seg_path);
-      if (!contents.ok()) return contents.status();
-      const durable::SegmentScan scan = durable::ScanSegment(*contents);
+      auto file = env->OpenMappedFile(seg_path);
+      if (!file.ok()) return file.status();
+      const durable::SegmentScan scan = durable::ScanSegment(ViewOf(**file));
       if (scan.header_status != durable::HeaderStatus::kOk) {
         if (scan.data_end == 0) continue;  // made, never written
         if (scan.header_status == durable::HeaderStatus::kUnknownVersion) {
