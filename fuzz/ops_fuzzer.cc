@@ -308,8 +308,7 @@ class Runner {
       durable_options_.durability = userstore::Durability::kSyncEachWrite;
       durable_options_.segment_bytes = 16 << 10;
       durable_options_.checkpoint_min_journal_bytes = 4 << 10;
-      durable_options_.checkpoint_writer =
-          userstore::DurableOptions::CheckpointWriter::kInProcess;
+      durable_options_.checkpoint_writer = userstore::DurableOptions::CheckpointWriter::kInProcess;
       auto opened = userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_);
       FUZZ_CHECK(opened.ok(), "open: %s", opened.status().ToString().c_str());
       store_ = std::move(*opened);
@@ -358,13 +357,13 @@ class Runner {
       env_->SimulatePowerLoss();
     }
     userstore::RecoveryReport report;
-    auto opened =
-        userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_, &report);
+    auto opened = userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_, &report);
     FUZZ_CHECK(opened.ok(), "%s: %s", last_op_.c_str(), opened.status().ToString().c_str());
     store_ = std::move(*opened);
     AddHooks();
     const std::string after = userstore::fuzz::Fingerprint(*store_);
-    FUZZ_CHECK(after == before, "%s: the reopened store differs (checkpoint %llu, %llu records):\n%s\n---\n%s",
+    FUZZ_CHECK(after == before,
+               "%s: the reopened store differs (checkpoint %llu, %llu records):\n%s\n---\n%s",
                last_op_.c_str(), static_cast<unsigned long long>(report.checkpoint_sequence),
                static_cast<unsigned long long>(report.journal_records), before.c_str(),
                after.c_str());
