@@ -31,10 +31,12 @@
 // the in-memory mode starts with it, so they all keep their meaning) runs the
 // rest of its bytes against a durable store (userstore/durable.h) on a
 // simulated disk (NewFaultInjectionEnv): kSyncEachWrite, 16 KiB segments,
-// automatic checkpoints after 4 KiB of journal, written in process. Its
-// scripts have two more operations: close and reopen, and pull the plug
-// (SimulatePowerLoss with the store still open, no sync succeeding after
-// it), then reopen. At most kMaxReopens per input, plus one at the end. Each
+// automatic checkpoints after 4 KiB of journal (considered every
+// millisecond), written in process. Its scripts have two more operations:
+// close and reopen, and pull the plug (SimulatePowerLoss with the store still
+// open, no sync succeeding after it), then reopen; either one takes an
+// explicit checkpoint first one time in four. At most kMaxReopens per input,
+// plus one at the end. Each
 // reopen must succeed and give exactly the state before it (every event of
 // Snapshot(), last_sequence(), the account SID): in kSyncEachWrite nothing
 // acknowledged may be lost; then the model goes on against the reopened
@@ -308,6 +310,9 @@ class Runner {
       durable_options_.durability = userstore::Durability::kSyncEachWrite;
       durable_options_.segment_bytes = 16 << 10;
       durable_options_.checkpoint_min_journal_bytes = 4 << 10;
+      // The background thread decides on automatic checkpoints once per
+      // interval (it syncs nothing in this mode): often, for a short script.
+      durable_options_.sync_interval = absl::Milliseconds(1);
       durable_options_.checkpoint_writer = userstore::DurableOptions::CheckpointWriter::kInProcess;
       auto opened = userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_);
       FUZZ_CHECK(opened.ok(), "open: %s", opened.status().ToString().c_str());
@@ -342,6 +347,13 @@ class Runner {
   void Reopen(bool power_loss) {
     using Op = userstore::FaultInjectionEnv::Op;
     last_op_ = power_loss ? "power loss, reopen" : "close, reopen";
+    if (in_.Below(4) == 0) {
+      // An explicit checkpoint first, so that recovery loads one with a
+      // journal after it (automatic ones depend on the background thread).
+      last_op_ = "checkpoint, " + last_op_;
+      const absl::Status s = store_->Checkpoint();
+      FUZZ_CHECK(s.ok(), "Checkpoint: %s", s.ToString().c_str());
+    }
     const std::string before = userstore::fuzz::Fingerprint(*store_);
     if (power_loss) {
       // The plug is pulled with the store open: nothing it does after that
