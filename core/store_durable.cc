@@ -2,6 +2,8 @@
 // a user, the checkpoint image, and the restore of one.
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -139,7 +141,9 @@ absl::Status StoreImpl::RestoreRole(const ChangeEvent& event, uint64_t position)
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(event.role->service_sid));
     absl::MutexLock service_lock(&svc->mu);
-    if (position < svc->next_role_position) {
+    // The largest position would wrap the next one to 0 (InsertRole takes
+    // position + 1), and a later record could then repeat a position.
+    if (position < svc->next_role_position || position == std::numeric_limits<uint64_t>::max()) {
       return InvalidParameterError("role positions out of order");
     }
     svc->next_role_position = position;  // InsertRole takes it
@@ -156,7 +160,10 @@ absl::Status StoreImpl::RestoreUser(const ChangeEvent& event, uint64_t position)
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(event.user->service_sid));
     absl::MutexLock service_lock(&svc->mu);
-    if (position < svc->next_user_position) {
+    // The largest position would wrap the next one to 0 (LinkUser takes
+    // position + 1), and a later record could then repeat a position: two
+    // users in one slot of the order index.
+    if (position < svc->next_user_position || position == std::numeric_limits<uint64_t>::max()) {
       return InvalidParameterError("user positions out of order");
     }
     svc->next_user_position = position;  // LinkUser takes it

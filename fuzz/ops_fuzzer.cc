@@ -26,6 +26,21 @@
 //   - store.CheckInvariants() is OK;
 // and at the end every service, role and user of the model is compared with
 // the store (fetch by SID, by identity, full listing, counts).
+//
+// Durable mode. An input whose first byte is 'D' (0x44; no committed seed of
+// the in-memory mode starts with it, so they all keep their meaning) runs the
+// rest of its bytes against a durable store (userstore/durable.h) on a
+// simulated disk (NewFaultInjectionEnv): kSyncEachWrite, 16 KiB segments,
+// automatic checkpoints after 4 KiB of journal (considered every
+// millisecond), written in process. Its scripts have two more operations:
+// close and reopen, and pull the plug (SimulatePowerLoss with the store still
+// open, no sync succeeding after it), then reopen; either one takes an
+// explicit checkpoint first one time in four. At most kMaxReopens per input,
+// plus one at the end. Each
+// reopen must succeed and give exactly the state before it (every event of
+// Snapshot(), last_sequence(), the account SID): in kSyncEachWrite nothing
+// acknowledged may be lost; then the model goes on against the reopened
+// store (page tokens issued before included).
 
 #include <algorithm>
 #include <cstddef>
@@ -46,8 +61,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "durable_fuzz.h"
 #include "fuzz_common.h"
 
+#include "userstore/durable.h"
+#include "userstore/fault_injection_env.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
@@ -78,6 +96,8 @@ constexpr size_t kMaxServiceName = 12;
 constexpr size_t kMaxPermissions = 3;
 constexpr size_t kMaxPermissionLength = 12;
 constexpr int kMaxOps = 64;
+constexpr int kMaxReopens = 4;
+constexpr char kDurableMarker = 'D';
 constexpr int64_t kStart = 1458854719;
 
 int64_t RefMaxPageSize(Surface s) {
@@ -265,7 +285,9 @@ class ExactTexts {
 
 class Runner {
  public:
-  explicit Runner(const uint8_t* data, size_t size) : in_(data, size) {
+  explicit Runner(const uint8_t* data, size_t size)
+      : durable_(size > 0 && data[0] == kDurableMarker),
+        in_(durable_ ? data + 1 : data, durable_ ? size - 1 : size) {
     clock_ = std::make_shared<userstore::ManualClock>(absl::FromUnixSeconds(kStart));
     userstore::StoreOptions options;
     options.seed = 1;
@@ -281,22 +303,83 @@ class Runner {
     options.max_service_name_length = kMaxServiceName;
     options.max_role_permissions = kMaxPermissions;
     options.max_permission_length = kMaxPermissionLength;
-    store_ = std::make_unique<userstore::UserStore>(options);
+    if (durable_) {
+      env_ = userstore::NewFaultInjectionEnv();
+      durable_options_.env = env_.get();
+      durable_options_.store = options;
+      durable_options_.durability = userstore::Durability::kSyncEachWrite;
+      durable_options_.segment_bytes = 16 << 10;
+      durable_options_.checkpoint_min_journal_bytes = 4 << 10;
+      // The background thread decides on automatic checkpoints once per
+      // interval (it syncs nothing in this mode): often, for a short script.
+      durable_options_.sync_interval = absl::Milliseconds(1);
+      durable_options_.checkpoint_writer = userstore::DurableOptions::CheckpointWriter::kInProcess;
+      auto opened = userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_);
+      FUZZ_CHECK(opened.ok(), "open: %s", opened.status().ToString().c_str());
+      store_ = std::move(*opened);
+    } else {
+      store_ = std::make_unique<userstore::UserStore>(options);
+    }
     FUZZ_CHECK(store_->init_status().ok(), "init: %s", store_->init_status().ToString().c_str());
-    // Updates whose proposed attributes mention "veto" are refused when
-    // webhooks are enabled (403/50056).
-    store_->AddHook(userstore::HookType::kOnUserUpdate, [](const userstore::UserEvent& e) {
-      if (e.attributes.find("veto") != std::string::npos) {
-        return absl::PermissionDeniedError("veto");
-      }
-      return absl::OkStatus();
-    });
+    AddHooks();
     // Adopt the default conversation service.
     const std::string def = store_->default_conversation_service_sid();
     auto service = store_->GetService(def);
     FUZZ_CHECK(service.ok(), "default service: %s", service.status().ToString().c_str());
     AdoptService(*service);
     model_.default_service = def;
+  }
+
+  // Updates whose proposed attributes mention "veto" are refused when
+  // webhooks are enabled (403/50056).
+  void AddHooks() {
+    store_->AddHook(userstore::HookType::kOnUserUpdate, [](const userstore::UserEvent& e) {
+      if (e.attributes.find("veto") != std::string::npos) {
+        return absl::PermissionDeniedError("veto");
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  // Durable mode: closes the store (after a power loss with it still open,
+  // when `power_loss`), reopens it, and checks that its whole state is the
+  // one before.
+  void Reopen(bool power_loss) {
+    using Op = userstore::FaultInjectionEnv::Op;
+    last_op_ = power_loss ? "power loss, reopen" : "close, reopen";
+    if (in_.Below(4) == 0) {
+      // An explicit checkpoint first, so that recovery loads one with a
+      // journal after it (automatic ones depend on the background thread).
+      last_op_ = "checkpoint, " + last_op_;
+      const absl::Status s = store_->Checkpoint();
+      FUZZ_CHECK(s.ok(), "Checkpoint: %s", s.ToString().c_str());
+    }
+    const std::string before = userstore::fuzz::Fingerprint(*store_);
+    if (power_loss) {
+      // The plug is pulled with the store open: nothing it does after that
+      // reaches the disk.
+      env_->SimulatePowerLoss();
+      for (Op op : {Op::kMappedSync, Op::kSyncDir, Op::kWritableSync, Op::kRename}) {
+        env_->FailAfter(op, 1, absl::StatusCode::kInternal);
+      }
+    }
+    store_.reset();
+    if (power_loss) {
+      env_->ClearFailures();
+      env_->SimulatePowerLoss();
+    }
+    userstore::RecoveryReport report;
+    auto opened = userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_, &report);
+    FUZZ_CHECK(opened.ok(), "%s: %s", last_op_.c_str(), opened.status().ToString().c_str());
+    store_ = std::move(*opened);
+    AddHooks();
+    const std::string after = userstore::fuzz::Fingerprint(*store_);
+    FUZZ_CHECK(after == before,
+               "%s: the reopened store differs (checkpoint %llu, %llu records):\n%s\n---\n%s",
+               last_op_.c_str(), static_cast<unsigned long long>(report.checkpoint_sequence),
+               static_cast<unsigned long long>(report.journal_records), before.c_str(),
+               after.c_str());
+    ++reopens_;
   }
 
   void Run() {
@@ -318,6 +401,11 @@ class Runner {
       const absl::Status inv = store_->CheckInvariants();
       FUZZ_CHECK(inv.ok(), "CheckInvariants after op %d (%s): %s", n, Escape(last_op_).c_str(),
                  inv.ToString().c_str());
+    }
+    if (durable_) {
+      Reopen(in_.Bool());
+      const absl::Status inv = store_->CheckInvariants();
+      FUZZ_CHECK(inv.ok(), "CheckInvariants after the last reopen: %s", inv.ToString().c_str());
     }
     CompareAll();
   }
@@ -705,7 +793,15 @@ class Runner {
   // --- operations ---
 
   bool Step() {
-    const size_t op = in_.Below(20);
+    const size_t op = in_.Below(durable_ ? 22 : 20);
+    if (op >= 20) {
+      if (reopens_ < kMaxReopens) {
+        Reopen(op == 21);
+      } else {
+        last_op_ = "reopen (over the limit: nothing)";
+      }
+      return true;
+    }
     switch (op) {
       case 0:
       case 1:
@@ -1385,6 +1481,12 @@ class Runner {
     }
   }
 
+  // Durable mode (see the file comment): the simulated disk, the options
+  // every open uses, and how many reopens this input made.
+  const bool durable_;
+  std::unique_ptr<userstore::FaultInjectionEnv> env_;
+  userstore::DurableOptions durable_options_;
+  int reopens_ = 0;
   ByteReader in_;
   std::shared_ptr<userstore::ManualClock> clock_;
   std::unique_ptr<userstore::UserStore> store_;

@@ -132,6 +132,7 @@ absl::Status DurableStore::Start(uint64_t segment, uint64_t sequence, uint64_t j
   auto journal = Journal::Start(jo, segment, sequence);
   if (!journal.ok()) return journal.status();
   journal_ = std::move(*journal);
+  tick_journal_.store(journal_.get(), std::memory_order_release);
   {
     absl::MutexLock lock(&state_mu_);
     journal_base_ = journal_base;
@@ -145,7 +146,13 @@ absl::Status DurableStore::Start(uint64_t segment, uint64_t sequence, uint64_t j
 
 void DurableStore::OnTick() {
   if (options_.checkpoint_min_journal_bytes == 0) return;
-  const uint64_t written = journal_->bytes_since_rotate();
+  // Not journal_ (see tick_journal_). A tick before Start has stored the
+  // pointer has nothing to measure yet; one during ~DurableStore runs before
+  // the journal's destructor has joined this thread, so the journal's
+  // members are all still there.
+  const Journal* journal = tick_journal_.load(std::memory_order_acquire);
+  if (journal == nullptr) return;
+  const uint64_t written = journal->bytes_since_rotate();
   absl::MutexLock lock(&state_mu_);
   const uint64_t threshold =
       std::max<uint64_t>(options_.checkpoint_min_journal_bytes,

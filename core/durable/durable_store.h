@@ -16,6 +16,7 @@
 #ifndef USERSTORE_CORE_DURABLE_DURABLE_STORE_H_
 #define USERSTORE_CORE_DURABLE_DURABLE_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -84,6 +85,11 @@ class DurableStore {
   const DurableOptions options_;
   std::unique_ptr<FileLock> lock_;
   std::unique_ptr<Journal> journal_;
+  // The journal as the journal's own background thread sees it (OnTick):
+  // set once `journal_` is, never cleared. `journal_` itself is assigned
+  // after that thread starts and nulled (by reset) before it is joined, so
+  // the thread must not read it.
+  std::atomic<Journal*> tick_journal_{nullptr};
 
   mutable absl::Mutex checkpoint_mu_;  // one checkpoint at a time
   uint64_t checkpoints_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;
