@@ -68,7 +68,7 @@ void StoreImpl::WriteCheckpointRecords(absl::FunctionRef<void(absl::string_view)
     }
   };
   const size_t bound = JournalRecordBound();
-  auto service = [&](const ServiceState* svc) {
+  auto service = [&](const ServiceState* svc) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     event.clear();
     durable::AppendU64(&event, svc->position);
     durable::AppendU64(&event, svc->next_user_position);

@@ -1,10 +1,11 @@
-// Regression test (open finding, docs/reliability.md "What they found"): a
-// journal record whose SID-draw count is absurd makes recovery run for ever.
+// Regression test (a finding, fixed; docs/reliability.md "What they found"):
+// a journal record whose SID-draw count was absurd made recovery run for
+// ever.
 //
 // Every journal record carries `draws`, the store's count of SID generator
 // draws when it was written; recovery keeps the largest one it replays and
 // then steps the generator up to it one draw at a time
-// (StoreImpl::AdvanceDrawsTo), with no bound. A record whose checksum is
+// (StoreImpl::AdvanceDrawsTo), which had no bound. A record whose checksum is
 // good but whose count is 2^62 (a damaged or forged file) holds
 // OpenUserStore in that loop for centuries, in either recovery mode: the
 // open's cost is not bounded by the size of the directory.
@@ -56,8 +57,6 @@ DurableOptions Options(Env* env, RecoveryMode recovery) {
 }
 
 TEST(JournalHugeDrawsTest, ARecordWithAnAbsurdDrawCountIsDamageNotAnEndlessReplay) {
-  GTEST_SKIP() << "open finding: recovery steps the SID generator up to a record's draw "
-                  "count one draw at a time, without bound (docs/reliability.md)";
   auto env = NewFaultInjectionEnv();
   uint64_t sequence_before = 0;
   {
