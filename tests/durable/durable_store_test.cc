@@ -519,6 +519,13 @@ TEST_F(DurableStoreTest, InMemoryStoresHaveNoDurability) {
 // --- the real file system ------------------------------------------------------------------
 
 TEST(DurablePosixTest, ForkedCheckpointAndReopen) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer: the store checkpoints in process under it (kAuto)";
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "ThreadSanitizer: the store checkpoints in process under it (kAuto)";
+#endif
+#endif
   TempDir dir;
   DurableOptions options;
   options.store.seed = 7;
