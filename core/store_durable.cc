@@ -184,7 +184,9 @@ absl::Status StoreImpl::RestoreUser(const UserEventImage& image, uint64_t positi
   ServiceState* svc = FindService(image.service_sid);
   if (svc == nullptr) return InvalidParameterError("a user of a service that is not restored");
   absl::MutexLock service_lock(&svc->mu);
-  if (position < svc->next_user_position) return InvalidParameterError("user positions out of order");
+  if (position < svc->next_user_position || position == std::numeric_limits<uint64_t>::max()) {
+    return InvalidParameterError("user positions out of order");
+  }
   RoleRecord* role = FindRole(svc, image.role_sid);
   if (role == nullptr || role->type != RoleType::kDeployment) {
     return InvalidParameterError("a user whose role is not a deployment role of its service");
