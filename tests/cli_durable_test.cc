@@ -31,6 +31,7 @@
 
 #include "userstore/durable.h"
 #include "userstore/user_store.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace {
 

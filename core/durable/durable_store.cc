@@ -98,6 +98,7 @@ DurableStore::~DurableStore() {
   {
     absl::MutexLock lock(&state_mu_);
     stop_ = true;
+    state_cv_.Signal();
   }
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   {
@@ -158,18 +159,17 @@ void DurableStore::OnTick() {
       std::max<uint64_t>(options_.checkpoint_min_journal_bytes,
                          static_cast<uint64_t>(options_.checkpoint_ratio *
                                                static_cast<double>(checkpoint_bytes_)));
-  if (written + journal_base_ > threshold) requested_ = true;
+  if (written + journal_base_ > threshold) {
+    requested_ = true;
+    state_cv_.Signal();
+  }
 }
 
 void DurableStore::CheckpointLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&state_mu_);
-      state_mu_.Await(absl::Condition(
-          +[](DurableStore* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return self->stop_ || self->requested_;
-          },
-          this));
+      while (!stop_ && !requested_) state_cv_.Wait(&state_mu_);
       // A checkpoint asked for is taken even when the store is closing, so
       // that the next open does not replay the journal it would have cut.
       if (!requested_) return;

@@ -97,6 +97,7 @@ class DurableStore {
   absl::Status last_checkpoint_status_ ABSL_GUARDED_BY(checkpoint_mu_);
 
   mutable absl::Mutex state_mu_;
+  absl::CondVar state_cv_;  // stop_ or requested_ set
   bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
   bool requested_ ABSL_GUARDED_BY(state_mu_) = false;
   uint64_t checkpoint_bytes_ ABSL_GUARDED_BY(state_mu_) = 0;  // the last one's size

@@ -70,8 +70,7 @@ Journal::~Journal() {
   }
   if (background_.joinable()) background_.join();
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](bool* syncing) { return !*syncing; }, &syncing_));
+  while (syncing_) state_cv_.Wait(&mu_);
   // The last sync also makes the header's watermark durable, so that after
   // a clean close every record counts as synced (damage to one is damage,
   // not a torn tail).
@@ -102,10 +101,7 @@ absl::StatusOr<std::unique_ptr<Journal::Segment>> Journal::MakeSegment(uint64_t 
 uint64_t Journal::FreeLocked() const { return current_->file->size() - current_->tail; }
 
 absl::Status Journal::EnsureSpareLocked() {
-  while (making_spare_) {
-    mu_.Await(absl::Condition(
-        +[](bool* making) { return !*making; }, &making_spare_));
-  }
+  while (making_spare_) state_cv_.Wait(&mu_);
   if (spare_ != nullptr) return absl::OkStatus();
   if (!failed_.ok()) return failed_;
   making_spare_ = true;
@@ -117,6 +113,7 @@ absl::Status Journal::EnsureSpareLocked() {
   if (status.ok()) status = options_.env->SyncDir(options_.dir);
   mu_.Lock();
   making_spare_ = false;
+  state_cv_.SignalAll();
   if (!status.ok()) return status;
   spare_ = std::move(*made);
   return absl::OkStatus();
@@ -250,6 +247,7 @@ absl::Status Journal::LeadSyncLocked() {
   }
   mu_.Lock();
   syncing_ = false;
+  state_cv_.SignalAll();
   if (status.ok()) {
     syncs_.fetch_add(1, std::memory_order_relaxed);
     if (target > synced_) synced_ = target;
@@ -305,8 +303,7 @@ absl::StatusOr<uint64_t> Journal::Rotate(uint64_t first_sequence) {
 absl::Status Journal::RemoveSegmentsBelow(uint64_t number) {
   {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](bool* syncing) { return !*syncing; }, &syncing_));
+    while (syncing_) state_cv_.Wait(&mu_);
     for (auto it = sealed_.begin(); it != sealed_.end();) {
       it = (*it)->number < number ? sealed_.erase(it) : it + 1;
     }

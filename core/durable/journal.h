@@ -189,6 +189,9 @@ class Journal {
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar background_cv_;  // wakes the background thread (with mu_)
+  // Signalled when syncing_ or making_spare_ turns false. (CondVars, not
+  // Mutex::Await: ThreadSanitizer sees them through the tests' shim.)
+  absl::CondVar state_cv_;
   std::atomic<uint64_t> syncs_{0};
 
   std::thread background_;

@@ -25,6 +25,7 @@
 #include "core/durable/format.h"
 #include "tests/durable/durable_testing.h"
 #include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {

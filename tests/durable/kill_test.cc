@@ -30,6 +30,7 @@
 #include "userstore/user_store.h"
 
 #include "tests/durable/durable_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {

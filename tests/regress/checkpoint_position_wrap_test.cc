@@ -30,6 +30,7 @@
 
 #include "core/durable/files.h"
 #include "core/durable/format.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {

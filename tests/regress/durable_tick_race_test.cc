@@ -25,6 +25,7 @@
 #include "userstore/durable.h"
 #include "userstore/fault_injection_env.h"
 #include "userstore/user_store.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {

@@ -62,6 +62,7 @@ using MutexFn = void (*)(absl::Mutex*);
 using MutexTryFn = bool (*)(absl::Mutex*);
 using MutexCondFn = void (*)(absl::Mutex*, const absl::Condition&);
 using CondVarWaitFn = void (*)(absl::CondVar*, absl::Mutex*);
+using CondVarWaitTimeoutFn = bool (*)(absl::CondVar*, absl::Mutex*, absl::Duration);
 
 }  // namespace userstore_tsan_shim
 
@@ -155,6 +156,17 @@ void CondVar::Wait(Mutex* mu) {
   real(this, mu);
   __tsan_mutex_pre_lock(mu, 0);
   __tsan_mutex_post_lock(mu, 0, 0);
+}
+
+bool CondVar::WaitWithTimeout(Mutex* mu, absl::Duration timeout) {
+  static const auto real = userstore_tsan_shim::Real<userstore_tsan_shim::CondVarWaitTimeoutFn>(
+      "7CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+  __tsan_mutex_pre_unlock(mu, 0);
+  __tsan_mutex_post_unlock(mu, 0);
+  const bool timed_out = real(this, mu, timeout);
+  __tsan_mutex_pre_lock(mu, 0);
+  __tsan_mutex_post_lock(mu, 0, 0);
+  return timed_out;
 }
 
 ABSL_NAMESPACE_END
