@@ -408,14 +408,7 @@ absl::StatusOr<UserRecord*> StoreImpl::CreateLocked(ServiceState* svc, const Use
       });
   if (record == nullptr) return MakeError(ErrorCode::kUserAlreadyExists);
   // Commit's `make` runs synchronously, while this thread holds svc->mu.
-  bus_.Commit(
-      std::move(prepared),
-      [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return UserChange(ChangeEvent::Op::kCreate, *record);
-      },
-      [&](uint64_t sequence, char* out) {
-        return EncodeUser(ChangeEvent::Op::kCreate, sequence, *record, out);
-      });
+  CommitUser(std::move(prepared), ChangeEvent::Op::kCreate, *record);
   return record;
 }
 
@@ -666,14 +659,7 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
         record->set_role(role);
       }
       record->set_date_updated(now);
-      bus_.Commit(
-          std::move(prepared),
-          [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return UserChange(ChangeEvent::Op::kUpdate, *record);
-          },
-          [&](uint64_t sequence, char* out) {
-            return EncodeUser(ChangeEvent::Op::kUpdate, sequence, *record, out);
-          });
+      CommitUser(std::move(prepared), ChangeEvent::Op::kUpdate, *record);
     }
     thrown = CallCapturing([&] { report(*record); });
   }

@@ -408,6 +408,15 @@ class StoreImpl {
   // stored} at `out` (room for JournalRecordBound()); returns its end.
   char* EncodeUser(ChangeEvent::Op op, uint64_t sequence, const UserRecord& record,
                    char* out) const;
+  // Commits a user write prepared with PrepareEncodable: the feed's event
+  // (when needed) and the journal's record both come from `record` as it now
+  // is. REQUIRES: the locks that order the change.
+  void CommitUser(EventBus::PreparedEvent prepared, ChangeEvent::Op op, const UserRecord& record)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    bus_.Commit(
+        std::move(prepared), [&]() { return UserChange(op, record); },
+        [&](uint64_t sequence, char* out) { return EncodeUser(op, sequence, record, out); });
+  }
 
   // Runs `fn` with the whole store frozen (mu_ held exclusively: no write in
   // flight, none starts), and `identity` filled with the store's identity

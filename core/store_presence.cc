@@ -53,14 +53,7 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
       if (update.is_online.has_value()) record->set_is_online(update.is_online);
       if (update.is_notifiable.has_value()) record->set_is_notifiable(update.is_notifiable);
       record->set_date_updated(now);
-      bus_.Commit(
-          std::move(prepared),
-          [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return UserChange(ChangeEvent::Op::kUpdate, *record);
-          },
-          [&](uint64_t sequence, char* out) {
-            return EncodeUser(ChangeEvent::Op::kUpdate, sequence, *record, out);
-          });
+      CommitUser(std::move(prepared), ChangeEvent::Op::kUpdate, *record);
     }
     // The caller's copy comes after the commit: out of memory there, the
     // update is made, delivered and reported to its hooks before the
@@ -100,14 +93,7 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
     ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
     record->set_joined_channels_count(static_cast<int>(next));
     record->set_date_updated(now);
-    bus_.Commit(
-        std::move(prepared),
-        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return UserChange(ChangeEvent::Op::kUpdate, *record);
-        },
-        [&](uint64_t sequence, char* out) {
-          return EncodeUser(ChangeEvent::Op::kUpdate, sequence, *record, out);
-        });
+    CommitUser(std::move(prepared), ChangeEvent::Op::kUpdate, *record);
     thrown = CallCapturing([&] { shown = ToUser(*record, PresenceView::kFetch); });
   }
   bus_.Deliver();
