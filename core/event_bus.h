@@ -343,6 +343,12 @@ class EventBus {
   // compare-and-swap without mu_ while the flag is clear, else under mu_.
   static constexpr uint64_t kSubscribedBit = 1;
   static constexpr int kSequenceShift = 1;
+
+ public:
+  // The largest sequence number the feed can assign (63 bits).
+  static constexpr uint64_t kMaxSequence = ~uint64_t{0} >> kSequenceShift;
+
+ private:
   static constexpr uint64_t kSequenceOne = uint64_t{1} << kSequenceShift;
   std::atomic<uint64_t> state_{0};
   mutable absl::Mutex mu_;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +18,9 @@
 
 namespace userstore {
 namespace internal {
+
+static_assert(durable::kMaxSequence < EventBus::kMaxSequence,
+              "the file format's sequence limit is the change feed's");
 
 size_t StoreImpl::JournalRecordBound() const {
   // Texts count code points; a code point is at most four bytes. The fixed
@@ -109,7 +111,7 @@ absl::Status StoreImpl::RestoreService(const ChangeEvent& event, uint64_t positi
   }
   {
     absl::MutexLock lock(&mu_);
-    if (position < next_service_position_) {
+    if (position < next_service_position_ || position >= durable::kMaxPosition) {
       return InvalidParameterError("service positions out of order");
     }
     next_service_position_ = position;
@@ -124,7 +126,8 @@ absl::Status StoreImpl::FinishServiceRestore(absl::string_view service_sid,
   USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(service_sid));
   absl::MutexLock service_lock(&svc->mu);
   if (next_user_position < svc->next_user_position ||
-      next_role_position < svc->next_role_position) {
+      next_role_position < svc->next_role_position || next_user_position > durable::kMaxPosition ||
+      next_role_position > durable::kMaxPosition) {
     return InvalidParameterError("a service's next positions are below its records'");
   }
   svc->next_user_position = next_user_position;
@@ -141,9 +144,10 @@ absl::Status StoreImpl::RestoreRole(const ChangeEvent& event, uint64_t position)
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(event.role->service_sid));
     absl::MutexLock service_lock(&svc->mu);
-    // The largest position would wrap the next one to 0 (InsertRole takes
-    // position + 1), and a later record could then repeat a position.
-    if (position < svc->next_role_position || position == std::numeric_limits<uint64_t>::max()) {
+    // A position near 2^64 would wrap the next one to 0 (InsertRole takes
+    // position + 1), and a later record could then repeat a position; files
+    // hold positions below durable::kMaxPosition.
+    if (position < svc->next_role_position || position >= durable::kMaxPosition) {
       return InvalidParameterError("role positions out of order");
     }
     svc->next_role_position = position;  // InsertRole takes it
@@ -160,10 +164,11 @@ absl::Status StoreImpl::RestoreUser(const ChangeEvent& event, uint64_t position)
     absl::ReaderMutexLock lock(&mu_);
     USERSTORE_ASSIGN_OR_RETURN(ServiceState * svc, LookupService(event.user->service_sid));
     absl::MutexLock service_lock(&svc->mu);
-    // The largest position would wrap the next one to 0 (LinkUser takes
+    // A position near 2^64 would wrap the next one to 0 (LinkUser takes
     // position + 1), and a later record could then repeat a position: two
-    // users in one slot of the order index.
-    if (position < svc->next_user_position || position == std::numeric_limits<uint64_t>::max()) {
+    // users in one slot of the order index. Files hold positions below
+    // durable::kMaxPosition.
+    if (position < svc->next_user_position || position >= durable::kMaxPosition) {
       return InvalidParameterError("user positions out of order");
     }
     svc->next_user_position = position;  // LinkUser takes it
@@ -184,7 +189,7 @@ absl::Status StoreImpl::RestoreUser(const UserEventImage& image, uint64_t positi
   ServiceState* svc = FindService(image.service_sid);
   if (svc == nullptr) return InvalidParameterError("a user of a service that is not restored");
   absl::MutexLock service_lock(&svc->mu);
-  if (position < svc->next_user_position || position == std::numeric_limits<uint64_t>::max()) {
+  if (position < svc->next_user_position || position >= durable::kMaxPosition) {
     return InvalidParameterError("user positions out of order");
   }
   RoleRecord* role = FindRole(svc, image.role_sid);

@@ -86,6 +86,12 @@ absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name,
   identity->token_secret = GetU64(p + 24);
   identity->next_service_position = GetU64(p + 32);
   identity->created = GetU64(p + 40);
+  // Values a store never writes: a sequence past what the feed can hold, a
+  // service position with no successor.
+  if (identity->sequence > kMaxSequence) return Damaged(name, 20, "sequence out of range");
+  if (identity->next_service_position > kMaxPosition) {
+    return Damaged(name, 20, "next service position out of range");
+  }
 
   uint64_t offset = kCheckpointPrefix + header_length;
   uint64_t count = 0;

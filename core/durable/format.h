@@ -148,6 +148,14 @@ HeaderStatus ReadSegmentHeader(absl::string_view file, SegmentHeader* header);
 inline constexpr char kCheckpointMagic[8] = {'U', 'S', 'C', 'K', 'P', 'T', '\r', '\n'};
 inline constexpr uint32_t kCheckpointVersion = 1;
 
+// The largest sequence number and position a file may hold; larger ones are
+// damage. The change feed numbers events in 63 bits (EventBus::kMaxSequence)
+// and positions are 64-bit counters: stopping files at 2^62 leaves a
+// recovered store 2^62 writes (146 years at 10^9 a second) before either
+// could wrap, so recovery never hands the store a counter about to wrap.
+inline constexpr uint64_t kMaxSequence = uint64_t{1} << 62;
+inline constexpr uint64_t kMaxPosition = uint64_t{1} << 62;
+
 // The identity of a store that a checkpoint carries besides its records.
 struct StoreIdentity {
   uint64_t sequence = 0;

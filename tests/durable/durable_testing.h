@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -17,8 +18,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
+#include "userstore/durable.h"
 #include "userstore/event_codec.h"
 #include "userstore/user_store.h"
 
@@ -27,6 +30,22 @@
 
 namespace userstore {
 namespace durable_testing {
+
+// The options of a store on a simulated disk (FaultInjectionEnv) whose every
+// run is the same: fixed seed and clock, synced on each write, 16 KiB
+// segments, only explicit checkpoints, written in process.
+inline DurableOptions SimulatedDiskOptions(Env* env, RecoveryMode recovery) {
+  DurableOptions options;
+  options.env = env;
+  options.durability = Durability::kSyncEachWrite;
+  options.recovery = recovery;
+  options.store.seed = 7;
+  options.store.clock = std::make_shared<ManualClock>(absl::FromUnixSeconds(1700000000));
+  options.segment_bytes = 16 << 10;
+  options.checkpoint_min_journal_bytes = 0;
+  options.checkpoint_writer = DurableOptions::CheckpointWriter::kInProcess;
+  return options;
+}
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its files.
 class TempDir {

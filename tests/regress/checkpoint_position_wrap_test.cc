@@ -23,6 +23,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/durable.h"
 #include "userstore/fault_injection_env.h"
@@ -30,7 +32,6 @@
 
 #include "core/durable/files.h"
 #include "core/durable/format.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
@@ -39,23 +40,11 @@ namespace durable = internal::durable;
 
 constexpr char kDir[] = "/d";
 
-DurableOptions Options(Env* env, RecoveryMode recovery) {
-  DurableOptions options;
-  options.env = env;
-  options.durability = Durability::kSyncEachWrite;
-  options.recovery = recovery;
-  options.store.seed = 7;
-  options.store.clock = std::make_shared<ManualClock>(absl::FromUnixSeconds(1700000000));
-  options.segment_bytes = 16 << 10;
-  options.checkpoint_min_journal_bytes = 0;
-  options.checkpoint_writer = DurableOptions::CheckpointWriter::kInProcess;
-  return options;
-}
-
 TEST(CheckpointPositionWrapTest, AUserAtTheLastPositionIsRefused) {
   auto env = NewFaultInjectionEnv();
   {
-    auto store = OpenUserStore(kDir, Options(env.get(), RecoveryMode::kStrict));
+    auto store = OpenUserStore(
+        kDir, durable_testing::SimulatedDiskOptions(env.get(), RecoveryMode::kStrict));
     ASSERT_TRUE(store.ok()) << store.status();
     const std::string service = (*store)->default_conversation_service_sid();
     for (int i = 0; i < 3; ++i) {
@@ -90,7 +79,7 @@ TEST(CheckpointPositionWrapTest, AUserAtTheLastPositionIsRefused) {
   env->SetContents(path, contents);
 
   for (RecoveryMode mode : {RecoveryMode::kStrict, RecoveryMode::kSalvage}) {
-    auto store = OpenUserStore(kDir, Options(env.get(), mode));
+    auto store = OpenUserStore(kDir, durable_testing::SimulatedDiskOptions(env.get(), mode));
     ASSERT_FALSE(store.ok()) << "mode " << static_cast<int>(mode);
     EXPECT_TRUE(absl::IsInvalidArgument(store.status()) || absl::IsDataLoss(store.status()))
         << store.status();

@@ -29,6 +29,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/durable.h"
 #include "userstore/fault_injection_env.h"
@@ -36,7 +38,6 @@
 
 #include "core/durable/files.h"
 #include "core/durable/format.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
@@ -45,23 +46,12 @@ namespace durable = internal::durable;
 
 constexpr char kDir[] = "/d";
 
-DurableOptions Options(Env* env, RecoveryMode recovery) {
-  DurableOptions options;
-  options.env = env;
-  options.durability = Durability::kSyncEachWrite;
-  options.recovery = recovery;
-  options.store.seed = 7;
-  options.store.clock = std::make_shared<ManualClock>(absl::FromUnixSeconds(1700000000));
-  options.segment_bytes = 16 << 10;
-  options.checkpoint_min_journal_bytes = 0;
-  return options;
-}
-
 TEST(JournalHugeDrawsTest, ARecordWithAnAbsurdDrawCountIsDamageNotAnEndlessReplay) {
   auto env = NewFaultInjectionEnv();
   uint64_t sequence_before = 0;
   {
-    auto store = OpenUserStore(kDir, Options(env.get(), RecoveryMode::kStrict));
+    auto store = OpenUserStore(
+        kDir, durable_testing::SimulatedDiskOptions(env.get(), RecoveryMode::kStrict));
     ASSERT_TRUE(store.ok()) << store.status();
     const std::string service = (*store)->default_conversation_service_sid();
     sequence_before = (*store)->last_sequence();
@@ -94,11 +84,13 @@ TEST(JournalHugeDrawsTest, ARecordWithAnAbsurdDrawCountIsDamageNotAnEndlessRepla
   env->SetContents(segment, contents);
   ASSERT_EQ(durable::ScanSegment(contents).records.size(), 2u);  // the frame checks
 
-  auto strict = OpenUserStore(kDir, Options(env.get(), RecoveryMode::kStrict));
+  auto strict =
+      OpenUserStore(kDir, durable_testing::SimulatedDiskOptions(env.get(), RecoveryMode::kStrict));
   EXPECT_TRUE(absl::IsDataLoss(strict.status())) << strict.status();
   strict = absl::UnknownError("closed");
 
-  auto salvaged = OpenUserStore(kDir, Options(env.get(), RecoveryMode::kSalvage));
+  auto salvaged =
+      OpenUserStore(kDir, durable_testing::SimulatedDiskOptions(env.get(), RecoveryMode::kSalvage));
   ASSERT_TRUE(salvaged.ok()) << salvaged.status();
   EXPECT_EQ((*salvaged)->last_sequence(), sequence_before);
   EXPECT_TRUE((*salvaged)->CheckInvariants().ok());
