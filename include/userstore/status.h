@@ -29,6 +29,9 @@ enum class ErrorCode : int {
   kOk = 0,
   // 400: a parameter is missing, malformed or out of range (the generic code).
   kInvalidParameter = 20001,
+  // 403: this store takes no writes: it follows a changelog (a follower), or
+  // it led one and was fenced by a newer leader (docs/scaling.md).
+  kForbidden = 20403,
   // 404: the addressed resource (service, user, role, path) does not exist.
   kNotFound = 20404,
   // 405: the path exists but does not serve this HTTP method.

@@ -74,6 +74,8 @@
 
 namespace userstore {
 
+class WriteGate;  // replication.h
+
 namespace internal {
 class StoreImpl;
 class DurableStore;
@@ -434,6 +436,33 @@ class UserStore {
   // `create_default_service = false`). Applied changes are published on this
   // store's own feed, so replicas can be chained. Hooks do not fire.
   absl::Status Apply(const ChangeEvent& event);
+
+  // ---------------------------------------------------------------------------
+  // Replication (replication.h, changelog.h, docs/scaling.md)
+  // ---------------------------------------------------------------------------
+
+  // UserStore::SetWriteGate()
+  //
+  // Sets the gate every write passes (replication.h: before it changes
+  // anything, and after it succeeded), or none with nullptr. `Apply` and
+  // reads do not pass it. The gate is not owned and must outlive the store
+  // or be unset first; set it before other threads write (a write in flight
+  // may still see the previous gate). Costs one atomic load per write.
+  void SetWriteGate(WriteGate* gate);
+
+  // UserStore::sid_draws()
+  //
+  // How many SIDs this store's generator has drawn since it was created
+  // (recovered stores included). Lock-free; O(1).
+  uint64_t sid_draws() const;
+
+  // UserStore::AdvanceSidDraws()
+  //
+  // Steps the SID generator until it has drawn `draws` (nothing when it has
+  // drawn that many already): a promoted follower takes over its leader's
+  // generator this way and never hands out a SID the leader handed out.
+  // Thread-safe; O(draws - sid_draws()).
+  void AdvanceSidDraws(uint64_t draws);
 
   // UserStore::CheckInvariants()
   //
