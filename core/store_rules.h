@@ -28,22 +28,8 @@
 #include "userstore/resources.h"
 
 #include "core/page_token.h"
+#include "core/status_macros.h"
 #include "core/store_impl.h"
-
-// Private error plumbing (absl 20220623 has no status_macros.h).
-#define USERSTORE_INTERNAL_CONCAT_(a, b) a##b
-#define USERSTORE_INTERNAL_CONCAT(a, b) USERSTORE_INTERNAL_CONCAT_(a, b)
-#define USERSTORE_RETURN_IF_ERROR(expr)      \
-  do {                                       \
-    absl::Status _us_status = (expr);        \
-    if (!_us_status.ok()) return _us_status; \
-  } while (0)
-#define USERSTORE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \
-  auto tmp = (rexpr);                                     \
-  if (!tmp.ok()) return tmp.status();                     \
-  lhs = std::move(*tmp)
-#define USERSTORE_ASSIGN_OR_RETURN(lhs, rexpr) \
-  USERSTORE_ASSIGN_OR_RETURN_IMPL_(USERSTORE_INTERNAL_CONCAT(_us_statusor_, __LINE__), lhs, rexpr)
 
 namespace userstore {
 namespace internal {

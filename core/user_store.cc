@@ -199,6 +199,13 @@ absl::Status UserStore::Sync() {
   return durable_->Sync();
 }
 
+absl::Status UserStore::ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes) const {
+  if (durable_ == nullptr) {
+    return InvalidParameterError("ReadLatestCheckpoint: the store is not durable");
+  }
+  return durable_->ReadLatestCheckpoint(sequence, bytes);
+}
+
 UserStore::DurabilityStats UserStore::durability_stats() const {
   if (durable_ == nullptr) return DurabilityStats();
   return durable_->Stats();

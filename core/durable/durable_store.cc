@@ -293,6 +293,21 @@ absl::Status DurableStore::PublishCheckpoint(uint64_t sequence) {
   return removed ? env_->SyncDir(dir_) : absl::OkStatus();
 }
 
+absl::Status DurableStore::ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes) {
+  absl::MutexLock lock(&checkpoint_mu_);
+  auto listing = List(env_, dir_);
+  if (!listing.ok()) return listing.status();
+  if (listing->checkpoints.empty()) {
+    return absl::DataLossError(absl::StrCat(dir_, ": no checkpoint"));
+  }
+  const auto& newest = *listing->checkpoints.rbegin();
+  auto read = env_->ReadFile(JoinPath(dir_, newest.second));
+  if (!read.ok()) return read.status();
+  *sequence = newest.first;
+  *bytes = std::move(*read);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> DurableStore::WriteFirstCheckpoint() {
   durable::StoreIdentity identity;
   identity.created = NowUnix();

@@ -56,6 +56,9 @@ class DurableStore {
   absl::Status AfterWrite() { return journal_->AwaitThreadDurable(); }
 
   absl::Status Checkpoint();
+  // The newest checkpoint file's bytes and sequence (no checkpoint is
+  // published, so none removed, meanwhile).
+  absl::Status ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes);
   absl::Status Sync() { return journal_->Sync(); }
   UserStore::DurabilityStats Stats() const;
 

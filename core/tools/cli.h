@@ -87,6 +87,7 @@ int InspectMain(int argc, char** argv);
 int VerifyMain(int argc, char** argv);
 int ImportMain(int argc, char** argv);
 int ExportMain(int argc, char** argv);
+int FollowMain(int argc, char** argv);
 
 }  // namespace tools
 }  // namespace userstore

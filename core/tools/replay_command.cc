@@ -1,11 +1,13 @@
-// `userstore replay [--data-dir DIR [--durability MODE] [--verbose]] [--seed N]
+// `userstore replay [--data-dir DIR [--durability MODE] [--verbose]
+//                    [--changelog URL [--changelog-mode MODE]]] [--seed N]
 //                   [--now TIME] [--account-sid AC...] [FILE]`
 //
 // Reads JSON Lines requests and control lines from FILE (or standard input
 // when FILE is absent or "-") and writes one JSON line per line read to
 // standard output, flushed before it waits for input, so that the tool can run as a co-process
 // (the protocol is in docs/replay.md and SEMANTICS 8). With --data-dir the
-// store is the durable one in DIR. Exit status: 0 when every line was read
+// store is the durable one in DIR; with --changelog it also leads that
+// changelog stream (changelog.h, docs/scaling.md). Exit status: 0 when every line was read
 // (whatever the HTTP statuses), 1 when the input could not be read or the
 // store not opened, 2 for a usage error.
 
@@ -20,6 +22,9 @@
 
 #include "userstore/durable.h"
 #include "userstore/user_store.h"
+#ifdef USERSTORE_HAVE_CHANGELOG
+#include "userstore/changelog.h"
+#endif
 
 #include "core/rest/replay.h"
 #include "core/time_format.h"
@@ -37,6 +42,8 @@ struct ReplayArgs {
   std::string data_dir;
   std::optional<Durability> durability;
   bool verbose = false;
+  std::string changelog;     // a stream URL: lead it
+  bool changelog_sync = false;
 };
 
 // Reads lines from `in` and writes one response line per request line.
@@ -67,6 +74,24 @@ int Replay(const ReplayArgs& args, std::istream& in) {
     store = OpenStore(args.data_dir, durable, args.verbose);
     if (store == nullptr) return kExitFailure;
   }
+#ifdef USERSTORE_HAVE_CHANGELOG
+  // Declared after the store, so it stops (shipping what is left) first.
+  std::unique_ptr<ChangelogLeader> leader;
+  if (!args.changelog.empty()) {
+    auto log = OpenChangelogLog(args.changelog);
+    if (!log.ok()) return Failure(std::string(log.status().message()));
+    ChangelogOptions changelog;
+    changelog.mode =
+        args.changelog_sync ? ChangelogOptions::Mode::kSync : ChangelogOptions::Mode::kAsync;
+    auto started = ChangelogLeader::Start(store.get(), std::move(*log), changelog);
+    if (!started.ok()) return Failure(std::string(started.status().message()));
+    leader = std::move(*started);
+    if (args.verbose) {
+      std::fprintf(stderr, "userstore: leading %s, epoch %llu\n", args.changelog.c_str(),
+                   static_cast<unsigned long long>(leader->stats().epoch));
+    }
+  }
+#endif
   internal::ReplaySession session(store.get(), clock);
 
   std::string line;
@@ -87,6 +112,12 @@ int Replay(const ReplayArgs& args, std::istream& in) {
       return Failure("error writing standard output");
     }
   }
+#ifdef USERSTORE_HAVE_CHANGELOG
+  if (leader != nullptr) {
+    const absl::Status flushed = leader->Flush(absl::Seconds(30));
+    if (!flushed.ok()) return Failure("the changelog: " + std::string(flushed.message()));
+  }
+#endif
   if (in.bad()) {
     return Failure("error reading " +
                    (args.input == "-" ? std::string("standard input") : args.input));
@@ -141,6 +172,16 @@ int ReplayMain(int argc, char** argv) {
       } else {
         return UsageError("--durability must be background, sync or none, got '" + value + "'");
       }
+    } else if (arg == "--changelog") {
+      if (!reader.TakeValue(&value)) return UsageError("--changelog needs a URL");
+      if (value.empty()) return UsageError("--changelog must not be empty");
+      args.changelog = value;
+    } else if (arg == "--changelog-mode") {
+      if (!reader.TakeValue(&value)) return UsageError("--changelog-mode needs a value");
+      if (value != "async" && value != "sync") {
+        return UsageError("--changelog-mode must be async or sync, got '" + value + "'");
+      }
+      args.changelog_sync = value == "sync";
     } else if (arg == "--verbose") {
       if (reader.has_inline_value()) return UsageError("--verbose takes no value");
       args.verbose = true;
@@ -157,7 +198,13 @@ int ReplayMain(int argc, char** argv) {
   if (args.data_dir.empty()) {
     if (args.durability.has_value()) return UsageError("--durability needs --data-dir");
     if (args.verbose) return UsageError("--verbose needs --data-dir");
+    if (!args.changelog.empty()) return UsageError("--changelog needs --data-dir");
   }
+#ifndef USERSTORE_HAVE_CHANGELOG
+  if (!args.changelog.empty()) {
+    return Failure("this build has no changelog support (it was built without hiredis)");
+  }
+#endif
   if (args.input == "-") return Replay(args, std::cin);
   std::ifstream file(args.input, std::ios::binary);
   if (!file) {

@@ -5,6 +5,7 @@
 //   userstore verify DIR                  checks a durable store's files (verify_command.cc)
 //   userstore import [options] DIR FILE   users from Twilio list pages (import_command.cc)
 //   userstore export [options] DIR        users as Twilio list pages (export_command.cc)
+//   userstore follow URL --data-dir DIR   a changelog's follower (follow_command.cc)
 //
 // docs/replay.md and docs/durability.md describe them; core/tools/cli.h
 // has what they share. Exit status: 0 success, 1 failure, 2 usage error.
@@ -31,5 +32,6 @@ int main(int argc, char** argv) {
   if (command == "verify") return tools::VerifyMain(argc - 2, argv + 2);
   if (command == "import") return tools::ImportMain(argc - 2, argv + 2);
   if (command == "export") return tools::ExportMain(argc - 2, argv + 2);
+  if (command == "follow") return tools::FollowMain(argc - 2, argv + 2);
   return tools::UsageError("unknown command '" + std::string(command) + "'");
 }

@@ -65,6 +65,15 @@ class ChangelogLog {
 
   virtual ~ChangelogLog() = default;
 
+  // Entry IDs. An entry appended with (last_sequence, epoch) has the ID
+  // "<last_sequence>-<epoch>" (decimal): IDs order like the stream, a reader
+  // can resume after any sequence, and an appender whose append's answer was
+  // lost recognizes its own entry. (On Redis Streams this is the entry's own
+  // stream ID.)
+  static std::string EntryId(uint64_t last_sequence, uint64_t epoch);
+  // Parses an ID EntryId makes; false for anything else ("" included).
+  static bool ParseEntryId(absl::string_view id, uint64_t* last_sequence, uint64_t* epoch);
+
   // The stream, as a URL ("redis://127.0.0.1:6379/users-p0").
   virtual std::string url() const = 0;
 
@@ -180,10 +189,11 @@ class ChangelogLeader {
 
   Stats stats() const;
 
+  // The implementation (core/changelog/); built by the calls above.
   class Impl;
+  explicit ChangelogLeader(std::unique_ptr<Impl> impl);
 
  private:
-  explicit ChangelogLeader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -219,10 +229,11 @@ class ChangelogFollower {
 
   // Applies what the log holds now (waiting up to `wait` for something when
   // it holds nothing new). Returns how many events it applied. Errors:
-  // DATA_LOSS (400-class, 20001) naming the entry for a batch that does not
-  // decode, a sequence gap, or an event that does not apply: nothing of that
-  // entry is applied, and the follower stops (every later call fails the
-  // same way); 503/20503 when the log cannot be reached (retry).
+  // DATA_LOSS naming the stream and the entry for an entry that does not
+  // decode, goes back in epoch, or leaves a sequence gap (nothing of it is
+  // applied), or an event that does not apply (the follower stops before
+  // it); the follower then stops for good: every later call fails the same
+  // way. 503/20503 when the log cannot be reached (retry).
   absl::StatusOr<uint64_t> Poll(absl::Duration wait);
 
   // Polls until it has applied everything the log held when called.
@@ -251,10 +262,11 @@ class ChangelogFollower {
   static absl::StatusOr<Promoted> Promote(std::unique_ptr<ChangelogFollower> follower,
                                           const ChangelogOptions& options);
 
+  // The implementation (core/changelog/); built by the calls above.
   class Impl;
+  explicit ChangelogFollower(std::unique_ptr<Impl> impl);
 
  private:
-  explicit ChangelogFollower(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

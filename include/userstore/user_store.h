@@ -506,6 +506,15 @@ class UserStore {
     std::string last_checkpoint_error;   // empty when the last one succeeded
     std::string journal_error;           // why writes are refused; empty when they are not
   };
+  // UserStore::ReadLatestCheckpoint()
+  //
+  // The bytes of this durable store's newest checkpoint file (the format of
+  // docs/file-format.md) and the sequence it holds: what a changelog leader
+  // stores for its followers to bootstrap from (changelog.h). No checkpoint
+  // is removed while it is read. Errors: 400/20001 on an in-memory store;
+  // the file system's. Thread-safe; O(checkpoint size).
+  absl::Status ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes) const;
+
   // UserStore::durability_stats()
   //
   // A durable store's counters (all zero for an in-memory store).

@@ -1,0 +1,385 @@
+// ChangelogFollower (changelog.h): a read-only replica that bootstraps from
+// the stream's checkpoint and then applies the stream's batches.
+//
+// The replica is a durable store in the follower's own directory: each
+// applied event goes through its journal like any write (UserStore::Apply),
+// so its durable position is simply its last_sequence(), and a restarted
+// follower reads the stream after it. Exactly once: an event at or before
+// that position is skipped (a batch straddling it, or one read twice), one
+// after it must be the next (a gap stops the follower). The store's
+// WriteGate is the follower: writes answer 403/20403.
+//
+// A follower's directory holds a marker file, FOLLOWS (the stream's URL),
+// written when it is bootstrapped and removed when it is promoted: a
+// directory without it (a leader's, a deposed leader's whose tail the stream
+// may not hold) is refused as a follower's.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+#include "userstore/changelog.h"
+#include "userstore/durable.h"
+#include "userstore/env.h"
+#include "userstore/replication.h"
+#include "userstore/status.h"
+#include "userstore/user_store.h"
+
+#include "core/changelog/changelog_internal.h"
+#include "core/durable/format.h"
+
+namespace userstore {
+namespace {
+constexpr char kMarker[] = "FOLLOWS";  // the follower's marker file
+}  // namespace
+
+class ChangelogFollower::Impl : public WriteGate {
+ public:
+  Impl(std::unique_ptr<UserStore> store, std::unique_ptr<ChangelogLog> log,
+       absl::Duration retry_interval, Env* env, std::string dir)
+      : store_(std::move(store)),
+        log_(std::move(log)),
+        retry_interval_(retry_interval),
+        env_(env),
+        dir_(std::move(dir)) {
+    log_sequence_ = store_->last_sequence();
+    store_->SetWriteGate(this);
+  }
+
+  ~Impl() override {
+    Stop();
+    if (store_ != nullptr) store_->SetWriteGate(nullptr);
+  }
+
+  absl::Status BeforeWrite() override {
+    return MakeError(ErrorCode::kForbidden,
+                     absl::StrCat("this store follows the changelog ", log_->url(),
+                                  ": it takes no writes; send them to the partition's leader"));
+  }
+  absl::Status AfterWrite(uint64_t) override { return absl::OkStatus(); }
+
+  UserStore& store() { return *store_; }
+
+  absl::StatusOr<uint64_t> Poll(absl::Duration wait) {
+    absl::MutexLock poll_lock(&poll_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopped_.ok()) return stopped_;
+    }
+    uint64_t applied_through = store_->last_sequence();
+    auto entries = log_->ReadAfter(applied_through, 64, wait);
+    if (!entries.ok()) return entries.status();
+    uint64_t applied = 0;
+    for (const ChangelogLog::Entry& entry : *entries) {
+      uint64_t entry_sequence = 0;
+      uint64_t entry_epoch = 0;
+      if (!ChangelogLog::ParseEntryId(entry.id, &entry_sequence, &entry_epoch)) {
+        return Stop(entry, "its ID is not a userstore changelog entry's");
+      }
+      auto batch = DecodeChangelogBatch(entry.data);
+      if (!batch.ok()) return Stop(entry, batch.status().message());
+      if (batch->epoch != entry_epoch) return Stop(entry, "its batch's epoch is not its ID's");
+      if (batch->epoch < epoch_) {
+        return Stop(entry, absl::StrCat("epoch ", batch->epoch, " after epoch ", epoch_));
+      }
+      const uint64_t last =
+          batch->events.empty() ? entry_sequence : batch->events.back().sequence;
+      if (last != entry_sequence) return Stop(entry, "its events do not end at its ID's sequence");
+      // Checked whole before anything of it is applied.
+      if (!batch->events.empty() && batch->events.front().sequence > applied_through + 1) {
+        return Stop(entry, absl::StrCat("sequence gap: expected ", applied_through + 1,
+                                        ", found ", batch->events.front().sequence));
+      }
+      if (batch->events.empty() && entry_sequence > applied_through) {
+        return Stop(entry, absl::StrCat("sequence gap: an entry at ", entry_sequence,
+                                        " with no events after ", applied_through));
+      }
+      for (const ChangeEvent& event : batch->events) {
+        if (event.sequence <= applied_through) continue;  // applied before
+        absl::Status status = store_->Apply(event);
+        if (!status.ok()) {
+          if (absl::IsUnavailable(status)) return status;  // our own disk: retry
+          return Stop(entry, absl::StrCat("event ", event.sequence,
+                                          " does not apply: ", status.ToString()));
+        }
+        applied_through = event.sequence;
+        ++applied;
+      }
+      absl::MutexLock lock(&mu_);
+      epoch_ = batch->epoch;
+      sid_draws_ = std::max(sid_draws_, batch->sid_draws);
+      made_micros_ = batch->made_micros;
+      log_sequence_ = std::max(log_sequence_, entry_sequence);
+    }
+    return applied;
+  }
+
+  absl::Status CatchUp(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    std::string last_id;
+    uint64_t target = 0;
+    uint64_t epoch = 0;
+    USERSTORE_RETURN_IF_ERROR(
+        internal::changelog::ReadStreamEnd(log_.get(), &last_id, &target, &epoch));
+    {
+      absl::MutexLock lock(&mu_);
+      log_sequence_ = std::max(log_sequence_, target);
+    }
+    while (store_->last_sequence() < target) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) {
+        return MakeError(ErrorCode::kServiceUnavailable,
+                         absl::StrCat("the follower of ", log_->url(), " reached sequence ",
+                                      store_->last_sequence(), " of ", target, " in time"));
+      }
+      auto polled = Poll(std::min(left, absl::Milliseconds(200)));
+      if (!polled.ok() && !absl::IsUnavailable(polled.status())) return polled.status();
+      if (!polled.ok()) absl::SleepFor(std::min(left, retry_interval_));
+    }
+    return absl::OkStatus();
+  }
+
+  void Start() {
+    if (thread_.joinable()) return;
+    stop_thread_.store(false);
+    thread_ = std::thread([this] {
+      while (!stop_thread_.load()) {
+        auto polled = Poll(absl::Milliseconds(100));
+        if (polled.ok()) continue;
+        if (!absl::IsUnavailable(polled.status())) return;  // stopped for good
+        absl::SleepFor(retry_interval_);
+      }
+    });
+  }
+
+  void Stop() {
+    stop_thread_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  absl::Status last_error() const {
+    absl::MutexLock lock(&mu_);
+    return stopped_;
+  }
+
+  ChangelogFollower::Lag lag() const {
+    absl::MutexLock lock(&mu_);
+    ChangelogFollower::Lag lag;
+    lag.applied_sequence = store_->last_sequence();
+    lag.log_sequence = std::max(log_sequence_, lag.applied_sequence);
+    lag.events_behind = lag.log_sequence - lag.applied_sequence;
+    if (lag.events_behind > 0 && made_micros_ > 0) {
+      lag.behind = absl::Microseconds(internal::changelog::NowMicros() - made_micros_);
+    }
+    return lag;
+  }
+
+  // For a promotion: the SID draws of the newest batch that holds the last
+  // applied event (re-read, since a restarted follower has not seen it).
+  absl::StatusOr<uint64_t> LeaderDraws() {
+    uint64_t draws;
+    {
+      absl::MutexLock lock(&mu_);
+      draws = sid_draws_;
+    }
+    const uint64_t applied = store_->last_sequence();
+    auto entries = log_->ReadAfter(applied > 0 ? applied - 1 : 0, 16, absl::ZeroDuration());
+    if (!entries.ok()) return entries.status();
+    for (const ChangelogLog::Entry& entry : *entries) {
+      auto batch = DecodeChangelogBatch(entry.data);
+      if (batch.ok()) draws = std::max(draws, batch->sid_draws);
+    }
+    return draws;
+  }
+
+  // The store, for a promotion (its gate is the new leader's by then).
+  std::unique_ptr<UserStore> ReleaseStore() {
+    Stop();
+    return std::move(store_);
+  }
+  std::unique_ptr<ChangelogLog>* log() { return &log_; }
+  // After a promotion: the directory is a leader's now.
+  absl::Status DropMarker() {
+    USERSTORE_RETURN_IF_ERROR(env_->RemoveFile(internal::durable::JoinPath(dir_, kMarker)));
+    return env_->SyncDir(dir_);
+  }
+  void Regate() { store_->SetWriteGate(this); }
+
+ private:
+  // Stops the follower for good at `entry`.
+  absl::Status Stop(const ChangelogLog::Entry& entry, absl::string_view why) {
+    absl::MutexLock lock(&mu_);
+    stopped_ = absl::DataLossError(absl::StrCat(
+        "the changelog ", log_->url(), ", entry ", entry.id, ": ", why,
+        "; the follower stopped at sequence ", store_->last_sequence(),
+        " and applies nothing more"));
+    return stopped_;
+  }
+
+  std::unique_ptr<UserStore> store_;
+  std::unique_ptr<ChangelogLog> log_;
+  const absl::Duration retry_interval_;
+  Env* const env_;
+  const std::string dir_;
+
+  absl::Mutex poll_mu_;  // one Poll at a time
+  mutable absl::Mutex mu_;
+  absl::Status stopped_ ABSL_GUARDED_BY(mu_);
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sid_draws_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t made_micros_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t log_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::atomic<bool> stop_thread_{false};
+  std::thread thread_;
+};
+
+namespace {
+
+bool HasStore(Env* env, const std::string& dir) {
+  auto names = env->ListDir(dir);
+  if (!names.ok()) return false;
+  for (const std::string& name : *names) {
+    if (internal::durable::ParseCheckpointName(name)) return true;
+  }
+  return false;
+}
+
+// Writes the stream's checkpoint into `dir` as the store's first file, the
+// way a durable store publishes a checkpoint (temporary, synced, renamed,
+// directory synced).
+absl::Status Bootstrap(Env* env, const std::string& dir, ChangelogLog* log) {
+  auto checkpoint = log->GetCheckpoint();
+  if (!checkpoint.ok()) {
+    if (absl::IsNotFound(checkpoint.status())) {
+      return MakeError(ErrorCode::kNotFound,
+                       absl::StrCat(log->url(), " has no checkpoint to bootstrap from: no "
+                                                "leader has started on it"));
+    }
+    return checkpoint.status();
+  }
+  if (!env->Exists(dir)) USERSTORE_RETURN_IF_ERROR(env->CreateDir(dir));
+  namespace durable = internal::durable;
+  {
+    auto marker = env->NewWritableFile(durable::JoinPath(dir, kMarker));
+    if (!marker.ok()) return marker.status();
+    USERSTORE_RETURN_IF_ERROR((*marker)->Append(log->url()));
+    USERSTORE_RETURN_IF_ERROR((*marker)->Sync());
+    USERSTORE_RETURN_IF_ERROR((*marker)->Close());
+  }
+  const std::string temp =
+      durable::JoinPath(dir, durable::CheckpointTempName(checkpoint->sequence));
+  auto file = env->NewWritableFile(temp);
+  if (!file.ok()) return file.status();
+  absl::Status status = (*file)->Append(checkpoint->bytes);
+  if (status.ok()) status = (*file)->Sync();
+  if (status.ok()) status = (*file)->Close();
+  if (status.ok()) {
+    status = env->RenameFile(temp,
+                             durable::JoinPath(dir, durable::CheckpointName(checkpoint->sequence)));
+  }
+  if (status.ok()) status = env->SyncDir(dir);
+  if (!status.ok()) (void)env->RemoveFile(temp);
+  return status;
+}
+
+}  // namespace
+
+ChangelogFollower::ChangelogFollower(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ChangelogFollower::~ChangelogFollower() = default;
+
+absl::StatusOr<std::unique_ptr<ChangelogFollower>> ChangelogFollower::Open(
+    const std::string& dir, const DurableOptions& options, std::unique_ptr<ChangelogLog> log) {
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  const bool bootstrapped = !HasStore(env, dir);
+  if (bootstrapped) {
+    USERSTORE_RETURN_IF_ERROR(Bootstrap(env, dir, log.get()));
+  } else if (!env->Exists(internal::durable::JoinPath(dir, kMarker))) {
+    return MakeError(ErrorCode::kInvalidParameter,
+                     absl::StrCat("the store in ", dir,
+                                  " was not made by a follower (a leader's, or a deposed "
+                                  "leader's, whose last writes the stream may not hold): a "
+                                  "follower starts in a new directory"));
+  }
+  auto store = OpenUserStore(dir, options);
+  if (!store.ok()) return store.status();
+  std::string last_id;
+  uint64_t log_sequence = 0;
+  uint64_t epoch = 0;
+  USERSTORE_RETURN_IF_ERROR(
+      internal::changelog::ReadStreamEnd(log.get(), &last_id, &log_sequence, &epoch));
+  if ((*store)->last_sequence() > log_sequence) {
+    return MakeError(ErrorCode::kInvalidParameter,
+                     absl::StrCat("the store in ", dir, " is at sequence ",
+                                  (*store)->last_sequence(), ", past the end of ", log->url(),
+                                  " (", log_sequence,
+                                  "): it is not a follower of that stream (a deposed leader's "
+                                  "directory? a follower starts in a new one)"));
+  }
+  auto impl = std::make_unique<Impl>(std::move(*store), std::move(log), absl::Milliseconds(100),
+                                     env, dir);
+  return std::make_unique<ChangelogFollower>(std::move(impl));
+}
+
+UserStore& ChangelogFollower::store() { return impl_->store(); }
+
+absl::StatusOr<uint64_t> ChangelogFollower::Poll(absl::Duration wait) { return impl_->Poll(wait); }
+
+absl::Status ChangelogFollower::CatchUp(absl::Duration timeout) { return impl_->CatchUp(timeout); }
+
+void ChangelogFollower::Start() { impl_->Start(); }
+
+void ChangelogFollower::Stop() { impl_->Stop(); }
+
+absl::Status ChangelogFollower::last_error() const { return impl_->last_error(); }
+
+ChangelogFollower::Lag ChangelogFollower::lag() const { return impl_->lag(); }
+
+absl::StatusOr<ChangelogFollower::Promoted> ChangelogFollower::Promote(
+    std::unique_ptr<ChangelogFollower> follower, const ChangelogOptions& options) {
+  Impl* impl = follower->impl_.get();
+  impl->Stop();
+  absl::Status last;
+  // The old leader may append between the catch-up and the fence: then the
+  // fence is refused, and the promotion catches up again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    USERSTORE_RETURN_IF_ERROR(impl->CatchUp(options.ack_timeout));
+    auto draws = impl->LeaderDraws();
+    if (!draws.ok()) return draws.status();
+    UserStore& store = impl->store();
+    store.AdvanceSidDraws(*draws);
+    store.SetWriteGate(nullptr);
+    auto leader = internal::changelog::StartLeader(&store, impl->log(), options);
+    if (leader.ok()) {
+      // The stream is led from this directory now; should the marker stay
+      // (a crash here), the directory still refuses to follow only when it
+      // is ahead of the stream, as any leader's may be.
+      (void)impl->DropMarker();
+      Promoted promoted;
+      promoted.store = impl->ReleaseStore();
+      promoted.leader = std::move(*leader);
+      return promoted;
+    }
+    impl->Regate();
+    last = leader.status();
+    const bool moved = absl::IsPermissionDenied(last) || absl::IsInvalidArgument(last);
+    if (!moved) return last;
+  }
+  return last;
+}
+
+}  // namespace userstore

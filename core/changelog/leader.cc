@@ -1,0 +1,342 @@
+// ChangelogLeader (changelog.h): ships a durable store's change feed to its
+// partition's stream.
+//
+// The store's feed delivers each committed event, in sequence order, to a
+// subscription that only queues it (the write path never waits on the
+// network). One shipping thread takes up to `max_batch_events` queued events,
+// encodes them as one changelog batch and appends it to the stream with the
+// log's conditional append, expecting the entry it appended last. Events
+// leave the queue only once the log acknowledged them: an append that fails
+// is retried after `retry_interval` with the same expectation, and one whose
+// answer was lost is recognized by its entry ID (changelog.h: the ID says
+// its last sequence and epoch). A refused append means another leader has
+// appended: the leader is fenced, stops shipping, and its gate answers every
+// later write 403/20403.
+//
+// The store's WriteGate is this leader: BeforeWrite refuses writes once
+// fenced (403/20403) and, in kAsync, once `max_unshipped_events` are waiting
+// (503/20503, nothing changed); AfterWrite, in kSync, waits until the log has
+// the write's event (503/20503 after `ack_timeout`: the change is kept and
+// still shipped).
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+#include "userstore/changelog.h"
+#include "userstore/replication.h"
+#include "userstore/status.h"
+#include "userstore/user_store.h"
+
+#include "core/changelog/changelog_internal.h"
+
+namespace userstore {
+
+class ChangelogLeader::Impl : public WriteGate {
+ public:
+  Impl(UserStore* store, std::unique_ptr<ChangelogLog> log, const ChangelogOptions& options,
+       uint64_t epoch, std::string last_id, uint64_t shipped)
+      : store_(store),
+        log_(std::move(log)),
+        options_(options),
+        epoch_(epoch),
+        last_id_(std::move(last_id)),
+        shipped_(shipped) {
+    if (options_.max_batch_events == 0) options_.max_batch_events = 1;
+  }
+
+  ~Impl() override { Stop(); }
+
+  // Subscribes to the store's feed. Returns false when the store has moved
+  // past `sequence` meanwhile (a write during Start).
+  bool Subscribe(uint64_t sequence) {
+    subscription_ = store_->Subscribe([this](const ChangeEvent& event) {
+      absl::MutexLock lock(&mu_);
+      pending_.push_back(event);
+      cv_.SignalAll();
+    });
+    return store_->last_sequence() == sequence;
+  }
+
+  void Run() {
+    thread_ = std::thread([this] { Ship(); });
+    store_->SetWriteGate(this);
+  }
+
+  // Unsets the gate, stops the subscription, ships what is queued (until the
+  // ack timeout), stops the thread.
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    store_->SetWriteGate(nullptr);
+    if (subscription_ != 0) store_->Unsubscribe(subscription_);
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+      drain_deadline_ = absl::Now() + options_.ack_timeout;
+      cv_.SignalAll();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  absl::Status BeforeWrite() override {
+    absl::MutexLock lock(&mu_);
+    if (fenced_) return Fenced();
+    if (failed_) return Failed();
+    if (options_.mode == ChangelogOptions::Mode::kAsync &&
+        store_->last_sequence() - shipped_ >= options_.max_unshipped_events) {
+      return MakeError(ErrorCode::kServiceUnavailable,
+                       absl::StrCat("the changelog ", log_->url(), " is ",
+                                    store_->last_sequence() - shipped_,
+                                    " events behind; writes wait for it (", last_error_.message(),
+                                    ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AfterWrite(uint64_t sequence) override {
+    if (options_.mode != ChangelogOptions::Mode::kSync) return absl::OkStatus();
+    return AwaitShipped(sequence, options_.ack_timeout);
+  }
+
+  absl::Status AwaitShipped(uint64_t sequence, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::MutexLock lock(&mu_);
+    while (shipped_ < sequence && !fenced_ && !failed_ && !stop_) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    if (shipped_ >= sequence) return absl::OkStatus();
+    if (fenced_) return Fenced();
+    if (failed_) return Failed();
+    return MakeError(ErrorCode::kServiceUnavailable,
+                     absl::StrCat("the changelog ", log_->url(), " has not acknowledged event ",
+                                  sequence, " (", stop_ ? "the leader is stopping" : "timed out",
+                                  "; last error: ", last_error_.ToString(), ")"));
+  }
+
+  absl::Status Checkpoint() {
+    USERSTORE_RETURN_IF_ERROR(store_->Checkpoint());
+    uint64_t sequence = 0;
+    std::string bytes;
+    USERSTORE_RETURN_IF_ERROR(store_->ReadLatestCheckpoint(&sequence, &bytes));
+    // Only a checkpoint whose every event the stream has: a follower that
+    // bootstraps from it must agree with one that followed the stream.
+    USERSTORE_RETURN_IF_ERROR(AwaitShipped(sequence, options_.ack_timeout));
+    USERSTORE_RETURN_IF_ERROR(log_->PutCheckpoint(sequence, bytes));
+    return log_->TrimThrough(sequence);
+  }
+
+  ChangelogLeader::Stats stats() const {
+    absl::MutexLock lock(&mu_);
+    ChangelogLeader::Stats stats;
+    stats.epoch = epoch_;
+    stats.committed_sequence = store_->last_sequence();
+    stats.shipped_sequence = shipped_;
+    stats.batches = batches_;
+    stats.retries = retries_;
+    stats.fenced = fenced_;
+    stats.last_error = last_error_;
+    return stats;
+  }
+
+ private:
+  absl::Status Fenced() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return MakeError(ErrorCode::kForbidden,
+                     absl::StrCat("this store no longer leads ", log_->url(), " (epoch ", epoch_,
+                                  "): another leader took it; rejoin as a follower"));
+  }
+
+  absl::Status Failed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return MakeError(ErrorCode::kServiceUnavailable,
+                     absl::StrCat("the leader of ", log_->url(),
+                                  " stopped shipping: ", last_error_.message()));
+  }
+
+  // The shipping thread.
+  void Ship() {
+    for (;;) {
+      ChangelogBatch batch;
+      {
+        absl::MutexLock lock(&mu_);
+        while (pending_.empty() && !stop_) cv_.Wait(&mu_);
+        if (pending_.empty()) return;  // stopping, and all shipped
+        if (stop_ && absl::Now() >= drain_deadline_) return;
+        const size_t n = std::min(pending_.size(), options_.max_batch_events);
+        batch.events.assign(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
+      }
+      batch.epoch = epoch_;
+      batch.sid_draws = store_->sid_draws();
+      batch.made_micros = internal::changelog::NowMicros();
+      const uint64_t last = batch.events.back().sequence;
+      std::string data;
+      absl::Status status = EncodeChangelogBatch(batch, &data);
+      absl::StatusOr<std::string> id = status;
+      if (status.ok()) id = log_->AppendIf(last_id_, last, epoch_, data);
+      if (!id.ok() && absl::IsPermissionDenied(id.status())) {
+        // Refused: fenced, unless it is our own append whose answer was lost.
+        auto end = log_->LastId();
+        if (end.ok() && *end == ChangelogLog::EntryId(last, epoch_)) id = *end;
+      }
+      absl::MutexLock lock(&mu_);
+      if (id.ok()) {
+        last_id_ = *id;
+        pending_.erase(pending_.begin(),
+                       pending_.begin() + static_cast<ptrdiff_t>(batch.events.size()));
+        shipped_ = last;
+        ++batches_;
+        cv_.SignalAll();
+        continue;
+      }
+      last_error_ = id.status();
+      if (absl::IsPermissionDenied(id.status()) || !status.ok()) {
+        // Fenced; or an event that does not encode (no later attempt changes
+        // that; the store never commits one): nothing more is shipped.
+        fenced_ = absl::IsPermissionDenied(id.status());
+        failed_ = !fenced_;
+        cv_.SignalAll();
+        return;
+      }
+      ++retries_;
+      const absl::Time retry_at = absl::Now() + options_.retry_interval;
+      while (!stop_ && absl::Now() < retry_at) {
+        if (cv_.WaitWithDeadline(&mu_, retry_at)) break;
+      }
+      if (stop_ && absl::Now() >= drain_deadline_) return;
+    }
+  }
+
+  UserStore* const store_;
+  const std::unique_ptr<ChangelogLog> log_;
+  ChangelogOptions options_;
+  const uint64_t epoch_;
+  std::string last_id_;  // the shipping thread's (and Start's, before it)
+  uint64_t subscription_ = 0;
+  bool stopped_ = false;
+  std::thread thread_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;  // pending_, shipped_, fenced_ or stop_ changed
+  std::deque<ChangeEvent> pending_ ABSL_GUARDED_BY(mu_);  // delivered, not acknowledged
+  uint64_t shipped_ ABSL_GUARDED_BY(mu_);
+  bool fenced_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t retries_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace internal {
+namespace changelog {
+
+absl::Status ReadStreamEnd(ChangelogLog* log, std::string* last_id, uint64_t* sequence,
+                           uint64_t* epoch) {
+  auto id = log->LastId();
+  if (!id.ok()) return id.status();
+  *last_id = *id;
+  *sequence = 0;
+  *epoch = 0;
+  if (id->empty()) return absl::OkStatus();
+  if (!ChangelogLog::ParseEntryId(*id, sequence, epoch)) {
+    return MakeError(ErrorCode::kInvalidParameter,
+                     absl::StrCat(log->url(), ": its last entry '", *id,
+                                  "' is not a userstore changelog entry"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
+                                                             std::unique_ptr<ChangelogLog>* log,
+                                                             const ChangelogOptions& options) {
+  if (store == nullptr || !store->durable()) {
+    return MakeError(ErrorCode::kInvalidParameter,
+                     "ChangelogLeader::Start: the store must be durable (OpenUserStore): a "
+                     "follower bootstraps from its checkpoint");
+  }
+  ChangelogLog* const stream = log->get();
+  std::string last_id;
+  uint64_t sequence = 0;
+  uint64_t epoch = 0;
+  USERSTORE_RETURN_IF_ERROR(ReadStreamEnd(stream, &last_id, &sequence, &epoch));
+  if (last_id.empty()) {
+    // A new stream starts with the store's checkpoint, so that a follower has
+    // something to bootstrap from.
+    USERSTORE_RETURN_IF_ERROR(store->Checkpoint());
+    std::string bytes;
+    USERSTORE_RETURN_IF_ERROR(store->ReadLatestCheckpoint(&sequence, &bytes));
+    if (sequence != store->last_sequence()) {
+      return MakeError(ErrorCode::kInvalidParameter,
+                       "ChangelogLeader::Start: the store was written during the start");
+    }
+    USERSTORE_RETURN_IF_ERROR(stream->PutCheckpoint(sequence, bytes));
+  } else if (store->last_sequence() != sequence) {
+    return MakeError(
+        ErrorCode::kInvalidParameter,
+        absl::StrCat("ChangelogLeader::Start: the store is at sequence ", store->last_sequence(),
+                     " and the stream ", stream->url(), " at ", sequence,
+                     ": only a store that holds exactly what the stream holds can lead it"));
+  }
+  const uint64_t next_epoch = epoch + 1;
+  // The fence: an entry of the new epoch with no event, appended only if the
+  // stream still ends where this leader read it.
+  ChangelogBatch fence;
+  fence.epoch = next_epoch;
+  fence.sid_draws = store->sid_draws();
+  fence.made_micros = NowMicros();
+  std::string data;
+  USERSTORE_RETURN_IF_ERROR(EncodeChangelogBatch(fence, &data));
+  auto id = stream->AppendIf(last_id, sequence, next_epoch, data);
+  if (!id.ok()) {
+    if (absl::IsPermissionDenied(id.status())) {
+      return MakeError(ErrorCode::kForbidden,
+                       absl::StrCat("ChangelogLeader::Start: ", stream->url(),
+                                    " was appended to meanwhile (another leader): ",
+                                    id.status().message()));
+    }
+    return id.status();
+  }
+  auto leader_impl = std::make_unique<ChangelogLeader::Impl>(store, std::move(*log), options,
+                                                             next_epoch, *id, sequence);
+  if (!leader_impl->Subscribe(sequence)) {
+    return MakeError(ErrorCode::kInvalidParameter,
+                     "ChangelogLeader::Start: the store was written during the start");
+  }
+  leader_impl->Run();
+  return std::make_unique<ChangelogLeader>(std::move(leader_impl));
+}
+
+}  // namespace changelog
+}  // namespace internal
+
+ChangelogLeader::ChangelogLeader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ChangelogLeader::~ChangelogLeader() = default;
+
+absl::StatusOr<std::unique_ptr<ChangelogLeader>> ChangelogLeader::Start(
+    UserStore* store, std::unique_ptr<ChangelogLog> log, const ChangelogOptions& options) {
+  return internal::changelog::StartLeader(store, &log, options);
+}
+
+absl::Status ChangelogLeader::Flush(absl::Duration timeout) {
+  return impl_->AwaitShipped(impl_->stats().committed_sequence, timeout);
+}
+
+absl::Status ChangelogLeader::Checkpoint() { return impl_->Checkpoint(); }
+
+ChangelogLeader::Stats ChangelogLeader::stats() const { return impl_->stats(); }
+
+}  // namespace userstore

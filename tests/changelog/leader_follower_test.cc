@@ -1,0 +1,414 @@
+// ChangelogLeader and ChangelogFollower (changelog.h) over an in-memory log
+// (memory_log.h) and a simulated disk: convergence, restarts, the log's
+// outages and lost answers, the two modes, fencing and promotion, malformed
+// entries, checkpoints and trimming. The same scenarios against a real Redis
+// are in redis_changelog_test.cc.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+#include "userstore/changelog.h"
+#include "userstore/durable.h"
+#include "userstore/fault_injection_env.h"
+#include "userstore/replication.h"
+#include "userstore/rest.h"
+#include "userstore/status.h"
+#include "userstore/user_store.h"
+
+#include "tests/changelog/memory_log.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
+
+namespace userstore {
+namespace {
+
+using changelog_testing::MemoryLog;
+using changelog_testing::MemoryStream;
+using durable_testing::Fingerprint;
+using durable_testing::SameState;
+
+class ChangelogTest : public ::testing::Test {
+ protected:
+  DurableOptions Options() const {
+    DurableOptions options =
+        durable_testing::SimulatedDiskOptions(env_.get(), RecoveryMode::kStrict);
+    options.durability = Durability::kNoSync;
+    return options;
+  }
+
+  std::unique_ptr<UserStore> OpenStore(const std::string& dir) {
+    auto store = OpenUserStore(dir, Options());
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::unique_ptr<ChangelogLog> Log() { return std::make_unique<MemoryLog>(stream_); }
+
+  std::unique_ptr<ChangelogLeader> Lead(UserStore* store, ChangelogOptions options = {}) {
+    auto leader = ChangelogLeader::Start(store, Log(), options);
+    EXPECT_TRUE(leader.ok()) << leader.status();
+    return leader.ok() ? std::move(*leader) : nullptr;
+  }
+
+  std::unique_ptr<ChangelogFollower> Follow(const std::string& dir) {
+    auto follower = ChangelogFollower::Open(dir, Options(), Log());
+    EXPECT_TRUE(follower.ok()) << follower.status();
+    return follower.ok() ? std::move(*follower) : nullptr;
+  }
+
+  // Writes `n` users' worth of creates, updates and deletes.
+  static void Work(UserStore* store, const std::string& prefix, int n) {
+    const std::string service = store->default_conversation_service_sid();
+    for (int i = 0; i < n; ++i) {
+      CreateUserRequest create;
+      create.identity = absl::StrCat(prefix, i);
+      auto user = store->CreateUser(service, create);
+      ASSERT_TRUE(user.ok()) << user.status();
+      if (i % 3 == 0) {
+        UpdateUserRequest update;
+        update.friendly_name = absl::StrCat("name ", i);
+        ASSERT_TRUE(store->UpdateUser(service, user->sid, update).ok());
+      }
+      if (i % 5 == 0) ASSERT_TRUE(store->DeleteUser(service, user->sid).ok());
+    }
+  }
+
+  std::unique_ptr<FaultInjectionEnv> env_ = NewFaultInjectionEnv();
+  std::shared_ptr<MemoryStream> stream_ = std::make_shared<MemoryStream>();
+};
+
+TEST_F(ChangelogTest, ALeaderUnderLoadAndTwoFollowersConverge) {
+  auto store = OpenStore("/leader");
+  ASSERT_NE(store, nullptr);
+  auto leader = Lead(store.get());
+  ASSERT_NE(leader, nullptr);
+  auto early = Follow("/f1");
+  ASSERT_NE(early, nullptr);
+  early->Start();
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] { Work(store.get(), absl::StrCat("w", t, "-"), 150); });
+  }
+  // A second follower bootstraps while the writers run.
+  auto late = Follow("/f2");
+  ASSERT_NE(late, nullptr);
+  for (auto& w : writers) w.join();
+  ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+  early->Stop();
+  ASSERT_TRUE(early->CatchUp(absl::Seconds(30)).ok());
+  ASSERT_TRUE(late->CatchUp(absl::Seconds(30)).ok());
+  const std::string want = Fingerprint(*store);
+  EXPECT_TRUE(SameState(Fingerprint(early->store()), want));
+  EXPECT_TRUE(SameState(Fingerprint(late->store()), want));
+  EXPECT_EQ(early->lag().events_behind, 0u);
+  EXPECT_EQ(leader->stats().shipped_sequence, store->last_sequence());
+  EXPECT_TRUE(early->store().CheckInvariants().ok());
+}
+
+TEST_F(ChangelogTest, AFollowerTakesNoWrites) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  const uint64_t before = follower->store().last_sequence();
+  CreateUserRequest create;
+  create.identity = "mallory";
+  auto made = follower->store().CreateUser(follower->store().default_conversation_service_sid(),
+                                           create);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(ErrorCodeOf(made.status()), ErrorCode::kForbidden) << made.status();
+  EXPECT_EQ(follower->store().last_sequence(), before);
+  // Through REST: 403 with code 20403.
+  Dispatcher rest(&follower->store());
+  HttpRequest request;
+  request.method = "POST";
+  request.url = absl::StrCat("/v1/Services/",
+                             follower->store().default_conversation_service_sid(), "/Users");
+  request.body = "Identity=mallory";
+  const HttpResponse response = rest.Handle(request);
+  EXPECT_EQ(response.status, 403) << response.body;
+  EXPECT_TRUE(absl::StrContains(response.body, "20403")) << response.body;
+}
+
+TEST_F(ChangelogTest, ARestartedFollowerResumesAndAppliesNothingTwice) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  Work(store.get(), "a", 40);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  uint64_t resumed_at = 0;
+  {
+    auto follower = Follow("/f");
+    ASSERT_NE(follower, nullptr);
+    ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+    resumed_at = follower->store().last_sequence();
+  }
+  Work(store.get(), "b", 40);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  EXPECT_EQ(follower->store().last_sequence(), resumed_at);  // its own durable position
+  // Every event from then on is delivered to its feed exactly once, in order.
+  std::vector<uint64_t> seen;
+  follower->store().Subscribe([&](const ChangeEvent& e) { seen.push_back(e.sequence); });
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], resumed_at + 1 + i);
+  EXPECT_TRUE(follower->last_error().ok());
+}
+
+TEST_F(ChangelogTest, SyncModeAnswersOnlyOnceTheLogHasTheWrite) {
+  auto store = OpenStore("/leader");
+  ChangelogOptions options;
+  options.mode = ChangelogOptions::Mode::kSync;
+  options.ack_timeout = absl::Milliseconds(300);
+  options.retry_interval = absl::Milliseconds(10);
+  auto leader = Lead(store.get(), options);
+  ASSERT_NE(leader, nullptr);
+  const std::string service = store->default_conversation_service_sid();
+  CreateUserRequest create;
+  create.identity = "acked";
+  ASSERT_TRUE(store->CreateUser(service, create).ok());
+  // Acknowledged means in the log.
+  EXPECT_EQ(leader->stats().shipped_sequence, store->last_sequence());
+
+  stream_->SetAvailable(false);
+  create.identity = "unacked";
+  auto down = store->CreateUser(service, create);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(ErrorCodeOf(down.status()), ErrorCode::kServiceUnavailable) << down.status();
+  EXPECT_TRUE(store->GetUser(service, "unacked").ok());  // kept locally
+  EXPECT_LT(leader->stats().shipped_sequence, store->last_sequence());
+  EXPECT_GT(leader->stats().retries, 0u);
+
+  stream_->SetAvailable(true);  // shipped once the log is back
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(follower->store().GetUser(service, "unacked").ok());
+}
+
+TEST_F(ChangelogTest, AsyncModeRefusesWritesPastTheUnshippedBound) {
+  auto store = OpenStore("/leader");
+  ChangelogOptions options;
+  options.max_unshipped_events = 5;
+  options.retry_interval = absl::Milliseconds(10);
+  auto leader = Lead(store.get(), options);
+  ASSERT_NE(leader, nullptr);
+  stream_->SetAvailable(false);
+  const std::string service = store->default_conversation_service_sid();
+  int accepted = 0;
+  absl::Status refused;
+  for (int i = 0; i < 20 && refused.ok(); ++i) {
+    CreateUserRequest create;
+    create.identity = absl::StrCat("u", i);
+    const uint64_t before = store->last_sequence();
+    auto made = store->CreateUser(service, create);
+    if (made.ok()) {
+      ++accepted;
+    } else {
+      refused = made.status();
+      EXPECT_EQ(store->last_sequence(), before);  // nothing changed
+    }
+  }
+  EXPECT_EQ(accepted, 5);  // async: they returned before the log had them
+  EXPECT_EQ(ErrorCodeOf(refused), ErrorCode::kServiceUnavailable) << refused;
+  stream_->SetAvailable(true);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  CreateUserRequest create;
+  create.identity = "after";
+  EXPECT_TRUE(store->CreateUser(service, create).ok());
+}
+
+TEST_F(ChangelogTest, AnAppendWhoseAnswerWasLostIsNotAppendedTwice) {
+  auto store = OpenStore("/leader");
+  ChangelogOptions options;
+  options.retry_interval = absl::Milliseconds(10);
+  auto leader = Lead(store.get(), options);
+  ASSERT_NE(leader, nullptr);
+  stream_->LoseAcks(3);
+  Work(store.get(), "x", 20);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  EXPECT_FALSE(leader->stats().fenced);
+  // Entries are consecutive, each event once.
+  uint64_t next = 0;
+  for (const auto& entry : stream_->Entries()) {
+    auto batch = DecodeChangelogBatch(entry.data);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    for (const ChangeEvent& e : batch->events) {
+      if (next != 0) EXPECT_EQ(e.sequence, next);
+      next = e.sequence + 1;
+    }
+  }
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+}
+
+TEST_F(ChangelogTest, APromotedFollowerFencesTheOldLeader) {
+  auto old_store = OpenStore("/leader");
+  ChangelogOptions options;
+  options.mode = ChangelogOptions::Mode::kSync;
+  options.ack_timeout = absl::Seconds(5);
+  auto old_leader = Lead(old_store.get(), options);
+  ASSERT_NE(old_leader, nullptr);
+  const std::string service = old_store->default_conversation_service_sid();
+  std::set<std::string> old_sids;
+  for (int i = 0; i < 10; ++i) {
+    CreateUserRequest create;
+    create.identity = absl::StrCat("old", i);
+    auto user = old_store->CreateUser(service, create);
+    ASSERT_TRUE(user.ok()) << user.status();
+    old_sids.insert(user->sid);
+  }
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  auto promoted = ChangelogFollower::Promote(std::move(follower), options);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(promoted->leader->stats().epoch, old_leader->stats().epoch + 1);
+  // Every acknowledged write of the old leader is on the new one.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(promoted->store->GetUser(service, absl::StrCat("old", i)).ok());
+  }
+
+  // The old leader comes back: its write is applied locally but refused by
+  // the log (403), and every later write is refused before it changes
+  // anything.
+  CreateUserRequest create;
+  create.identity = "deposed";
+  auto refused = old_store->CreateUser(service, create);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ErrorCodeOf(refused.status()), ErrorCode::kForbidden) << refused.status();
+  EXPECT_TRUE(old_leader->stats().fenced);
+  const uint64_t old_sequence = old_store->last_sequence();
+  create.identity = "deposed2";
+  EXPECT_EQ(ErrorCodeOf(old_store->CreateUser(service, create).status()), ErrorCode::kForbidden);
+  EXPECT_EQ(old_store->last_sequence(), old_sequence);
+
+  // The new leader writes; its SIDs are none of the old leader's.
+  for (int i = 0; i < 10; ++i) {
+    CreateUserRequest mine;
+    mine.identity = absl::StrCat("new", i);
+    auto user = promoted->store->CreateUser(service, mine);
+    ASSERT_TRUE(user.ok()) << user.status();
+    EXPECT_EQ(old_sids.count(user->sid), 0u) << user->sid;
+  }
+  // A follower of the stream has the new leader's state and nothing of the
+  // deposed leader's refused write.
+  auto fresh = Follow("/f2");
+  ASSERT_NE(fresh, nullptr);
+  ASSERT_TRUE(fresh->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_FALSE(fresh->store().GetUser(service, "deposed").ok());
+  EXPECT_TRUE(SameState(Fingerprint(fresh->store()), Fingerprint(*promoted->store)));
+  // The deposed leader's directory cannot follow the stream: its tail holds
+  // a write the stream does not.
+  old_leader.reset();
+  old_store.reset();
+  auto rejoin = ChangelogFollower::Open("/leader", Options(), Log());
+  ASSERT_FALSE(rejoin.ok());
+  EXPECT_TRUE(absl::StrContains(rejoin.status().message(), "new directory")) << rejoin.status();
+  // It rejoins in a new one.
+  auto rejoined = Follow("/leader-again");
+  ASSERT_NE(rejoined, nullptr);
+  ASSERT_TRUE(rejoined->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(rejoined->store()), Fingerprint(*promoted->store)));
+}
+
+TEST_F(ChangelogTest, AMalformedEntryStopsTheFollowerBeforeItApplies) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  Work(store.get(), "m", 5);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  const uint64_t at = follower->store().last_sequence();
+  const std::string state = Fingerprint(follower->store());
+  stream_->Inject(ChangelogLog::EntryId(at + 1, 99), "not a batch");
+  auto polled = follower->Poll(absl::ZeroDuration());
+  ASSERT_FALSE(polled.ok());
+  EXPECT_TRUE(absl::IsDataLoss(polled.status())) << polled.status();
+  EXPECT_TRUE(absl::StrContains(polled.status().message(), ChangelogLog::EntryId(at + 1, 99)))
+      << polled.status();
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), state));
+  EXPECT_TRUE(absl::IsDataLoss(follower->Poll(absl::ZeroDuration()).status()));
+  EXPECT_TRUE(absl::IsDataLoss(follower->last_error()));
+}
+
+TEST_F(ChangelogTest, AGapStopsTheFollower) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  const uint64_t at = follower->store().last_sequence();
+  // A well-formed batch that skips one sequence.
+  ChangelogBatch batch;
+  batch.epoch = leader->stats().epoch;
+  ChangeEvent event;
+  event.entity = ChangeEvent::Entity::kService;
+  event.op = ChangeEvent::Op::kDelete;
+  event.sequence = at + 2;
+  event.service_sid = store->default_conversation_service_sid();
+  batch.events.push_back(event);
+  std::string data;
+  ASSERT_TRUE(EncodeChangelogBatch(batch, &data).ok());
+  stream_->Inject(ChangelogLog::EntryId(at + 2, batch.epoch), data);
+  auto polled = follower->Poll(absl::ZeroDuration());
+  ASSERT_FALSE(polled.ok());
+  EXPECT_TRUE(absl::StrContains(polled.status().message(), "gap")) << polled.status();
+  EXPECT_EQ(follower->store().last_sequence(), at);
+}
+
+TEST_F(ChangelogTest, ACheckpointTrimsTheStreamAndNewFollowersBootstrapFromIt) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  Work(store.get(), "c", 30);
+  ASSERT_TRUE(leader->Checkpoint().ok());
+  const size_t kept = stream_->Entries().size();
+  Work(store.get(), "d", 10);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  EXPECT_GT(stream_->Entries().size(), kept);
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+}
+
+TEST_F(ChangelogTest, StartRefusesAStoreThatIsNotTheStreams) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  ASSERT_NE(leader, nullptr);
+  auto other = OpenStore("/other");
+  ASSERT_NE(other, nullptr);
+  CreateUserRequest create;
+  create.identity = "elsewhere";
+  ASSERT_TRUE(other->CreateUser(other->default_conversation_service_sid(), create).ok());
+  auto refused = ChangelogLeader::Start(other.get(), Log(), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "sequence")) << refused.status();
+  UserStore in_memory;
+  EXPECT_FALSE(ChangelogLeader::Start(&in_memory, Log(), {}).ok());
+  EXPECT_EQ(ErrorCodeOf(ChangelogFollower::Open("/new", Options(),
+                                                std::make_unique<MemoryLog>(
+                                                    std::make_shared<MemoryStream>()))
+                            .status()),
+            ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace userstore
