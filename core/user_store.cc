@@ -199,6 +199,10 @@ absl::Status UserStore::Sync() {
   return durable_->Sync();
 }
 
+std::string UserStore::directory() const {
+  return durable_ == nullptr ? std::string() : durable_->directory();
+}
+
 absl::Status UserStore::ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes) const {
   if (durable_ == nullptr) {
     return InvalidParameterError("ReadLatestCheckpoint: the store is not durable");

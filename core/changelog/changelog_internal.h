@@ -31,10 +31,12 @@ absl::Status ReadStreamEnd(ChangelogLog* log, std::string* last_id, uint64_t* se
                            uint64_t* epoch);
 
 // ChangelogLeader::Start, taking `*log` only when it succeeds (a promotion
-// keeps its log to try again).
+// keeps its log to try again). `takeover`: a promotion, which may take a
+// stream its directory never led.
 absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
                                                              std::unique_ptr<ChangelogLog>* log,
-                                                             const ChangelogOptions& options);
+                                                             const ChangelogOptions& options,
+                                                             bool takeover);
 
 }  // namespace changelog
 }  // namespace internal

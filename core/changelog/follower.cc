@@ -211,6 +211,7 @@ class ChangelogFollower::Impl : public WriteGate {
     return std::move(store_);
   }
   std::unique_ptr<ChangelogLog>* log() { return &log_; }
+  Env* env() const { return env_; }
   // After a promotion: the directory is a leader's now.
   absl::Status DropMarker() {
     USERSTORE_RETURN_IF_ERROR(env_->RemoveFile(internal::durable::JoinPath(dir_, kMarker)));
@@ -363,7 +364,10 @@ absl::StatusOr<ChangelogFollower::Promoted> ChangelogFollower::Promote(
     UserStore& store = impl->store();
     store.AdvanceSidDraws(*draws);
     store.SetWriteGate(nullptr);
-    auto leader = internal::changelog::StartLeader(&store, impl->log(), options);
+    ChangelogOptions leader_options = options;
+    if (leader_options.env == nullptr) leader_options.env = impl->env();
+    auto leader = internal::changelog::StartLeader(&store, impl->log(), leader_options,
+                                                   /*takeover=*/true);
     if (leader.ok()) {
       // The stream is led from this directory now; should the marker stay
       // (a crash here), the directory still refuses to follow only when it

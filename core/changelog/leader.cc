@@ -18,6 +18,12 @@
 // (503/20503, nothing changed); AfterWrite, in kSync, waits until the log has
 // the write's event (503/20503 after `ack_timeout`: the change is kept and
 // still shipped).
+//
+// The leader's directory holds a file LEADS ("<stream URL>\n<epoch>\n"),
+// written (synced, renamed, directory synced) once its fence entry is in the
+// stream: a restarted leader resumes only when the stream's last epoch is
+// still its own, so a deposed leader that restarts cannot take the stream
+// back.
 
 #include <algorithm>
 #include <cstdint>
@@ -31,17 +37,20 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 #include "userstore/changelog.h"
+#include "userstore/env.h"
 #include "userstore/replication.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
 
 #include "core/changelog/changelog_internal.h"
+#include "core/durable/format.h"
 
 namespace userstore {
 
@@ -259,9 +268,41 @@ absl::Status ReadStreamEnd(ChangelogLog* log, std::string* last_id, uint64_t* se
   return absl::OkStatus();
 }
 
+namespace {
+
+constexpr char kLeadsFile[] = "LEADS";
+
+// The epoch this directory last led `url` with; 0 when it never did.
+uint64_t LedEpoch(Env* env, const std::string& dir, const std::string& url) {
+  auto text = env->ReadFile(internal::durable::JoinPath(dir, kLeadsFile));
+  if (!text.ok()) return 0;
+  const size_t nl = text->find('\n');
+  if (nl == std::string::npos || text->substr(0, nl) != url) return 0;
+  uint64_t epoch = 0;
+  std::string rest = text->substr(nl + 1);
+  if (!rest.empty() && rest.back() == '\n') rest.pop_back();
+  return absl::SimpleAtoi(rest, &epoch) ? epoch : 0;
+}
+
+absl::Status RecordEpoch(Env* env, const std::string& dir, const std::string& url,
+                         uint64_t epoch) {
+  namespace durable = internal::durable;
+  const std::string temp = durable::JoinPath(dir, "LEADS.tmp");
+  auto file = env->NewWritableFile(temp);
+  if (!file.ok()) return file.status();
+  USERSTORE_RETURN_IF_ERROR((*file)->Append(absl::StrCat(url, "\n", epoch, "\n")));
+  USERSTORE_RETURN_IF_ERROR((*file)->Sync());
+  USERSTORE_RETURN_IF_ERROR((*file)->Close());
+  USERSTORE_RETURN_IF_ERROR(env->RenameFile(temp, durable::JoinPath(dir, kLeadsFile)));
+  return env->SyncDir(dir);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
                                                              std::unique_ptr<ChangelogLog>* log,
-                                                             const ChangelogOptions& options) {
+                                                             const ChangelogOptions& options,
+                                                             bool takeover) {
   if (store == nullptr || !store->durable()) {
     return MakeError(ErrorCode::kInvalidParameter,
                      "ChangelogLeader::Start: the store must be durable (OpenUserStore): a "
@@ -283,7 +324,25 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
                        "ChangelogLeader::Start: the store was written during the start");
     }
     USERSTORE_RETURN_IF_ERROR(stream->PutCheckpoint(sequence, bytes));
-  } else if (store->last_sequence() != sequence) {
+  } else if (!takeover) {
+    Env* env = options.env != nullptr ? options.env : Env::Default();
+    const uint64_t led = LedEpoch(env, store->directory(), stream->url());
+    if (led == 0) {
+      return MakeError(ErrorCode::kInvalidParameter,
+                       absl::StrCat("ChangelogLeader::Start: the store in ", store->directory(),
+                                    " has never led ", stream->url(),
+                                    " (epoch ", epoch, " does): a follower takes a stream over "
+                                    "by promotion"));
+    }
+    if (led != epoch) {
+      return MakeError(ErrorCode::kForbidden,
+                       absl::StrCat("ChangelogLeader::Start: the store in ", store->directory(),
+                                    " led ", stream->url(), " in epoch ", led, ", and epoch ",
+                                    epoch, " has taken it over: this store was deposed; it "
+                                    "rejoins as a follower, in a new directory"));
+    }
+  }
+  if (!last_id.empty() && store->last_sequence() != sequence) {
     return MakeError(
         ErrorCode::kInvalidParameter,
         absl::StrCat("ChangelogLeader::Start: the store is at sequence ", store->last_sequence(),
@@ -309,6 +368,10 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
     }
     return id.status();
   }
+  {
+    Env* env = options.env != nullptr ? options.env : Env::Default();
+    USERSTORE_RETURN_IF_ERROR(RecordEpoch(env, store->directory(), stream->url(), next_epoch));
+  }
   auto leader_impl = std::make_unique<ChangelogLeader::Impl>(store, std::move(*log), options,
                                                              next_epoch, *id, sequence);
   if (!leader_impl->Subscribe(sequence)) {
@@ -328,7 +391,7 @@ ChangelogLeader::~ChangelogLeader() = default;
 
 absl::StatusOr<std::unique_ptr<ChangelogLeader>> ChangelogLeader::Start(
     UserStore* store, std::unique_ptr<ChangelogLog> log, const ChangelogOptions& options) {
-  return internal::changelog::StartLeader(store, &log, options);
+  return internal::changelog::StartLeader(store, &log, options, /*takeover=*/false);
 }
 
 absl::Status ChangelogLeader::Flush(absl::Duration timeout) {

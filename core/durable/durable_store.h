@@ -56,6 +56,7 @@ class DurableStore {
   absl::Status AfterWrite() { return journal_->AwaitThreadDurable(); }
 
   absl::Status Checkpoint();
+  const std::string& directory() const { return dir_; }
   // The newest checkpoint file's bytes and sequence (no checkpoint is
   // published, so none removed, meanwhile).
   absl::Status ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes);

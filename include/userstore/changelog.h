@@ -145,6 +145,10 @@ struct ChangelogOptions {
 
   // Between two attempts to reach a log that failed. Default: 100 ms.
   absl::Duration retry_interval = absl::Milliseconds(100);
+
+  // The file system of the store's directory (where the leader keeps its
+  // LEADS file). Default (nullptr): Env::Default(). Must be the store's.
+  Env* env = nullptr;
 };
 
 // userstore::ChangelogLeader
@@ -164,14 +168,22 @@ class ChangelogLeader {
   };
 
   // Takes the lead of `log`'s stream for `store` (a durable store,
-  // durable.h): the store must hold exactly what the stream holds (its
-  // last_sequence() is the stream's last), or the stream must be empty (the
-  // store's checkpoint is then stored first, so followers can bootstrap).
-  // Appends a fence entry with the next epoch, conditionally: from then on
-  // no earlier leader can append. Errors: 400/20001 for an in-memory store
-  // or a store that does not match the stream (the message gives both
-  // sequences); 403/20403 when another leader appended meanwhile; 503/20503
-  // when the log cannot be reached. `store` must outlive the leader.
+  // durable.h), in one of two cases:
+  //   - the stream is empty: the store's checkpoint is stored first, so
+  //     that followers can bootstrap;
+  //   - this store's directory led the stream (its LEADS file names the
+  //     stream and the epoch of the stream's last entry: a restart), and the
+  //     store holds exactly what the stream holds.
+  // A store that has never led the stream takes it over only through
+  // ChangelogFollower::Promote; one whose epoch was superseded (a deposed
+  // leader, restarted) is refused. Appends a fence entry with the next
+  // epoch, conditionally, and records that epoch in LEADS: from then on no
+  // earlier leader can append. Errors: 400/20001 for an in-memory store, a
+  // directory that never led the stream, or a store that does not match it
+  // (the message gives both sequences); 403/20403 for a deposed leader, or
+  // when another leader appended meanwhile; 503/20503 when the log cannot be
+  // reached. `store` must outlive the leader; start it before other threads
+  // write.
   static absl::StatusOr<std::unique_ptr<ChangelogLeader>> Start(
       UserStore* store, std::unique_ptr<ChangelogLog> log, const ChangelogOptions& options);
 

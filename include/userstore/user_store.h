@@ -506,6 +506,12 @@ class UserStore {
     std::string last_checkpoint_error;   // empty when the last one succeeded
     std::string journal_error;           // why writes are refused; empty when they are not
   };
+  // UserStore::directory()
+  //
+  // A durable store's directory, as given to OpenUserStore; "" for a store
+  // in memory.
+  std::string directory() const;
+
   // UserStore::ReadLatestCheckpoint()
   //
   // The bytes of this durable store's newest checkpoint file (the format of

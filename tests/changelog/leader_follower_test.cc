@@ -57,6 +57,7 @@ class ChangelogTest : public ::testing::Test {
   std::unique_ptr<ChangelogLog> Log() { return std::make_unique<MemoryLog>(stream_); }
 
   std::unique_ptr<ChangelogLeader> Lead(UserStore* store, ChangelogOptions options = {}) {
+    options.env = env_.get();
     auto leader = ChangelogLeader::Start(store, Log(), options);
     EXPECT_TRUE(leader.ok()) << leader.status();
     return leader.ok() ? std::move(*leader) : nullptr;
@@ -277,7 +278,9 @@ TEST_F(ChangelogTest, APromotedFollowerFencesTheOldLeader) {
   }
   auto follower = Follow("/f");
   ASSERT_NE(follower, nullptr);
-  auto promoted = ChangelogFollower::Promote(std::move(follower), options);
+  ChangelogOptions promote_options = options;
+  promote_options.env = env_.get();
+  auto promoted = ChangelogFollower::Promote(std::move(follower), promote_options);
   ASSERT_TRUE(promoted.ok()) << promoted.status();
   EXPECT_EQ(promoted->leader->stats().epoch, old_leader->stats().epoch + 1);
   // Every acknowledged write of the old leader is on the new one.
@@ -318,6 +321,17 @@ TEST_F(ChangelogTest, APromotedFollowerFencesTheOldLeader) {
   // a write the stream does not.
   old_leader.reset();
   old_store.reset();
+  // Restarted, it cannot lead again: its epoch was superseded.
+  {
+    auto restarted = OpenStore("/leader");
+    ASSERT_NE(restarted, nullptr);
+    ChangelogOptions again;
+    again.env = env_.get();
+    auto lead = ChangelogLeader::Start(restarted.get(), Log(), again);
+    ASSERT_FALSE(lead.ok());
+    EXPECT_EQ(ErrorCodeOf(lead.status()), ErrorCode::kForbidden) << lead.status();
+    EXPECT_TRUE(absl::StrContains(lead.status().message(), "deposed")) << lead.status();
+  }
   auto rejoin = ChangelogFollower::Open("/leader", Options(), Log());
   ASSERT_FALSE(rejoin.ok());
   EXPECT_TRUE(absl::StrContains(rejoin.status().message(), "new directory")) << rejoin.status();
@@ -389,6 +403,32 @@ TEST_F(ChangelogTest, ACheckpointTrimsTheStreamAndNewFollowersBootstrapFromIt) {
   EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
 }
 
+TEST_F(ChangelogTest, ARestartedLeaderResumesWithANewEpoch) {
+  uint64_t epoch = 0;
+  std::string state;
+  {
+    auto store = OpenStore("/leader");
+    auto leader = Lead(store.get());
+    ASSERT_NE(leader, nullptr);
+    Work(store.get(), "r", 10);
+    ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+    epoch = leader->stats().epoch;
+    leader.reset();
+    state = Fingerprint(*store);
+  }
+  auto store = OpenStore("/leader");
+  ASSERT_NE(store, nullptr);
+  auto leader = Lead(store.get());
+  ASSERT_NE(leader, nullptr);
+  EXPECT_EQ(leader->stats().epoch, epoch + 1);
+  Work(store.get(), "s", 10);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+}
+
 TEST_F(ChangelogTest, StartRefusesAStoreThatIsNotTheStreams) {
   auto store = OpenStore("/leader");
   auto leader = Lead(store.get());
@@ -398,9 +438,11 @@ TEST_F(ChangelogTest, StartRefusesAStoreThatIsNotTheStreams) {
   CreateUserRequest create;
   create.identity = "elsewhere";
   ASSERT_TRUE(other->CreateUser(other->default_conversation_service_sid(), create).ok());
-  auto refused = ChangelogLeader::Start(other.get(), Log(), {});
+  ChangelogOptions options;
+  options.env = env_.get();
+  auto refused = ChangelogLeader::Start(other.get(), Log(), options);
   ASSERT_FALSE(refused.ok());
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "sequence")) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "never led")) << refused.status();
   UserStore in_memory;
   EXPECT_FALSE(ChangelogLeader::Start(&in_memory, Log(), {}).ok());
   EXPECT_EQ(ErrorCodeOf(ChangelogFollower::Open("/new", Options(),
