@@ -13,7 +13,10 @@
 // PR_SET_PDEATHSIG):
 //
 //   redis-server --bind 127.0.0.1 --port P --save "" --appendonly no
-//                (no persistence at all: the log's copy is the memory's)
+//                --repl-diskless-sync-delay 0
+//                (no persistence at all: the log's copy is the memory's),
+//                and a second one, idle but in Redis_AppendIfWait, where
+//                it is the first one's replica
 //   nats-server  -js -a 127.0.0.1 -p P -sd DIR
 //                (JetStream; the file store writes through the page cache
 //                and does not fsync per message: its default)
@@ -37,6 +40,10 @@
 //                        they are equal; atomic, as every Redis script is.
 //   Redis_AppendIfPipe   the same, 64 at a time: the appender chooses the
 //                        IDs, so it knows each one's expected predecessor.
+//   Redis_AppendIfWait   the conditional append then WAIT 1 5000, sent
+//                        together: the append is on a replica when the
+//                        reply comes (a second redis-server, made the
+//                        primary's replica for this benchmark only).
 //   Redis_Read           XREAD COUNT 100 STREAMS key <position>: a follower
 //                        reading 100 entries after its position (over a
 //                        stream of 2000 entries, wrapping around).
@@ -109,12 +116,13 @@ struct Server {
 };
 
 Server g_redis_server{"redis-server", -1, ""};
+Server g_redis_replica{"redis-server (replica)", -1, ""};
 Server g_nats_server{"nats-server", -1, ""};
 std::string g_temp_dir;
 
 // Async-signal-safe: what SIGINT/SIGTERM and atexit may do.
 void KillServersNow() {
-  for (Server* s : {&g_redis_server, &g_nats_server}) {
+  for (Server* s : {&g_redis_server, &g_redis_replica, &g_nats_server}) {
     if (s->pid > 0) kill(s->pid, SIGKILL);
   }
 }
@@ -127,7 +135,7 @@ char g_temp_dir_for_signal[4096] = "";
 // removal in-process is not).
 void OnSignal(int sig) {
   KillServersNow();
-  for (Server* s : {&g_redis_server, &g_nats_server}) {
+  for (Server* s : {&g_redis_server, &g_redis_replica, &g_nats_server}) {
     if (s->pid > 0) waitpid(s->pid, nullptr, 0);
   }
   if (g_temp_dir_for_signal[0] != '\0') {
@@ -165,6 +173,7 @@ void StopServer(Server* s) {
 
 void StopAll() {
   StopServer(&g_redis_server);
+  StopServer(&g_redis_replica);
   StopServer(&g_nats_server);
   if (!g_temp_dir.empty()) {
     std::error_code ec;
@@ -214,12 +223,11 @@ bool ServerAlive(Server* s) {
   return false;
 }
 
-// Two distinct free loopback ports (bound together, then released).
-bool FreePorts(int* a, int* b) {
-  int fds[2] = {-1, -1};
-  int ports[2] = {0, 0};
+// Three distinct free loopback ports (bound together, then released).
+bool FreePorts(int ports[3]) {
+  int fds[3] = {-1, -1, -1};
   bool ok = true;
-  for (int i = 0; i < 2 && ok; ++i) {
+  for (int i = 0; i < 3 && ok; ++i) {
     fds[i] = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -233,14 +241,14 @@ bool FreePorts(int* a, int* b) {
   for (int fd : fds) {
     if (fd >= 0) close(fd);
   }
-  *a = ports[0];
-  *b = ports[1];
   return ok;
 }
 
 // --- the clients --------------------------------------------------------------
 
 redisContext* g_redis = nullptr;
+redisContext* g_replica = nullptr;  // an idle server, the primary's replica in AppendIfWait
+int g_redis_port = 0;
 std::string g_append_if_sha;
 
 natsConnection* g_nats = nullptr;
@@ -369,6 +377,57 @@ void BM_Redis_Append(benchmark::State& state, bool conditional, int depth) {
   }
   SetCounters(state, state.iterations() * depth, bytes);
   RedisArgv({"DEL", kRedisKey});
+}
+
+// The conditional append followed by WAIT 1 (sent together: one round trip
+// for the client), with a replica attached for this benchmark only.
+void BM_Redis_AppendIfWait(benchmark::State& state) {
+  const size_t bytes = static_cast<size_t>(state.range(0));
+  const std::string payload = Payload(bytes);
+  if (!RedisResetStream(state)) return;
+  Reply attach(
+      static_cast<redisReply*>(redisCommand(g_replica, "REPLICAOF 127.0.0.1 %d", g_redis_port)));
+  std::string err = RedisError(attach.get(), REDIS_REPLY_STATUS);
+  // The replica is attached once a WAIT counts it (bounded: 100 x 100 ms).
+  bool attached = false;
+  for (int i = 0; err.empty() && !attached && i < 100; ++i) {
+    Reply r = RedisArgv({"WAIT", "1", "100"});
+    err = RedisError(r.get(), REDIS_REPLY_INTEGER);
+    attached = err.empty() && r->integer >= 1;
+  }
+  if (err.empty() && !attached) err = "the replica did not attach within 10 s";
+  if (!err.empty()) {
+    state.SkipWithError(err.c_str());
+    Reply detach(static_cast<redisReply*>(redisCommand(g_replica, "REPLICAOF NO ONE")));
+    return;
+  }
+  uint64_t last = 0;
+  auto append_and_wait = [&] {
+    RedisAppendArgv({"EVALSHA", g_append_if_sha, "1", kRedisKey, last == 0 ? "" : EntryId(last),
+                     EntryId(last + 1), payload});
+    RedisAppendArgv({"WAIT", "1", "5000"});
+    Reply appended = RedisGetReply();
+    Reply waited = RedisGetReply();
+    std::string error = RedisError(appended.get(), REDIS_REPLY_STRING);
+    if (error.empty()) error = RedisError(waited.get(), REDIS_REPLY_INTEGER);
+    if (error.empty() && waited->integer < 1) error = "WAIT: no replica acknowledged";
+    ++last;
+    return error;
+  };
+  // Untimed: the first acknowledgement comes once the replica has loaded
+  // the primary's data set.
+  err = append_and_wait();
+  const uint64_t untimed = last;
+  for (auto _ : state) {
+    if (err.empty()) err = append_and_wait();
+    if (!err.empty()) {
+      state.SkipWithError(err.c_str());
+      break;
+    }
+  }
+  SetCounters(state, static_cast<int64_t>(last - untimed), bytes);
+  RedisArgv({"DEL", kRedisKey});
+  Reply detach(static_cast<redisReply*>(redisCommand(g_replica, "REPLICAOF NO ONE")));
 }
 
 void BM_Redis_Read(benchmark::State& state) {
@@ -636,23 +695,26 @@ bool WaitUntil(Server* s, Ready ready) {
   return false;
 }
 
-bool StartRedis(int port) {
-  g_redis_server.log_path = g_temp_dir + "/redis.log";
-  if (!StartServer(&g_redis_server,
+// Starts a redis-server on `port` with its files in `dir`; connects `*c`.
+bool StartRedis(Server* server, int port, const std::string& dir, redisContext** c) {
+  server->log_path = dir + "/redis.log";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!StartServer(server,
                    {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port), "--save",
-                    "", "--appendonly", "no", "--dir", g_temp_dir})) {
+                    "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", dir})) {
     return false;
   }
-  return WaitUntil(&g_redis_server, [&] {
-    redisContext* c = redisConnect("127.0.0.1", port);
-    if (c != nullptr && c->err == 0) {
-      Reply r(static_cast<redisReply*>(redisCommand(c, "PING")));
+  return WaitUntil(server, [&] {
+    redisContext* ctx = redisConnect("127.0.0.1", port);
+    if (ctx != nullptr && ctx->err == 0) {
+      Reply r(static_cast<redisReply*>(redisCommand(ctx, "PING")));
       if (r != nullptr && r->type == REDIS_REPLY_STATUS) {
-        g_redis = c;
+        *c = ctx;
         return true;
       }
     }
-    if (c != nullptr) redisFree(c);
+    if (ctx != nullptr) redisFree(ctx);
     return false;
   });
 }
@@ -761,6 +823,7 @@ void RegisterAll() {
   add("BM_Redis_AppendIf", [](benchmark::State& s) { BM_Redis_Append(s, true, 1); });
   add("BM_Redis_AppendIfPipe",
       [](benchmark::State& s) { BM_Redis_Append(s, true, kPipelineDepth); });
+  add("BM_Redis_AppendIfWait", BM_Redis_AppendIfWait);
   add("BM_Redis_Read", BM_Redis_Read);
   add("BM_JsFile_Publish", [](benchmark::State& s) { BM_Js_Publish(s, kJsFile, false, 1); });
   add("BM_JsFile_PublishIf", [](benchmark::State& s) { BM_Js_Publish(s, kJsFile, true, 1); });
@@ -778,6 +841,8 @@ void RegisterAll() {
 void DisconnectAll() {
   if (g_redis != nullptr) redisFree(g_redis);
   g_redis = nullptr;
+  if (g_replica != nullptr) redisFree(g_replica);
+  g_replica = nullptr;
   jsCtx_Destroy(g_js);
   g_js = nullptr;
   natsConnection_Destroy(g_nats);
@@ -817,11 +882,15 @@ int main(int argc, char** argv) {
   signal(SIGTERM, OnSignal);
   std::atexit(KillServersNow);
 
-  int redis_port = 0;
-  int nats_port = 0;
-  bool ok = FreePorts(&redis_port, &nats_port);
+  int ports[3] = {0, 0, 0};
+  bool ok = FreePorts(ports);
   if (!ok) std::fprintf(stderr, "no free loopback port: %s\n", std::strerror(errno));
-  ok = ok && StartRedis(redis_port) && StartNats(nats_port) && SetUpRedis() && SetUpNats();
+  const int redis_port = ports[0];
+  const int nats_port = ports[2];
+  g_redis_port = redis_port;
+  ok = ok && StartRedis(&g_redis_server, redis_port, g_temp_dir, &g_redis) &&
+       StartRedis(&g_redis_replica, ports[1], g_temp_dir + "/replica", &g_replica) &&
+       StartNats(nats_port) && SetUpRedis() && SetUpNats();
   if (ok) {
     benchmark::AddCustomContext("redis-server", "127.0.0.1:" + std::to_string(redis_port) +
                                                     ", --save \"\" --appendonly no");
