@@ -1,5 +1,5 @@
 // `userstore replay [--data-dir DIR [--durability MODE] [--verbose]
-//                    [--changelog URL [--changelog-mode MODE]]] [--seed N]
+//                    [--changelog URL [--changelog-mode MODE] [--promote]]] [--seed N]
 //                   [--now TIME] [--account-sid AC...] [FILE]`
 //
 // Reads JSON Lines requests and control lines from FILE (or standard input
@@ -7,7 +7,8 @@
 // standard output, flushed before it waits for input, so that the tool can run as a co-process
 // (the protocol is in docs/replay.md and SEMANTICS 8). With --data-dir the
 // store is the durable one in DIR; with --changelog it also leads that
-// changelog stream (changelog.h, docs/scaling.md). Exit status: 0 when every line was read
+// changelog stream (changelog.h, docs/scaling.md); with --promote, DIR is a
+// follower's, promoted to lead it first. Exit status: 0 when every line was read
 // (whatever the HTTP statuses), 1 when the input could not be read or the
 // store not opened, 2 for a usage error.
 
@@ -44,6 +45,7 @@ struct ReplayArgs {
   bool verbose = false;
   std::string changelog;     // a stream URL: lead it
   bool changelog_sync = false;
+  bool promote = false;      // DIR is a follower of it: promote it first
 };
 
 // Reads lines from `in` and writes one response line per request line.
@@ -71,8 +73,10 @@ int Replay(const ReplayArgs& args, std::istream& in) {
     // directory keeps its own.
     if (HoldsStore(args.data_dir)) durable.store.account_sid.clear();
     durable.durability = args.durability.value_or(Durability::kBackgroundSync);
-    store = OpenStore(args.data_dir, durable, args.verbose);
-    if (store == nullptr) return kExitFailure;
+    if (!args.promote) {
+      store = OpenStore(args.data_dir, durable, args.verbose);
+      if (store == nullptr) return kExitFailure;
+    }
   }
 #ifdef USERSTORE_HAVE_CHANGELOG
   // Declared after the store, so it stops (shipping what is left) first.
@@ -83,9 +87,20 @@ int Replay(const ReplayArgs& args, std::istream& in) {
     ChangelogOptions changelog;
     changelog.mode =
         args.changelog_sync ? ChangelogOptions::Mode::kSync : ChangelogOptions::Mode::kAsync;
-    auto started = ChangelogLeader::Start(store.get(), std::move(*log), changelog);
-    if (!started.ok()) return Failure(std::string(started.status().message()));
-    leader = std::move(*started);
+    if (args.promote) {
+      DurableOptions durable;
+      durable.durability = args.durability.value_or(Durability::kBackgroundSync);
+      auto follower = ChangelogFollower::Open(args.data_dir, durable, std::move(*log));
+      if (!follower.ok()) return Failure(std::string(follower.status().message()));
+      auto promoted = ChangelogFollower::Promote(std::move(*follower), changelog);
+      if (!promoted.ok()) return Failure(std::string(promoted.status().message()));
+      store = std::move(promoted->store);
+      leader = std::move(promoted->leader);
+    } else {
+      auto started = ChangelogLeader::Start(store.get(), std::move(*log), changelog);
+      if (!started.ok()) return Failure(std::string(started.status().message()));
+      leader = std::move(*started);
+    }
     if (args.verbose) {
       std::fprintf(stderr, "userstore: leading %s, epoch %llu\n", args.changelog.c_str(),
                    static_cast<unsigned long long>(leader->stats().epoch));
@@ -182,6 +197,9 @@ int ReplayMain(int argc, char** argv) {
         return UsageError("--changelog-mode must be async or sync, got '" + value + "'");
       }
       args.changelog_sync = value == "sync";
+    } else if (arg == "--promote") {
+      if (reader.has_inline_value()) return UsageError("--promote takes no value");
+      args.promote = true;
     } else if (arg == "--verbose") {
       if (reader.has_inline_value()) return UsageError("--verbose takes no value");
       args.verbose = true;
@@ -200,6 +218,7 @@ int ReplayMain(int argc, char** argv) {
     if (args.verbose) return UsageError("--verbose needs --data-dir");
     if (!args.changelog.empty()) return UsageError("--changelog needs --data-dir");
   }
+  if (args.promote && args.changelog.empty()) return UsageError("--promote needs --changelog");
 #ifndef USERSTORE_HAVE_CHANGELOG
   if (!args.changelog.empty()) {
     return Failure("this build has no changelog support (it was built without hiredis)");
