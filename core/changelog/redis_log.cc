@@ -199,6 +199,12 @@ void RedisLog::Disconnect() {
   context_ = nullptr;
 }
 
+absl::Status RedisLog::IoError(absl::string_view doing) {
+  const std::string why = context_->errstr[0] != '\0' ? context_->errstr : "connection lost";
+  Disconnect();
+  return Unavailable(absl::StrCat(doing, ": ", why));
+}
+
 absl::Status RedisLog::SetSocketTimeout(absl::Duration timeout) {
   if (timeout == socket_timeout_) return absl::OkStatus();
   if (redisSetTimeout(context_, absl::ToTimeval(timeout)) != REDIS_OK) {
@@ -292,11 +298,6 @@ absl::StatusOr<std::vector<RedisLog::Reply>> RedisLog::SendAndReceive(
   if (!status.ok()) return status;
 
   ScopedSigpipeBlock no_sigpipe;
-  auto io_error = [this](absl::string_view doing) {
-    const std::string why = context_->errstr[0] != '\0' ? context_->errstr : "connection lost";
-    Disconnect();
-    return Unavailable(absl::StrCat(doing, ": ", why));
-  };
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
   for (const std::vector<absl::string_view>& command : commands) {
@@ -308,13 +309,13 @@ absl::StatusOr<std::vector<RedisLog::Reply>> RedisLog::SendAndReceive(
     }
     if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
                                lengths.data()) != REDIS_OK) {
-      return io_error(command[0]);
+      return IoError(command[0]);
     }
     // Sends each command before formatting the next, so that at most one
     // (a checkpoint part) is buffered.
     int done = 0;
     while (done == 0) {
-      if (redisBufferWrite(context_, &done) != REDIS_OK) return io_error(command[0]);
+      if (redisBufferWrite(context_, &done) != REDIS_OK) return IoError(command[0]);
     }
   }
   *sent = true;
@@ -324,7 +325,7 @@ absl::StatusOr<std::vector<RedisLog::Reply>> RedisLog::SendAndReceive(
     void* reply = nullptr;
     if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) {
       if (reply != nullptr) freeReplyObject(reply);
-      return io_error(command[0]);
+      return IoError(command[0]);
     }
     replies.emplace_back(static_cast<redisReply*>(reply));
   }
