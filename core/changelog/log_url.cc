@@ -32,6 +32,21 @@ bool ValidStream(absl::string_view stream) {
   return true;
 }
 
+// A host name or an IPv4 address: letters, digits, '.' and '-' (no user
+// info, no IPv6 literal).
+bool ValidHost(absl::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// sockaddr_un's sun_path holds 108 bytes with the terminating NUL.
+constexpr size_t kMaxSocketPath = 107;
+
 }  // namespace
 
 absl::StatusOr<LogUrl> ParseLogUrl(absl::string_view url) {
@@ -54,6 +69,7 @@ absl::StatusOr<LogUrl> ParseLogUrl(absl::string_view url) {
       out.port = static_cast<int>(port);
     }
     if (host.empty()) return Bad(url, "no host");
+    if (!ValidHost(host)) return Bad(url, "the host must be a name or an IPv4 address");
     out.host = std::string(host);
     if (!ValidStream(stream)) return Bad(url, "the stream must be 1-200 of [A-Za-z0-9_.:-]");
     out.stream = std::string(stream);
@@ -66,6 +82,7 @@ absl::StatusOr<LogUrl> ParseLogUrl(absl::string_view url) {
     absl::string_view path = rest.substr(0, query);
     absl::string_view stream = rest.substr(query + 8);
     if (path.empty() || path[0] != '/') return Bad(url, "the socket path must be absolute");
+    if (path.size() > kMaxSocketPath) return Bad(url, "the socket path is longer than 107 bytes");
     if (!ValidStream(stream)) return Bad(url, "the stream must be 1-200 of [A-Za-z0-9_.:-]");
     out.socket_path = std::string(path);
     out.stream = std::string(stream);

@@ -23,7 +23,9 @@ struct LogUrl {
 };
 
 // Parses `url`. Errors: 400/20001 naming what is wrong (an unknown scheme,
-// no host, a bad port, no stream, a stream name with other characters).
+// no host, a host that is not a name or an IPv4 address, a bad port, a
+// socket path that is relative or longer than 107 bytes, no stream, a
+// stream name with other characters).
 absl::StatusOr<LogUrl> ParseLogUrl(absl::string_view url);
 
 // The URL back as text (the form ParseLogUrl reads).

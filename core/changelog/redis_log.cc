@@ -1,0 +1,612 @@
+#include "core/changelog/redis_log.h"
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "userstore/status.h"
+
+namespace userstore {
+namespace internal {
+namespace changelog {
+namespace {
+
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+constexpr size_t kMaxPartBytes = size_t{512} << 20;
+
+// Reads the stream's last-generated-id into `last` ("" when the key does not
+// exist or nothing was ever appended).
+constexpr char kLastIdPrelude[] = R"lua(
+local last = ''
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  local found = false
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      last = info[i + 1]
+      found = true
+      break
+    end
+  end
+  if not found then return redis.error_reply('ERR XINFO STREAM has no last-generated-id') end
+  if last == '0-0' then last = '' end
+end
+)lua";
+
+// KEYS[1] = the stream.
+constexpr char kLastIdBody[] = "return last\n";
+
+// KEYS[1] = the stream; ARGV = the expected last ID, the new ID, the batch.
+constexpr char kAppendBody[] = R"lua(
+if last ~= ARGV[1] then return redis.error_reply('FENCED last=' .. last) end
+return redis.call('XADD', KEYS[1], ARGV[2], 'b', ARGV[3])
+)lua";
+
+// KEYS = the stream, its checkpoint hash; ARGV = the sequence (decimal), the
+// MINID to trim below ("" = everything).
+constexpr char kTrimScript[] = R"lua(
+local cp = redis.call('HGET', KEYS[2], 'sequence')
+if not cp then return redis.error_reply('NOCHECKPOINT none stored') end
+local s = ARGV[1]
+if #s > #cp or (#s == #cp and s > cp) then return redis.error_reply('PASTCHECKPOINT ' .. cp) end
+if ARGV[2] == '' then return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0) end
+return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+)lua";
+
+const std::string& ScriptBody(int script) {
+  static const std::string* const kBodies = new std::string[3]{
+      absl::StrCat(kLastIdPrelude, kLastIdBody),
+      absl::StrCat(kLastIdPrelude, kAppendBody),
+      std::string(kTrimScript),
+  };
+  return kBodies[script];
+}
+
+bool ParseU64(absl::string_view text, uint64_t* value) {
+  if (text.empty() || text.size() > 20) return false;
+  if (text.size() > 1 && text[0] == '0') return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return absl::SimpleAtoi(text, value);
+}
+
+absl::string_view ReplyText(const redisReply* reply) {
+  return absl::string_view(reply->str, reply->len);
+}
+
+bool IsError(const redisReply* reply) { return reply->type == REDIS_REPLY_ERROR; }
+
+// Blocks SIGPIPE on the calling thread for the object's lifetime; a SIGPIPE
+// raised meanwhile (a write to a socket the server closed) is consumed, so
+// it neither ends the process nor reaches a handler later.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~ScopedSigpipeBlock() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigemptyset(&pending);
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_, nullptr, &zero);
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+// "redis_version:7.0.15" of an INFO reply: the version as major * 100 + minor.
+int ParseVersion(absl::string_view info, std::string* text) {
+  for (absl::string_view line : absl::StrSplit(info, '\n')) {
+    if (!absl::ConsumePrefix(&line, "redis_version:")) continue;
+    absl::ConsumeSuffix(&line, "\r");
+    *text = std::string(line);
+    std::vector<absl::string_view> parts = absl::StrSplit(line, '.');
+    int major = 0;
+    int minor = 0;
+    if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &major) ||
+        !absl::SimpleAtoi(parts[1], &minor)) {
+      return -1;
+    }
+    return major * 100 + minor;
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string FormatEntryId(uint64_t last_sequence, uint64_t epoch) {
+  return absl::StrCat(last_sequence, "-", epoch);
+}
+
+bool ParseEntryId(absl::string_view id, uint64_t* last_sequence, uint64_t* epoch) {
+  const size_t dash = id.find('-');
+  if (dash == absl::string_view::npos) return false;
+  return ParseU64(id.substr(0, dash), last_sequence) && ParseU64(id.substr(dash + 1), epoch);
+}
+
+void RedisLog::ReplyDeleter::operator()(redisReply* reply) const { freeReplyObject(reply); }
+
+RedisLog::RedisLog(const LogUrl& url, const RedisLogOptions& options)
+    : parsed_url_(url),
+      url_(FormatLogUrl(url)),
+      stream_key_(url.stream),
+      checkpoint_key_(absl::StrCat(url.stream, "/checkpoint")),
+      options_(options) {}
+
+RedisLog::~RedisLog() {
+  absl::MutexLock lock(&mu_);
+  Disconnect();
+}
+
+absl::StatusOr<std::unique_ptr<RedisLog>> RedisLog::Open(const LogUrl& url,
+                                                         const RedisLogOptions& options) {
+  if (options.connect_timeout <= absl::ZeroDuration() ||
+      options.command_timeout <= absl::ZeroDuration() || options.max_wait < absl::ZeroDuration()) {
+    return InvalidParameterError("changelog log: timeouts must be positive");
+  }
+  if (options.checkpoint_part_bytes == 0 || options.checkpoint_part_bytes > kMaxPartBytes) {
+    return InvalidParameterError(
+        absl::StrCat("changelog log: checkpoint_part_bytes must be 1-", kMaxPartBytes));
+  }
+  std::unique_ptr<RedisLog> log(new RedisLog(url, options));
+  {
+    absl::MutexLock lock(&log->mu_);
+    absl::Status connected = log->EnsureConnected();
+    if (!connected.ok()) return connected;
+  }
+  return log;
+}
+
+absl::Status RedisLog::Unavailable(absl::string_view what) const {
+  return MakeError(ErrorCode::kServiceUnavailable, absl::StrCat(url_, ": ", what));
+}
+
+void RedisLog::Disconnect() {
+  if (context_ != nullptr) redisFree(context_);
+  context_ = nullptr;
+}
+
+absl::Status RedisLog::IoError(absl::string_view doing) {
+  const std::string why = context_->errstr[0] != '\0' ? context_->errstr : "connection lost";
+  Disconnect();
+  return Unavailable(absl::StrCat(doing, ": ", why));
+}
+
+absl::Status RedisLog::SetSocketTimeout(absl::Duration timeout) {
+  if (timeout == socket_timeout_) return absl::OkStatus();
+  if (redisSetTimeout(context_, absl::ToTimeval(timeout)) != REDIS_OK) {
+    const std::string why = context_->errstr;
+    Disconnect();
+    return Unavailable(absl::StrCat("cannot set the socket timeout: ", why));
+  }
+  socket_timeout_ = timeout;
+  return absl::OkStatus();
+}
+
+absl::Status RedisLog::EnsureConnected() {
+  if (context_ != nullptr) return absl::OkStatus();
+  const struct timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
+  redisContext* context =
+      parsed_url_.scheme == "redis+unix"
+          ? redisConnectUnixWithTimeout(parsed_url_.socket_path.c_str(), connect_timeout)
+          : redisConnectWithTimeout(parsed_url_.host.c_str(), parsed_url_.port, connect_timeout);
+  if (context == nullptr) return Unavailable("cannot connect: out of memory");
+  if (context->err != 0) {
+    const std::string why = context->errstr;
+    redisFree(context);
+    return Unavailable(absl::StrCat("cannot connect: ", why));
+  }
+  context_ = context;
+  socket_timeout_ = absl::ZeroDuration();
+  if (parsed_url_.scheme == "redis") redisEnableKeepAlive(context_);
+  absl::Status status = SetSocketTimeout(options_.command_timeout);
+  if (!status.ok()) return status;
+
+  // One round trip: the version, then the scripts.
+  std::vector<std::vector<absl::string_view>> commands;
+  commands.push_back({"INFO", "server"});
+  for (int script = 0; script < kScriptCount; ++script) {
+    commands.push_back({"SCRIPT", "LOAD", ScriptBody(script)});
+  }
+  bool sent = false;
+  absl::StatusOr<std::vector<Reply>> replies =
+      SendAndReceive(commands, options_.command_timeout, &sent);
+  if (!replies.ok()) return replies.status();
+  for (const Reply& reply : *replies) {
+    if (IsError(reply.get())) {
+      const std::string why(ReplyText(reply.get()));
+      Disconnect();
+      return Unavailable(absl::StrCat("at connection: ", why));
+    }
+  }
+  const redisReply* info = (*replies)[0].get();
+  std::string version = "unknown";
+  const int number =
+      info->type == REDIS_REPLY_STRING ? ParseVersion(ReplyText(info), &version) : -1;
+  if (number < 602) {
+    Disconnect();
+    return Unavailable(absl::StrCat("needs Redis 6.2 or later (XTRIM MINID, exclusive XRANGE); ",
+                                    "the server is ", version));
+  }
+  for (int script = 0; script < kScriptCount; ++script) {
+    const redisReply* sha = (*replies)[script + 1].get();
+    if (sha->type != REDIS_REPLY_STRING) {
+      Disconnect();
+      return Unavailable("SCRIPT LOAD answered no SHA1");
+    }
+    script_sha_[script] = std::string(ReplyText(sha));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RedisLog::Reply>> RedisLog::Pipeline(
+    const std::vector<std::vector<absl::string_view>>& commands, absl::Duration timeout) {
+  // A connection made by an earlier call may have been closed by the server
+  // since (a restart, a failover, an idle timeout). When sending on it fails,
+  // the server has not received the whole of any command but those before
+  // (only PutCheckpoint sends several, inside MULTI, which a lost connection
+  // discards): the commands are sent once more on a new connection. A
+  // failure after sending is not retried (the server may have run them).
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = context_ != nullptr;
+    bool sent = false;
+    absl::StatusOr<std::vector<Reply>> replies = SendAndReceive(commands, timeout, &sent);
+    if (replies.ok() || sent || !reused || attempt > 0) return replies;
+  }
+}
+
+absl::StatusOr<std::vector<RedisLog::Reply>> RedisLog::SendAndReceive(
+    const std::vector<std::vector<absl::string_view>>& commands, absl::Duration timeout,
+    bool* sent) {
+  *sent = false;
+  absl::Status status = EnsureConnected();
+  if (!status.ok()) return status;
+  status = SetSocketTimeout(timeout);
+  if (!status.ok()) return status;
+
+  ScopedSigpipeBlock no_sigpipe;
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const std::vector<absl::string_view>& command : commands) {
+    argv.clear();
+    lengths.clear();
+    for (absl::string_view arg : command) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                               lengths.data()) != REDIS_OK) {
+      return IoError(command[0]);
+    }
+    // Sends each command before formatting the next, so that at most one
+    // (a checkpoint part) is buffered.
+    int done = 0;
+    while (done == 0) {
+      if (redisBufferWrite(context_, &done) != REDIS_OK) return IoError(command[0]);
+    }
+  }
+  *sent = true;
+  std::vector<Reply> replies;
+  replies.reserve(commands.size());
+  for (const std::vector<absl::string_view>& command : commands) {
+    void* reply = nullptr;
+    if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) {
+      if (reply != nullptr) freeReplyObject(reply);
+      return IoError(command[0]);
+    }
+    replies.emplace_back(static_cast<redisReply*>(reply));
+  }
+  return replies;
+}
+
+absl::StatusOr<RedisLog::Reply> RedisLog::Command(const std::vector<absl::string_view>& args,
+                                                  absl::Duration timeout) {
+  absl::StatusOr<std::vector<Reply>> replies = Pipeline({args}, timeout);
+  if (!replies.ok()) return replies.status();
+  return std::move((*replies)[0]);
+}
+
+absl::StatusOr<RedisLog::Reply> RedisLog::RunScript(Script script,
+                                                    const std::vector<absl::string_view>& keys,
+                                                    const std::vector<absl::string_view>& args) {
+  absl::Status connected = EnsureConnected();
+  if (!connected.ok()) return connected;
+  const std::string key_count = absl::StrCat(keys.size());
+  // A copy: a reconnection inside Command() reassigns script_sha_.
+  const std::string sha = script_sha_[script];
+  std::vector<absl::string_view> command = {"EVALSHA", sha, key_count};
+  command.insert(command.end(), keys.begin(), keys.end());
+  command.insert(command.end(), args.begin(), args.end());
+  absl::StatusOr<Reply> reply = Command(command, options_.command_timeout);
+  if (!reply.ok() || !IsError(reply->get()) ||
+      !absl::StartsWith(ReplyText(reply->get()), "NOSCRIPT")) {
+    return reply;
+  }
+  command[0] = "EVAL";
+  command[1] = ScriptBody(script);
+  return Command(command, options_.command_timeout);
+}
+
+absl::StatusOr<std::string> RedisLog::LastId() {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Reply> reply = RunScript(kLastIdScript, {stream_key_}, {});
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  if (IsError(r)) return Unavailable(absl::StrCat("last ID: ", ReplyText(r)));
+  if (r->type != REDIS_REPLY_STRING) return Unavailable("last ID: not a string");
+  return std::string(ReplyText(r));
+}
+
+absl::StatusOr<std::string> RedisLog::AppendIf(absl::string_view expected_last_id,
+                                               uint64_t last_sequence, uint64_t epoch,
+                                               absl::string_view data) {
+  const std::string id = FormatEntryId(last_sequence, epoch);
+  if (last_sequence == 0 && epoch == 0) {
+    return InvalidParameterError(absl::StrCat(url_, ": the entry ID 0-0 is not allowed"));
+  }
+  if (!expected_last_id.empty()) {
+    uint64_t expected_sequence = 0;
+    uint64_t expected_epoch = 0;
+    if (!ParseEntryId(expected_last_id, &expected_sequence, &expected_epoch)) {
+      return InvalidParameterError(absl::StrCat(url_, ": the expected last ID '", expected_last_id,
+                                                "' is not an entry ID (SEQUENCE-EPOCH)"));
+    }
+    if (std::make_pair(last_sequence, epoch) <= std::make_pair(expected_sequence, expected_epoch)) {
+      return InvalidParameterError(absl::StrCat(url_, ": the new entry ID ", id,
+                                                " is not after the expected last ID ",
+                                                expected_last_id));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Reply> reply =
+      RunScript(kAppendScript, {stream_key_}, {expected_last_id, id, data});
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  if (IsError(r)) {
+    absl::string_view text = ReplyText(r);
+    absl::ConsumePrefix(&text, "ERR ");
+    if (absl::ConsumePrefix(&text, "FENCED last=")) {
+      return MakeError(ErrorCode::kForbidden,
+                       absl::StrCat(url_, ": fenced: the stream's last entry is '", text,
+                                    "', not the expected '", expected_last_id,
+                                    "' (another appender took the stream); nothing appended"));
+    }
+    return Unavailable(absl::StrCat("append ", id, ": ", text));
+  }
+  if (r->type != REDIS_REPLY_STRING) return Unavailable("append: XADD answered no ID");
+  return std::string(ReplyText(r));
+}
+
+absl::StatusOr<std::vector<ChangelogLog::Entry>> RedisLog::ParseEntries(
+    const redisReply* entries) const {
+  std::vector<Entry> out;
+  if (entries->type != REDIS_REPLY_ARRAY) return Unavailable("read: entries are not an array");
+  out.reserve(entries->elements);
+  for (size_t i = 0; i < entries->elements; ++i) {
+    const redisReply* entry = entries->element[i];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING ||
+        entry->element[1]->type != REDIS_REPLY_ARRAY) {
+      return Unavailable("read: an entry is not [ID, fields]");
+    }
+    Entry parsed;
+    parsed.id = std::string(ReplyText(entry->element[0]));
+    const redisReply* fields = entry->element[1];
+    bool found = false;
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+      if (fields->element[f]->type == REDIS_REPLY_STRING && ReplyText(fields->element[f]) == "b" &&
+          fields->element[f + 1]->type == REDIS_REPLY_STRING) {
+        parsed.data = std::string(ReplyText(fields->element[f + 1]));
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return InvalidParameterError(
+          absl::StrCat(url_, ": entry ", parsed.id, " has no field 'b' (not a changelog batch)"));
+    }
+    out.push_back(std::move(parsed));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ChangelogLog::Entry>> RedisLog::ReadAfter(uint64_t after_sequence,
+                                                                     size_t max,
+                                                                     absl::Duration wait) {
+  // COUNT 0 would mean "no limit"; no ID is after S-(2^64-1) when S is 2^64-1.
+  if (max == 0 || after_sequence == kMaxU64) return std::vector<Entry>();
+  const std::string count = absl::StrCat(max);
+  const std::string after = FormatEntryId(after_sequence, kMaxU64);
+  absl::MutexLock lock(&mu_);
+  if (wait <= absl::ZeroDuration()) {
+    const std::string start = absl::StrCat("(", after);
+    absl::StatusOr<Reply> reply =
+        Command({"XRANGE", stream_key_, start, "+", "COUNT", count}, options_.command_timeout);
+    if (!reply.ok()) return reply.status();
+    if (IsError(reply->get())) {
+      return Unavailable(absl::StrCat("XRANGE: ", ReplyText(reply->get())));
+    }
+    return ParseEntries(reply->get());
+  }
+  if (wait > options_.max_wait) wait = options_.max_wait;
+  // BLOCK takes milliseconds; round up so that a short wait still waits.
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1)));
+  const std::string block = absl::StrCat(ms > 0 ? ms : 1);
+  absl::StatusOr<Reply> reply =
+      Command({"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", stream_key_, after},
+              wait + options_.command_timeout);
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  if (IsError(r)) return Unavailable(absl::StrCat("XREAD: ", ReplyText(r)));
+  if (r->type == REDIS_REPLY_NIL) return std::vector<Entry>();  // the wait ran out
+  // [[stream, entries]]
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+      r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2) {
+    return Unavailable("XREAD: not [[stream, entries]]");
+  }
+  return ParseEntries(r->element[0]->element[1]);
+}
+
+absl::Status RedisLog::PutCheckpoint(uint64_t sequence, absl::string_view bytes) {
+  const std::string sequence_text = absl::StrCat(sequence);
+  const size_t part_bytes = options_.checkpoint_part_bytes;
+  const size_t parts = (bytes.size() + part_bytes - 1) / part_bytes;
+  const std::string parts_text = absl::StrCat(parts);
+  std::vector<std::string> fields;
+  fields.reserve(parts);
+  for (size_t i = 0; i < parts; ++i) fields.push_back(absl::StrCat("part:", i));
+
+  std::vector<std::vector<absl::string_view>> commands;
+  commands.push_back({"MULTI"});
+  commands.push_back({"DEL", checkpoint_key_});
+  commands.push_back({"HSET", checkpoint_key_, "sequence", sequence_text, "parts", parts_text});
+  for (size_t i = 0; i < parts; ++i) {
+    commands.push_back(
+        {"HSET", checkpoint_key_, fields[i], bytes.substr(i * part_bytes, part_bytes)});
+  }
+  commands.push_back({"EXEC"});
+
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<Reply>> replies = Pipeline(commands, options_.command_timeout);
+  if (!replies.ok()) return replies.status();
+  // A refused command (QUEUED not answered) makes EXEC answer EXECABORT:
+  // nothing is applied. EXEC's own reply is the outcome.
+  const redisReply* exec = replies->back().get();
+  if (IsError(exec)) {
+    std::string why(ReplyText(exec));
+    for (const Reply& reply : *replies) {
+      if (reply.get() != exec && IsError(reply.get())) {
+        absl::StrAppend(&why, " (", ReplyText(reply.get()), ")");
+        break;
+      }
+    }
+    return Unavailable(absl::StrCat("put checkpoint: ", why));
+  }
+  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != commands.size() - 2) {
+    return Unavailable("put checkpoint: EXEC did not run the transaction");
+  }
+  for (size_t i = 0; i < exec->elements; ++i) {
+    if (IsError(exec->element[i])) {
+      return Unavailable(absl::StrCat("put checkpoint: ", ReplyText(exec->element[i])));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChangelogLog::Checkpoint> RedisLog::GetCheckpoint() {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Reply> reply = Command({"HGETALL", checkpoint_key_}, options_.command_timeout);
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  if (IsError(r)) return Unavailable(absl::StrCat("get checkpoint: ", ReplyText(r)));
+  if (r->type != REDIS_REPLY_ARRAY) return Unavailable("get checkpoint: HGETALL answered no array");
+  if (r->elements == 0) {
+    return MakeError(ErrorCode::kNotFound,
+                     absl::StrCat(url_, ": no checkpoint stored (", checkpoint_key_, ")"));
+  }
+  std::map<absl::string_view, absl::string_view> fields;
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    if (r->element[i]->type != REDIS_REPLY_STRING ||
+        r->element[i + 1]->type != REDIS_REPLY_STRING) {
+      return Unavailable("get checkpoint: HGETALL answered a non-string");
+    }
+    fields[ReplyText(r->element[i])] = ReplyText(r->element[i + 1]);
+  }
+  auto damaged = [this](absl::string_view what) {
+    return Unavailable(absl::StrCat("the checkpoint ", checkpoint_key_, " is damaged: ", what));
+  };
+  Checkpoint checkpoint;
+  uint64_t parts = 0;
+  auto sequence = fields.find("sequence");
+  auto parts_field = fields.find("parts");
+  if (sequence == fields.end() || !ParseU64(sequence->second, &checkpoint.sequence)) {
+    return damaged("no sequence");
+  }
+  if (parts_field == fields.end() || !ParseU64(parts_field->second, &parts) ||
+      parts > fields.size()) {
+    return damaged("no part count");
+  }
+  size_t total = 0;
+  std::vector<absl::string_view> chunks;
+  chunks.reserve(parts);
+  for (uint64_t i = 0; i < parts; ++i) {
+    auto part = fields.find(absl::StrCat("part:", i));
+    if (part == fields.end())
+      return damaged(absl::StrCat("part ", i, " of ", parts, " is missing"));
+    chunks.push_back(part->second);
+    total += part->second.size();
+  }
+  checkpoint.bytes.reserve(total);
+  for (absl::string_view chunk : chunks) checkpoint.bytes.append(chunk.data(), chunk.size());
+  return checkpoint;
+}
+
+absl::Status RedisLog::TrimThrough(uint64_t sequence) {
+  const std::string sequence_text = absl::StrCat(sequence);
+  const std::string min_id = sequence == kMaxU64 ? "" : FormatEntryId(sequence + 1, 0);
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Reply> reply =
+      RunScript(kTrimScript, {stream_key_, checkpoint_key_}, {sequence_text, min_id});
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  if (!IsError(r)) return absl::OkStatus();
+  absl::string_view text = ReplyText(r);
+  absl::ConsumePrefix(&text, "ERR ");
+  if (absl::StartsWith(text, "NOCHECKPOINT ")) {
+    return InvalidParameterError(
+        absl::StrCat(url_, ": cannot trim through ", sequence, ": no checkpoint is stored"));
+  }
+  if (absl::ConsumePrefix(&text, "PASTCHECKPOINT ")) {
+    return InvalidParameterError(absl::StrCat(url_, ": cannot trim through ", sequence,
+                                              ": after the stored checkpoint's sequence ", text));
+  }
+  return Unavailable(absl::StrCat("trim: ", text));
+}
+
+}  // namespace changelog
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<ChangelogLog>> OpenChangelogLog(absl::string_view url) {
+  absl::StatusOr<internal::changelog::LogUrl> parsed = internal::changelog::ParseLogUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  // Both schemes (redis, redis+unix) are Redis.
+  absl::StatusOr<std::unique_ptr<internal::changelog::RedisLog>> log =
+      internal::changelog::RedisLog::Open(*parsed, internal::changelog::RedisLogOptions());
+  if (!log.ok()) return log.status();
+  return std::unique_ptr<ChangelogLog>(std::move(*log));
+}
+
+}  // namespace userstore

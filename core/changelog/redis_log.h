@@ -1,0 +1,228 @@
+// The changelog's log on Redis Streams (changelog.h, ChangelogLog), through
+// one synchronous hiredis connection.
+//
+// DESIGN
+//
+// Keys. The URL's stream names the stream key; its checkpoint is the hash
+// `<stream>/checkpoint` beside it. ('/' cannot occur in a stream name
+// (log_url.h), so no stream's checkpoint key is another stream's key.)
+//
+// Entries. Each entry holds one field, "b", whose value is the batch's bytes.
+// Its ID is `<last_sequence>-<epoch>` (FormatEntryId below): the ID's 64-bit
+// "milliseconds" part is the batch's last sequence, its 64-bit "sequence"
+// part the appender's epoch. Redis takes any explicit ID greater than the
+// stream's last one, so IDs are ordered like the log: a batch's sequences
+// follow the previous batch's, and a new leader's fence entry (no events,
+// the same last sequence, the next epoch) sorts after the last entry of the
+// leader it fences. Redis refuses 0-0, so an entry needs a sequence or an
+// epoch above zero.
+//
+// The stream's last ID. "The last entry" is the last ID ever appended: the
+// stream's last-generated-id (XINFO STREAM), which Redis keeps when XTRIM or
+// XDEL removes entries, even every entry (an empty stream key stays). Hence
+// trimming never re-opens the stream to an appender that expects an older
+// ID or "" (the entry with the highest ID may be gone; its ID is not).
+// LastId() reads the same value. XINFO STREAM also copies the first and the
+// last entry into its reply, so reading the last ID costs O(1) lookups plus
+// a copy of those two entries inside the server.
+//
+// Conditional append (the fence), AppendIf(). One Lua script, atomic on the
+// server: read last-generated-id ("" when the key does not exist), compare
+// it with the expected ID, and XADD only when they are equal; otherwise
+// answer the error reply "FENCED last=<actual last ID>" and append nothing. The
+// scripts are loaded (SCRIPT LOAD) at each connection and called with
+// EVALSHA; a NOSCRIPT answer (SCRIPT FLUSH, a failover to a replica that
+// never loaded them) falls back to EVAL with the body. Cost: O(1) plus the
+// copy of the batch (XADD), plus XINFO's copies.
+//
+// Reads, ReadAfter(S). An entry's last sequence is after S exactly when its
+// ID is greater than `S-18446744073709551615` (every ID with S as its first
+// part is at most that one), so with a wait:
+//   XREAD COUNT max BLOCK ms STREAMS <stream> S-18446744073709551615
+// and without one (BLOCK 0 would block for ever) the exclusive range
+//   XRANGE <stream> (S-18446744073709551615 + COUNT max
+// (exclusive starts since Redis 6.2). Entries that straddle S (their events
+// begin at or before S and end after it) are returned: the follower skips
+// the events it has. O(log n + max) each. A blocked read holds this
+// object's connection, and with it its mutex, for up to the wait: read and
+// append through different objects (the leader and the followers each have
+// their own).
+//
+// Checkpoints, PutCheckpoint(). The hash `<stream>/checkpoint` holds
+// `sequence`, `parts` (a count) and the bytes in fields `part:0`,
+// `part:1`, ... of at most 64 MiB each, replaced in one MULTI/EXEC
+// (DEL, then HSETs): a Redis string holds at most 512 MB
+// (proto-max-bulk-len), which the parts remove as a cap on a checkpoint's
+// size; a reader sees the old checkpoint or the new one, never a mix, and
+// a connection lost before EXEC changes nothing. The parts are written one
+// at a time, so the client holds one formatted part at a time besides the
+// caller's bytes. GetCheckpoint() is one HGETALL (atomic), O(size).
+//
+// Trimming, TrimThrough(S). One Lua script, atomic: refuse (400/20001) when
+// there is no checkpoint or S is after its sequence; otherwise
+//   XTRIM <stream> MINID <S+1>-0
+// removes the entries whose last sequence is at most S (exact trimming, not
+// `~`), O(removed). S = 2^64-1 trims everything (MAXLEN 0).
+//
+// Connections. One hiredis context, guarded by a mutex; 2 s to connect, a
+// command timeout (5 s) on the socket, the wait plus that timeout for a
+// blocking read. An I/O error or a timeout drops the connection and the
+// next call connects again (and reloads the scripts). A call whose sending
+// fails on a connection an earlier call made (the server closed it: a
+// restart, a failover) is sent once more on a new one; nothing is retried
+// once sent (the server may have run it): the caller sees 503 and decides. SIGPIPE is blocked on
+// the calling thread around each exchange (writing to a socket the server
+// closed would otherwise end the process) and a SIGPIPE it raised there is
+// consumed. A server older than 6.2 is refused at connection (it lacks
+// XTRIM MINID and exclusive ranges).
+//
+// Errors. Every failure to reach the server or error reply is UNAVAILABLE
+// (503/20503) with the message "<url>: <what>"; a fenced append is 403/20403
+// (kForbidden) naming the actual last ID; bad arguments (an expected ID that
+// is no entry ID, a new ID not after it, a trim past the checkpoint) are
+// 400/20001; no checkpoint is 404/20404.
+//
+// Redis Cluster: the scripts touch one key (AppendIf, LastId) or two
+// (TrimThrough: the stream and its checkpoint), which Cluster allows only in
+// one hash slot; this class speaks to one server (or a replicated primary)
+// and does not use hash tags.
+//
+// Thread safety: RedisLog is thread-safe (one mutex around its connection:
+// calls run one at a time).
+
+#ifndef USERSTORE_CORE_CHANGELOG_REDIS_LOG_H_
+#define USERSTORE_CORE_CHANGELOG_REDIS_LOG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+#include "userstore/changelog.h"
+
+#include "core/changelog/log_url.h"
+
+struct redisContext;
+struct redisReply;
+
+namespace userstore {
+namespace internal {
+namespace changelog {
+
+// The entry ID `<last_sequence>-<epoch>`.
+std::string FormatEntryId(uint64_t last_sequence, uint64_t epoch);
+
+// Parses an entry ID: two decimal numbers of at most 20 digits, each at most
+// 2^64-1, no sign, no leading zeros but for 0 itself. False for anything else.
+bool ParseEntryId(absl::string_view id, uint64_t* last_sequence, uint64_t* epoch);
+
+struct RedisLogOptions {
+  // Connecting (and reconnecting). Default: 2 s.
+  absl::Duration connect_timeout = absl::Seconds(2);
+  // Every command; a blocking read gets its wait plus this. Default: 5 s.
+  absl::Duration command_timeout = absl::Seconds(5);
+  // A ReadAfter() wait longer than this waits this long (and returns no
+  // entry when none came). Default: 60 s.
+  absl::Duration max_wait = absl::Seconds(60);
+  // A checkpoint's bytes are stored in parts of at most this many bytes.
+  // At most 512 MB (Redis's cap on a string). Default: 64 MiB.
+  size_t checkpoint_part_bytes = size_t{64} << 20;
+};
+
+// internal::changelog::RedisLog
+//
+// ChangelogLog on one Redis stream (see DESIGN above).
+class RedisLog final : public ChangelogLog {
+ public:
+  // Connects. Errors: 400/20001 for options out of range; 503/20503 when the
+  // server cannot be reached, or is older than Redis 6.2.
+  static absl::StatusOr<std::unique_ptr<RedisLog>> Open(const LogUrl& url,
+                                                        const RedisLogOptions& options);
+
+  ~RedisLog() override;
+
+  RedisLog(const RedisLog&) = delete;
+  RedisLog& operator=(const RedisLog&) = delete;
+
+  std::string url() const override { return url_; }
+  absl::StatusOr<std::string> LastId() override;
+  // Besides the interface's errors: 400/20001 when `expected_last_id` is
+  // neither "" nor an entry ID, or the new ID `<last_sequence>-<epoch>` is
+  // not after it (or is 0-0).
+  absl::StatusOr<std::string> AppendIf(absl::string_view expected_last_id, uint64_t last_sequence,
+                                       uint64_t epoch, absl::string_view data) override;
+  // Besides the interface's errors: 400/20001 for an entry that has no
+  // field "b" (something else wrote to the stream). `max` 0 reads nothing;
+  // a zero or negative `wait` does not block.
+  absl::StatusOr<std::vector<Entry>> ReadAfter(uint64_t after_sequence, size_t max,
+                                               absl::Duration wait) override;
+  absl::Status PutCheckpoint(uint64_t sequence, absl::string_view bytes) override;
+  // Besides the interface's errors: 503/20503 for a checkpoint hash that is
+  // damaged (a missing part or field).
+  absl::StatusOr<Checkpoint> GetCheckpoint() override;
+  absl::Status TrimThrough(uint64_t sequence) override;
+
+  // The keys this log uses.
+  const std::string& stream_key() const { return stream_key_; }
+  const std::string& checkpoint_key() const { return checkpoint_key_; }
+
+ private:
+  struct ReplyDeleter {
+    void operator()(redisReply* reply) const;
+  };
+  using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+  enum Script : int { kLastIdScript = 0, kAppendScript = 1, kTrimScript = 2, kScriptCount = 3 };
+
+  RedisLog(const LogUrl& url, const RedisLogOptions& options);
+
+  absl::Status Unavailable(absl::string_view what) const;
+  // Connects when not connected: a new context, the version check, the
+  // scripts loaded.
+  absl::Status EnsureConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The connection's I/O error, `doing` what, as 503; drops the connection.
+  absl::Status IoError(absl::string_view doing) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SetSocketTimeout(absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the commands as one pipeline and reads their replies (error
+  // replies included). An I/O error drops the connection: 503. Sent again,
+  // once, on a new connection when sending on a reused one failed.
+  absl::StatusOr<std::vector<Reply>> Pipeline(
+      const std::vector<std::vector<absl::string_view>>& commands, absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One attempt of Pipeline(); `*sent` tells whether every command was sent.
+  absl::StatusOr<std::vector<Reply>> SendAndReceive(
+      const std::vector<std::vector<absl::string_view>>& commands, absl::Duration timeout,
+      bool* sent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Reply> Command(const std::vector<absl::string_view>& args, absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // EVALSHA, then EVAL on NOSCRIPT. Returns the reply (an error reply too).
+  absl::StatusOr<Reply> RunScript(Script script, const std::vector<absl::string_view>& keys,
+                                  const std::vector<absl::string_view>& args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<Entry>> ParseEntries(const redisReply* entries) const;
+
+  const LogUrl parsed_url_;
+  const std::string url_;
+  const std::string stream_key_;
+  const std::string checkpoint_key_;
+  const RedisLogOptions options_;
+
+  absl::Mutex mu_;
+  redisContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Duration socket_timeout_ ABSL_GUARDED_BY(mu_);
+  std::string script_sha_[kScriptCount] ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace changelog
+}  // namespace internal
+}  // namespace userstore
+
+#endif  // USERSTORE_CORE_CHANGELOG_REDIS_LOG_H_

@@ -1,0 +1,665 @@
+// The changelog's log on Redis Streams (core/changelog/redis_log.h) against a
+// real redis-server on a unix socket of its own (redis_server.h), and the
+// stream URLs (core/changelog/log_url.h).
+
+#include "core/changelog/redis_log.h"
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/changelog/redis_server.h"
+#include "tests/testing/store_testing.h"
+
+#include "userstore/changelog.h"
+#include "userstore/status.h"
+
+#include "core/changelog/log_url.h"
+
+namespace userstore_testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::userstore::ChangelogLog;
+using ::userstore::OpenChangelogLog;
+using ::userstore::internal::changelog::FormatEntryId;
+using ::userstore::internal::changelog::FormatLogUrl;
+using ::userstore::internal::changelog::LogUrl;
+using ::userstore::internal::changelog::ParseEntryId;
+using ::userstore::internal::changelog::ParseLogUrl;
+using ::userstore::internal::changelog::RedisLog;
+using ::userstore::internal::changelog::RedisLogOptions;
+using ::userstore::testing::IsOkAndHolds;
+
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+
+// A fenced append: 403/20403 once the error table has the row (until then
+// MakeError renders an unknown code as 500), and always the message.
+void ExpectFenced(const absl::Status& status, const std::string& actual_last_id) {
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), HasSubstr("fenced"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(absl::StrCat("last entry is '", actual_last_id, "'")));
+  if (userstore::LookupError(ErrorCode::kForbidden) != nullptr) {
+    EXPECT_THAT(status, IsError(403, ErrorCode::kForbidden));
+  }
+}
+
+std::vector<std::string> Ids(const std::vector<ChangelogLog::Entry>& entries) {
+  std::vector<std::string> ids;
+  for (const ChangelogLog::Entry& entry : entries) ids.push_back(entry.id);
+  return ids;
+}
+
+// --- URLs and entry IDs (no server) --------------------------------------------
+
+TEST(LogUrl, ParsesTcpAndUnixUrls) {
+  absl::StatusOr<LogUrl> tcp = ParseLogUrl("redis://10.0.0.7:6380/users-p0");
+  ASSERT_THAT(tcp, IsOk());
+  EXPECT_EQ(tcp->scheme, "redis");
+  EXPECT_EQ(tcp->host, "10.0.0.7");
+  EXPECT_EQ(tcp->port, 6380);
+  EXPECT_EQ(tcp->stream, "users-p0");
+  EXPECT_EQ(FormatLogUrl(*tcp), "redis://10.0.0.7:6380/users-p0");
+
+  absl::StatusOr<LogUrl> default_port = ParseLogUrl("redis://redis.internal/a_b.c:d-1");
+  ASSERT_THAT(default_port, IsOk());
+  EXPECT_EQ(default_port->host, "redis.internal");
+  EXPECT_EQ(default_port->port, 6379);
+  EXPECT_EQ(default_port->stream, "a_b.c:d-1");
+  EXPECT_EQ(FormatLogUrl(*default_port), "redis://redis.internal:6379/a_b.c:d-1");
+
+  absl::StatusOr<LogUrl> unix_url = ParseLogUrl("redis+unix:///run/redis/redis.sock?stream=p1");
+  ASSERT_THAT(unix_url, IsOk());
+  EXPECT_EQ(unix_url->scheme, "redis+unix");
+  EXPECT_EQ(unix_url->socket_path, "/run/redis/redis.sock");
+  EXPECT_EQ(unix_url->stream, "p1");
+  EXPECT_EQ(FormatLogUrl(*unix_url), "redis+unix:///run/redis/redis.sock?stream=p1");
+
+  EXPECT_THAT(ParseLogUrl(std::string("redis://h/") + std::string(200, 's')), IsOk());
+}
+
+TEST(LogUrl, EachBadUrlNamesWhatIsWrong) {
+  const struct {
+    std::string url;
+    std::string why;
+  } kCases[] = {
+      {"", "unknown scheme"},
+      {"http://h:1/s", "unknown scheme"},
+      {"REDIS://h:1/s", "unknown scheme"},
+      {"redis://h:6379", "no stream after the address"},
+      {"redis://:6379/s", "no host"},
+      {"redis:///s", "no host"},
+      {"redis://h:0/s", "bad port"},
+      {"redis://h:65536/s", "bad port"},
+      {"redis://h:-1/s", "bad port"},
+      {"redis://h:/s", "bad port"},
+      {"redis://h:80x/s", "bad port"},
+      {"redis://user:pw@h:6379/s", "the host must be a name or an IPv4 address"},
+      {"redis://[::1]:6379/s", "the host must be a name or an IPv4 address"},
+      {"redis://h:6379/", "the stream must be 1-200 of"},
+      {"redis://h:6379/a/b", "the stream must be 1-200 of"},
+      {"redis://h:6379/a b", "the stream must be 1-200 of"},
+      {"redis://h:6379/" + std::string(201, 's'), "the stream must be 1-200 of"},
+      {"redis+unix:///tmp/r.sock", "no ?stream="},
+      {"redis+unix://tmp/r.sock?stream=s", "the socket path must be absolute"},
+      {"redis+unix://?stream=s", "the socket path must be absolute"},
+      {"redis+unix:///" + std::string(107, 'p') + "?stream=s",
+       "the socket path is longer than 107 bytes"},
+      {"redis+unix:///tmp/r.sock?stream=", "the stream must be 1-200 of"},
+      {"redis+unix:///tmp/r.sock?stream=s&db=1", "the stream must be 1-200 of"},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.url);
+    absl::StatusOr<LogUrl> parsed = ParseLogUrl(c.url);
+    EXPECT_THAT(parsed, IsError(400, ErrorCode::kInvalidParameter));
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.why));
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.url));
+    // OpenChangelogLog answers the same, before any connection.
+    absl::StatusOr<std::unique_ptr<ChangelogLog>> log = OpenChangelogLog(c.url);
+    EXPECT_THAT(log, IsError(400, ErrorCode::kInvalidParameter));
+    EXPECT_THAT(std::string(log.status().message()), HasSubstr(c.why));
+  }
+}
+
+TEST(EntryId, FormatsAndParsesBothParts) {
+  EXPECT_EQ(FormatEntryId(7, 2), "7-2");
+  EXPECT_EQ(FormatEntryId(kMaxU64, kMaxU64), "18446744073709551615-18446744073709551615");
+  uint64_t sequence = 1;
+  uint64_t epoch = 1;
+  ASSERT_TRUE(ParseEntryId("0-0", &sequence, &epoch));
+  EXPECT_EQ(sequence, 0u);
+  EXPECT_EQ(epoch, 0u);
+  ASSERT_TRUE(ParseEntryId("18446744073709551615-3", &sequence, &epoch));
+  EXPECT_EQ(sequence, kMaxU64);
+  EXPECT_EQ(epoch, 3u);
+  for (const char* bad : {"", "-", "1", "1-", "-1", "01-1", "1-01", "+1-1", "1--1", "1-1-1",
+                          "18446744073709551616-1", "1-18446744073709551616", "a-1", " 1-1"}) {
+    EXPECT_FALSE(ParseEntryId(bad, &sequence, &epoch)) << bad;
+  }
+}
+
+TEST(OpenChangelogLog, UnreachableServerIs503) {
+  absl::StatusOr<std::unique_ptr<ChangelogLog>> log =
+      OpenChangelogLog("redis+unix:///nonexistent-dir/redis.sock?stream=s");
+  EXPECT_THAT(log, IsError(503, ErrorCode::kServiceUnavailable));
+  EXPECT_THAT(std::string(log.status().message()),
+              HasSubstr("redis+unix:///nonexistent-dir/redis.sock?stream=s: cannot connect"));
+  // Port 1 on the loopback: refused at once.
+  log = OpenChangelogLog("redis://127.0.0.1:1/s");
+  EXPECT_THAT(log, IsError(503, ErrorCode::kServiceUnavailable));
+  EXPECT_THAT(std::string(log.status().message()), HasSubstr("redis://127.0.0.1:1/s: "));
+}
+
+// --- against redis-server --------------------------------------------------------
+
+class RedisLogTest : public ::testing::Test {
+ protected:
+  virtual bool appendonly() const { return false; }
+
+  void SetUp() override {
+    if (RedisServer::Binary().empty()) GTEST_SKIP() << RedisServer::kNotFound;
+    server_ = std::make_unique<RedisServer>(appendonly());
+    absl::Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+  }
+
+  std::unique_ptr<ChangelogLog> Open(const std::string& stream = "users-p0") {
+    absl::StatusOr<std::unique_ptr<ChangelogLog>> log = OpenChangelogLog(server_->Url(stream));
+    EXPECT_THAT(log, IsOk());
+    return log.ok() ? std::move(*log) : nullptr;
+  }
+
+  std::unique_ptr<RedisLog> OpenWith(const RedisLogOptions& options,
+                                     const std::string& stream = "users-p0") {
+    absl::StatusOr<LogUrl> url = ParseLogUrl(server_->Url(stream));
+    EXPECT_THAT(url, IsOk());
+    absl::StatusOr<std::unique_ptr<RedisLog>> log = RedisLog::Open(*url, options);
+    EXPECT_THAT(log, IsOk());
+    return log.ok() ? std::move(*log) : nullptr;
+  }
+
+  std::string Xlen(const std::string& stream = "users-p0") {
+    return server_->Run({"XLEN", stream});
+  }
+
+  std::unique_ptr<RedisServer> server_;
+};
+
+TEST_F(RedisLogTest, AppendsAndReadsBackInOrder) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->url(), server_->Url("users-p0"));
+  const std::string binary(
+      "batch\0with\xff"
+      "bytes",
+      16);
+  absl::StatusOr<std::string> first = log->AppendIf("", 3, 1, "one");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(*first, "3-1");
+  absl::StatusOr<std::string> second = log->AppendIf("3-1", 5, 1, binary);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(*second, "5-1");
+  absl::StatusOr<std::string> third = log->AppendIf("5-1", 9, 1, "");
+  ASSERT_THAT(third, IsOk());
+  EXPECT_EQ(*third, "9-1");
+
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      log->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].id, "3-1");
+  EXPECT_EQ((*entries)[0].data, "one");
+  EXPECT_EQ((*entries)[1].id, "5-1");
+  EXPECT_EQ((*entries)[1].data, binary);
+  EXPECT_EQ((*entries)[2].id, "9-1");
+  EXPECT_EQ((*entries)[2].data, "");
+  // The same through a blocking read that has something at once.
+  entries = log->ReadAfter(0, 100, absl::Seconds(30));
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(Ids(*entries), ElementsAre("3-1", "5-1", "9-1"));
+  EXPECT_EQ((*entries)[1].data, binary);
+}
+
+TEST_F(RedisLogTest, LastIdIsTheLastAppended) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("")));
+  ASSERT_THAT(log->AppendIf("", 0, 1, "fence"), IsOk());
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("0-1")));
+  ASSERT_THAT(log->AppendIf("0-1", 4, 1, "b"), IsOk());
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("4-1")));
+  // Another stream on the same server is another log.
+  std::unique_ptr<ChangelogLog> other = Open("users-p1");
+  ASSERT_NE(other, nullptr);
+  EXPECT_THAT(other->LastId(), IsOkAndHolds(std::string("")));
+}
+
+TEST_F(RedisLogTest, StaleAppenderIsFencedAndAppendsNothing) {
+  std::unique_ptr<ChangelogLog> old_leader = Open();
+  std::unique_ptr<ChangelogLog> new_leader = Open();
+  ASSERT_NE(old_leader, nullptr);
+  ASSERT_NE(new_leader, nullptr);
+  ASSERT_THAT(old_leader->AppendIf("", 0, 1, "fence 1"), IsOk());
+  ASSERT_THAT(old_leader->AppendIf("0-1", 10, 1, "batch"), IsOk());
+  // A new leader fences the old one: same sequence, next epoch.
+  ASSERT_THAT(new_leader->AppendIf("10-1", 10, 2, "fence 2"), IsOk());
+
+  absl::StatusOr<std::string> stale = old_leader->AppendIf("10-1", 12, 1, "lost");
+  ExpectFenced(stale.status(), "10-2");
+  // From an empty expectation too.
+  ExpectFenced(old_leader->AppendIf("", 12, 1, "lost").status(), "10-2");
+  EXPECT_EQ(Xlen(), "3");
+  EXPECT_THAT(old_leader->LastId(), IsOkAndHolds(std::string("10-2")));
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      new_leader->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  // (0-1, the first fence, holds no event after 0.)
+  EXPECT_THAT(Ids(*entries), ElementsAre("10-1", "10-2"));
+  // The new leader goes on.
+  EXPECT_THAT(new_leader->AppendIf("10-2", 12, 2, "next"), IsOkAndHolds(std::string("12-2")));
+}
+
+TEST_F(RedisLogTest, AppendRefusesBadIds) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  absl::StatusOr<std::string> zero = log->AppendIf("", 0, 0, "x");
+  EXPECT_THAT(zero, IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_THAT(std::string(zero.status().message()), HasSubstr("0-0"));
+  ASSERT_THAT(log->AppendIf("", 5, 1, "x"), IsOk());
+  for (const char* bad : {"5", "5-", "x-1", "05-1", "5-1 "}) {
+    absl::StatusOr<std::string> appended = log->AppendIf(bad, 6, 1, "x");
+    EXPECT_THAT(appended, IsError(400, ErrorCode::kInvalidParameter)) << bad;
+    EXPECT_THAT(std::string(appended.status().message()), HasSubstr("is not an entry ID")) << bad;
+  }
+  // Not after the expected ID: same, or an earlier epoch or sequence.
+  for (const auto& [sequence, epoch] : {std::pair<uint64_t, uint64_t>{5, 1}, {5, 0}, {4, 9}}) {
+    absl::StatusOr<std::string> appended = log->AppendIf("5-1", sequence, epoch, "x");
+    EXPECT_THAT(appended, IsError(400, ErrorCode::kInvalidParameter));
+    EXPECT_THAT(std::string(appended.status().message()), HasSubstr("is not after the expected"));
+  }
+  EXPECT_EQ(Xlen(), "1");
+}
+
+TEST_F(RedisLogTest, ReadAfterResumesExactlyAfterASequence) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  // Batches of events 1-3, 4-7, 8-10, then a fence entry (no events) and 11.
+  ASSERT_THAT(log->AppendIf("", 3, 1, "1-3"), IsOk());
+  ASSERT_THAT(log->AppendIf("3-1", 7, 1, "4-7"), IsOk());
+  ASSERT_THAT(log->AppendIf("7-1", 10, 1, "8-10"), IsOk());
+  ASSERT_THAT(log->AppendIf("10-1", 10, 2, "fence"), IsOk());
+  ASSERT_THAT(log->AppendIf("10-2", 11, 2, "11"), IsOk());
+
+  const struct {
+    uint64_t after;
+    std::vector<std::string> ids;
+  } kCases[] = {
+      {0, {"3-1", "7-1", "10-1", "10-2", "11-2"}},
+      {2, {"3-1", "7-1", "10-1", "10-2", "11-2"}},  // 1-3 straddles 2
+      {3, {"7-1", "10-1", "10-2", "11-2"}},
+      {5, {"7-1", "10-1", "10-2", "11-2"}},  // 4-7 straddles 5
+      {7, {"10-1", "10-2", "11-2"}},
+      {9, {"10-1", "10-2", "11-2"}},
+      {10, {"11-2"}},
+      {11, {}},
+      {kMaxU64 - 1, {}},
+      {kMaxU64, {}},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.after);
+    absl::StatusOr<std::vector<ChangelogLog::Entry>> range =
+        log->ReadAfter(c.after, 100, absl::ZeroDuration());
+    ASSERT_THAT(range, IsOk());
+    EXPECT_EQ(Ids(*range), c.ids);
+    if (c.ids.empty()) continue;
+    // A blocking read returns the same at once.
+    absl::StatusOr<std::vector<ChangelogLog::Entry>> blocking =
+        log->ReadAfter(c.after, 100, absl::Seconds(30));
+    ASSERT_THAT(blocking, IsOk());
+    EXPECT_EQ(Ids(*blocking), c.ids);
+  }
+  // `max` bounds the count; 0 reads nothing.
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> two = log->ReadAfter(3, 2, absl::ZeroDuration());
+  ASSERT_THAT(two, IsOk());
+  EXPECT_THAT(Ids(*two), ElementsAre("7-1", "10-1"));
+  two = log->ReadAfter(3, 2, absl::Seconds(30));
+  ASSERT_THAT(two, IsOk());
+  EXPECT_THAT(Ids(*two), ElementsAre("7-1", "10-1"));
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> none = log->ReadAfter(0, 0, absl::Seconds(30));
+  ASSERT_THAT(none, IsOk());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(RedisLogTest, ReadAfterWaitsForAnAppendFromAnotherThread) {
+  std::unique_ptr<ChangelogLog> reader = Open();
+  std::unique_ptr<ChangelogLog> writer = Open();
+  ASSERT_NE(reader, nullptr);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_THAT(writer->AppendIf("", 4, 1, "old"), IsOk());
+
+  // Nothing after 4: a zero wait answers at once, a short one runs out.
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> nothing =
+      reader->ReadAfter(4, 10, absl::ZeroDuration());
+  ASSERT_THAT(nothing, IsOk());
+  EXPECT_TRUE(nothing->empty());
+  nothing = reader->ReadAfter(4, 10, absl::Milliseconds(20));
+  ASSERT_THAT(nothing, IsOk());
+  EXPECT_TRUE(nothing->empty());
+
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> read;
+  std::thread blocked([&] { read = reader->ReadAfter(4, 10, absl::Seconds(60)); });
+  // The read is blocked on the server before the append is made.
+  const bool was_blocked = server_->WaitForBlockedClients(1);
+  absl::StatusOr<std::string> appended = writer->AppendIf("4-1", 6, 1, "new");
+  blocked.join();
+  ASSERT_TRUE(was_blocked);
+  ASSERT_THAT(appended, IsOk());
+  ASSERT_THAT(read, IsOk());
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].id, "6-1");
+  EXPECT_EQ((*read)[0].data, "new");
+}
+
+TEST_F(RedisLogTest, ReadAfterRefusesAnEntryThatIsNoBatch) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, "ok"), IsOk());
+  ASSERT_EQ(server_->Run({"XADD", "users-p0", "2-1", "other", "x"}), "2-1");
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> read =
+      log->ReadAfter(0, 10, absl::ZeroDuration());
+  EXPECT_THAT(read, IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_THAT(std::string(read.status().message()), HasSubstr("entry 2-1 has no field 'b'"));
+}
+
+TEST_F(RedisLogTest, ScriptsSurviveAScriptFlush) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, "a"), IsOk());
+  ASSERT_EQ(server_->Run({"SCRIPT", "FLUSH"}), "OK");
+  // EVALSHA answers NOSCRIPT; the body is sent again.
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("1-1")));
+  ASSERT_EQ(server_->Run({"SCRIPT", "FLUSH"}), "OK");
+  ExpectFenced(log->AppendIf("", 2, 1, "b").status(), "1-1");
+  EXPECT_THAT(log->AppendIf("1-1", 2, 1, "b"), IsOkAndHolds(std::string("2-1")));
+}
+
+TEST_F(RedisLogTest, CheckpointRoundTrips) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  absl::StatusOr<ChangelogLog::Checkpoint> none = log->GetCheckpoint();
+  EXPECT_THAT(none, IsError(404, ErrorCode::kNotFound));
+  EXPECT_THAT(std::string(none.status().message()), HasSubstr("no checkpoint"));
+
+  const std::string bytes("checkpoint\0bytes", 16);
+  ASSERT_THAT(log->PutCheckpoint(42, bytes), IsOk());
+  absl::StatusOr<ChangelogLog::Checkpoint> got = log->GetCheckpoint();
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->sequence, 42u);
+  EXPECT_EQ(got->bytes, bytes);
+  EXPECT_EQ(server_->Run({"HGET", "users-p0/checkpoint", "parts"}), "1");
+
+  // Replaced, by an empty one.
+  ASSERT_THAT(log->PutCheckpoint(kMaxU64, ""), IsOk());
+  got = log->GetCheckpoint();
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->sequence, kMaxU64);
+  EXPECT_EQ(got->bytes, "");
+}
+
+TEST_F(RedisLogTest, CheckpointInParts) {
+  RedisLogOptions options;
+  options.checkpoint_part_bytes = 7;
+  std::unique_ptr<RedisLog> log = OpenWith(options);
+  ASSERT_NE(log, nullptr);
+  std::string bytes;
+  for (int i = 0; i < 100; ++i) bytes.push_back(static_cast<char>(i * 37));
+  ASSERT_THAT(log->PutCheckpoint(9, bytes), IsOk());
+  EXPECT_EQ(server_->Run({"HGET", "users-p0/checkpoint", "parts"}), "15");  // ceil(100 / 7)
+  EXPECT_EQ(server_->Run({"HSTRLEN", "users-p0/checkpoint", "part:14"}), "2");
+  absl::StatusOr<ChangelogLog::Checkpoint> got = log->GetCheckpoint();
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->sequence, 9u);
+  EXPECT_EQ(got->bytes, bytes);
+  // Another log with the default part size reads it too.
+  std::unique_ptr<ChangelogLog> reader = Open();
+  ASSERT_NE(reader, nullptr);
+  got = reader->GetCheckpoint();
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->bytes, bytes);
+
+  // A smaller replacement leaves none of the old parts: sequence, parts and
+  // 3 parts.
+  ASSERT_THAT(log->PutCheckpoint(12, bytes.substr(0, 20)), IsOk());
+  EXPECT_EQ(server_->Run({"HLEN", "users-p0/checkpoint"}), "5");
+  got = reader->GetCheckpoint();
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->sequence, 12u);
+  EXPECT_EQ(got->bytes, bytes.substr(0, 20));
+
+  // A damaged hash is reported, not returned.
+  ASSERT_EQ(server_->Run({"HDEL", "users-p0/checkpoint", "part:1"}), "1");
+  got = reader->GetCheckpoint();
+  EXPECT_THAT(got, IsError(503, ErrorCode::kServiceUnavailable));
+  EXPECT_THAT(std::string(got.status().message()), HasSubstr("part 1 of 3 is missing"));
+}
+
+TEST_F(RedisLogTest, OptionsOutOfRangeAreRefused) {
+  absl::StatusOr<LogUrl> url = ParseLogUrl(server_->Url("s"));
+  ASSERT_THAT(url, IsOk());
+  RedisLogOptions options;
+  options.checkpoint_part_bytes = 0;
+  EXPECT_THAT(RedisLog::Open(*url, options), IsError(400, ErrorCode::kInvalidParameter));
+  options = RedisLogOptions();
+  options.checkpoint_part_bytes = (size_t{512} << 20) + 1;
+  EXPECT_THAT(RedisLog::Open(*url, options), IsError(400, ErrorCode::kInvalidParameter));
+  options = RedisLogOptions();
+  options.command_timeout = absl::ZeroDuration();
+  EXPECT_THAT(RedisLog::Open(*url, options), IsError(400, ErrorCode::kInvalidParameter));
+}
+
+TEST_F(RedisLogTest, TrimOnlyBehindTheCheckpoint) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  std::unique_ptr<ChangelogLog> stale = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_NE(stale, nullptr);
+  ASSERT_THAT(log->AppendIf("", 3, 1, "1-3"), IsOk());
+  ASSERT_THAT(log->AppendIf("3-1", 7, 1, "4-7"), IsOk());
+  ASSERT_THAT(log->AppendIf("7-1", 10, 1, "8-10"), IsOk());
+
+  absl::Status trimmed = log->TrimThrough(3);
+  EXPECT_THAT(trimmed, IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_THAT(std::string(trimmed.message()), HasSubstr("no checkpoint is stored"));
+
+  ASSERT_THAT(log->PutCheckpoint(7, "state at 7"), IsOk());
+  trimmed = log->TrimThrough(8);
+  EXPECT_THAT(trimmed, IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_THAT(std::string(trimmed.message()),
+              HasSubstr("cannot trim through 8: after the stored checkpoint's sequence 7"));
+  trimmed = log->TrimThrough(kMaxU64);
+  EXPECT_THAT(trimmed, IsError(400, ErrorCode::kInvalidParameter));
+  EXPECT_EQ(Xlen(), "3");
+
+  // Through 5: 1-3 goes, 4-7 (straddling 5) stays.
+  ASSERT_THAT(log->TrimThrough(5), IsOk());
+  EXPECT_EQ(Xlen(), "2");
+  ASSERT_THAT(log->TrimThrough(7), IsOk());
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> left =
+      log->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(left, IsOk());
+  EXPECT_THAT(Ids(*left), ElementsAre("10-1"));
+  ASSERT_THAT(log->TrimThrough(7), IsOk());  // again: nothing to do
+
+  // Everything trimmed: the stream's last ID stays, no stale appender gets
+  // in, and the stream goes on.
+  ASSERT_THAT(log->PutCheckpoint(10, "state at 10"), IsOk());
+  ASSERT_THAT(log->TrimThrough(10), IsOk());
+  EXPECT_EQ(Xlen(), "0");
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("10-1")));
+  ExpectFenced(stale->AppendIf("", 12, 2, "x").status(), "10-1");
+  ExpectFenced(stale->AppendIf("7-1", 12, 2, "x").status(), "10-1");
+  EXPECT_EQ(Xlen(), "0");
+  EXPECT_THAT(stale->AppendIf("10-1", 12, 2, "y"), IsOkAndHolds(std::string("12-2")));
+  left = log->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(left, IsOk());
+  EXPECT_THAT(Ids(*left), ElementsAre("12-2"));
+
+  // Through 2^64-1, with a checkpoint there: everything goes.
+  ASSERT_THAT(log->PutCheckpoint(kMaxU64, "all"), IsOk());
+  ASSERT_THAT(log->TrimThrough(kMaxU64), IsOk());
+  EXPECT_EQ(Xlen(), "0");
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("12-2")));
+}
+
+TEST_F(RedisLogTest, SeveralAppendersExactlyOneWinsEachRound) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 25;
+  // Threads 0 and 1 share one log (its mutex); 2 and 3 have their own.
+  std::vector<std::unique_ptr<ChangelogLog>> logs;
+  for (int i = 0; i < 3; ++i) logs.push_back(Open());
+  for (const auto& log : logs) ASSERT_NE(log, nullptr);
+  auto log_of = [&](int thread) { return logs[thread < 2 ? 0 : thread - 1].get(); };
+
+  std::vector<std::string> winners;
+  for (int round = 1; round <= kRounds; ++round) {
+    absl::StatusOr<std::string> expected = logs[0]->LastId();
+    ASSERT_THAT(expected, IsOk());
+    absl::Notification go;
+    std::atomic<int> wins{0};
+    std::atomic<int> fenced{0};
+    std::atomic<int> other{0};
+    std::vector<std::string> ids(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        go.WaitForNotification();
+        absl::StatusOr<std::string> id =
+            log_of(t)->AppendIf(*expected, round, t + 1, absl::StrCat("round ", round, " by ", t));
+        if (id.ok()) {
+          ids[t] = *id;
+          ++wins;
+        } else if (absl::StrContains(id.status().message(), "fenced")) {
+          ++fenced;
+        } else {
+          ++other;
+        }
+      });
+    }
+    go.Notify();
+    for (std::thread& thread : threads) thread.join();
+    ASSERT_EQ(wins.load(), 1) << "round " << round;
+    ASSERT_EQ(fenced.load(), kThreads - 1) << "round " << round;
+    ASSERT_EQ(other.load(), 0);
+    for (const std::string& id : ids) {
+      if (!id.empty()) winners.push_back(id);
+    }
+    EXPECT_THAT(logs[2]->LastId(), IsOkAndHolds(winners.back()));
+  }
+  EXPECT_EQ(Xlen(), absl::StrCat(kRounds));
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> all =
+      logs[1]->ReadAfter(0, 1000, absl::ZeroDuration());
+  ASSERT_THAT(all, IsOk());
+  EXPECT_EQ(Ids(*all), winners);
+  for (size_t i = 0; i < all->size(); ++i) {
+    uint64_t sequence = 0;
+    uint64_t epoch = 0;
+    ASSERT_TRUE(ParseEntryId((*all)[i].id, &sequence, &epoch));
+    EXPECT_EQ(sequence, i + 1);
+    EXPECT_EQ((*all)[i].data, absl::StrCat("round ", i + 1, " by ", epoch - 1));
+  }
+}
+
+// A server that keeps what it acknowledged across restarts.
+class RedisLogRestartTest : public RedisLogTest {
+ protected:
+  bool appendonly() const override { return true; }
+};
+
+void ExpectUnavailable(const absl::Status& status, const std::string& url) {
+  EXPECT_THAT(status, IsError(503, ErrorCode::kServiceUnavailable));
+  EXPECT_THAT(std::string(status.message()), HasSubstr(url + ": "));
+}
+
+TEST_F(RedisLogRestartTest, AServerDownAnswers503AndComesBackWithWhatItAcknowledged) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  const std::string url = log->url();
+  ASSERT_THAT(log->AppendIf("", 2, 1, "a"), IsOk());
+  ASSERT_THAT(log->AppendIf("2-1", 5, 1, "b"), IsOk());
+  ASSERT_THAT(log->PutCheckpoint(2, "at 2"), IsOk());
+  ASSERT_THAT(log->TrimThrough(2), IsOk());
+
+  server_->Kill();
+  // Every call fails cleanly (no SIGPIPE, no crash), and again when retried.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ExpectUnavailable(log->LastId().status(), url);
+    ExpectUnavailable(log->AppendIf("5-1", 6, 1, "c").status(), url);
+    ExpectUnavailable(log->ReadAfter(0, 10, absl::ZeroDuration()).status(), url);
+    ExpectUnavailable(log->ReadAfter(0, 10, absl::Milliseconds(10)).status(), url);
+    ExpectUnavailable(log->PutCheckpoint(5, "at 5"), url);
+    ExpectUnavailable(log->GetCheckpoint().status(), url);
+    ExpectUnavailable(log->TrimThrough(1), url);
+  }
+  ExpectUnavailable(OpenChangelogLog(url).status(), url);
+
+  // Back (same socket, same data): the same object reconnects.
+  absl::Status started = server_->Start();
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("5-1")));
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      log->ReadAfter(0, 10, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(Ids(*entries), ElementsAre("5-1"));
+  absl::StatusOr<ChangelogLog::Checkpoint> checkpoint = log->GetCheckpoint();
+  ASSERT_THAT(checkpoint, IsOk());
+  EXPECT_EQ(checkpoint->sequence, 2u);
+  EXPECT_EQ(checkpoint->bytes, "at 2");
+  ASSERT_THAT(log->AppendIf("5-1", 6, 1, "c"), IsOk());
+
+  // A clean restart in between two calls: the next call reconnects.
+  started = server_->Restart();
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("6-1")));
+  // Trimming everything survives a restart too: the last ID stays.
+  ASSERT_THAT(log->PutCheckpoint(6, "at 6"), IsOk());
+  ASSERT_THAT(log->TrimThrough(6), IsOk());
+  server_->Kill();
+  started = server_->Start();
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("6-1")));
+  ExpectFenced(log->AppendIf("", 7, 2, "x").status(), "6-1");
+  EXPECT_EQ(Xlen(), "0");
+}
+
+TEST_F(RedisLogRestartTest, ABlockedReadAnswers503WhenTheServerDies) {
+  std::unique_ptr<ChangelogLog> reader = Open();
+  ASSERT_NE(reader, nullptr);
+  const std::string url = reader->url();
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> read;
+  std::thread blocked([&] { read = reader->ReadAfter(0, 10, absl::Seconds(60)); });
+  const bool was_blocked = server_->WaitForBlockedClients(1);
+  server_->Kill();
+  blocked.join();
+  ASSERT_TRUE(was_blocked);
+  ExpectUnavailable(read.status(), url);
+  absl::Status started = server_->Start();
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_THAT(reader->LastId(), IsOkAndHolds(std::string("")));
+}
+
+}  // namespace
+}  // namespace userstore_testing
