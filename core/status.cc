@@ -35,6 +35,7 @@ extern constexpr ErrorInfo kErrorTable[] = {
      "Invalid parameter"},
     {ErrorCode::kMethodNotAllowed, 405, absl::StatusCode::kUnimplemented, "MethodNotAllowed",
      "Method not allowed"},
+    {ErrorCode::kForbidden, 403, absl::StatusCode::kPermissionDenied, "Forbidden", "Forbidden"},
     {ErrorCode::kNotFound, 404, absl::StatusCode::kNotFound, "NotFound",
      "The requested resource %s was not found"},
     {ErrorCode::kRoleInUse, 409, absl::StatusCode::kFailedPrecondition, "RoleInUse",
@@ -139,6 +140,8 @@ const ErrorInfo* LookupError(ErrorCode code) {
       return nullptr;
     case ErrorCode::kInvalidParameter:
       return Row<ErrorCode::kInvalidParameter>();
+    case ErrorCode::kForbidden:
+      return Row<ErrorCode::kForbidden>();
     case ErrorCode::kNotFound:
       return Row<ErrorCode::kNotFound>();
     case ErrorCode::kMethodNotAllowed:

@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "userstore/replication.h"
+
 #include "core/durable/durable_store.h"
 #include "core/event_bus.h"
 #include "core/store_impl.h"
@@ -18,12 +20,31 @@ UserStore::UserStore(std::unique_ptr<internal::StoreImpl> impl) : impl_(std::mov
 
 UserStore::~UserStore() = default;
 
-// Every write goes through here: one branch for an in-memory store. On a
-// durable one, a journal that cannot take the write's record throws
-// JournalUnavailable before the change (nothing changed: its status is the
-// answer), and kSyncEachWrite waits for the record to be durable.
+// Every write but Apply goes through here. With no gate, one atomic load
+// and one branch. With one, its BeforeWrite answers first (nothing has
+// changed when it refuses), and its AfterWrite sees a sequence at least the
+// write's own: the write has published before it returns, so last_sequence()
+// covers it (a later write's may be counted too, which only asks for more).
 template <typename Result, typename Fn>
 Result UserStore::Write(Fn&& fn) {
+  WriteGate* gate = gate_.load(std::memory_order_acquire);
+  if (gate == nullptr) return WriteLocal<Result>(std::forward<Fn>(fn));
+  absl::Status before = gate->BeforeWrite();
+  if (!before.ok()) return before;
+  Result result = WriteLocal<Result>(std::forward<Fn>(fn));
+  if (result.ok()) {
+    absl::Status after = gate->AfterWrite(impl_->last_sequence());
+    if (!after.ok()) return after;
+  }
+  return result;
+}
+
+// One branch for an in-memory store. On a durable one, a journal that cannot
+// take the write's record throws JournalUnavailable before the change
+// (nothing changed: its status is the answer), and kSyncEachWrite waits for
+// the record to be durable.
+template <typename Result, typename Fn>
+Result UserStore::WriteLocal(Fn&& fn) {
   if (durable_ == nullptr) return fn();
   try {
     Result result = fn();
@@ -80,7 +101,8 @@ absl::StatusOr<User> UserStore::UpdateUser(absl::string_view service_sid, absl::
 absl::Status UserStore::UpdateUser(absl::string_view service_sid, absl::string_view user,
                                    const UpdateUserRequestView& request,
                                    absl::FunctionRef<void(const UserView&)> updated) {
-  return Write<absl::Status>([&] { return impl_->UpdateUser(service_sid, user, request, updated); });
+  return Write<absl::Status>(
+      [&] { return impl_->UpdateUser(service_sid, user, request, updated); });
 }
 
 absl::Status UserStore::DeleteUser(absl::string_view service_sid, absl::string_view user) {
@@ -89,7 +111,8 @@ absl::Status UserStore::DeleteUser(absl::string_view service_sid, absl::string_v
 
 absl::StatusOr<GetOrCreateResult> UserStore::GetOrCreateUser(absl::string_view service_sid,
                                                              const CreateUserRequest& request) {
-  return Write<absl::StatusOr<GetOrCreateResult>>([&] { return impl_->GetOrCreateUser(service_sid, request); });
+  return Write<absl::StatusOr<GetOrCreateResult>>(
+      [&] { return impl_->GetOrCreateUser(service_sid, request); });
 }
 
 absl::StatusOr<UserPage> UserStore::ListUsers(absl::string_view service_sid,
@@ -184,7 +207,22 @@ bool UserStore::Unsubscribe(uint64_t subscription_id) {
 uint64_t UserStore::last_sequence() const { return impl_->last_sequence(); }
 
 absl::Status UserStore::Apply(const ChangeEvent& event) {
-  return Write<absl::Status>([&] { return impl_->Apply(event); });
+  // Not through the gate: this is how a follower takes its leader's events.
+  return WriteLocal<absl::Status>([&] { return impl_->Apply(event); });
+}
+
+void UserStore::SetWriteGate(WriteGate* gate) { gate_.store(gate, std::memory_order_release); }
+
+uint64_t UserStore::sid_draws() const { return impl_->draws(); }
+
+absl::Status UserStore::AdvanceSidDraws(uint64_t draws) {
+  if (impl_->draws() >= draws) return absl::OkStatus();
+  impl_->AdvanceDrawsTo(draws);
+  // A durable store's journal records carry the draw count, and recovery
+  // takes a jump of more than a few draws between two records for damage:
+  // a checkpoint records the new count, so the next record follows it.
+  if (durable_ != nullptr) return durable_->Checkpoint();
+  return absl::OkStatus();
 }
 
 absl::Status UserStore::CheckInvariants() const { return impl_->CheckInvariants(); }

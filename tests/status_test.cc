@@ -32,6 +32,7 @@ struct ExpectedRow {
 const ExpectedRow kExpected[] = {
     {ErrorCode::kInvalidParameter, 20001, 400, "Invalid parameter"},
     {ErrorCode::kMethodNotAllowed, 20004, 405, "Method not allowed"},
+    {ErrorCode::kForbidden, 20403, 403, "Forbidden"},
     {ErrorCode::kNotFound, 20404, 404, "The requested resource %s was not found"},
     {ErrorCode::kRoleInUse, 20409, 409, "Role is in use"},
     {ErrorCode::kTooManyRequests, 20429, 429, "Too Many Requests"},

@@ -33,9 +33,9 @@ namespace userstore {
 // userstore::WriteGate
 //
 // Called around every write of the store it is set on (user, service and role
-// creates, updates and deletes, presence and channel counts, batches): not
-// around `UserStore::Apply`, which is how a follower applies its leader's
-// events, nor around reads.
+// creates, updates and deletes, GetOrCreateUser, presence and channel
+// counts): not around `UserStore::Apply`, which is how a follower applies its
+// leader's events, nor around reads (batched reads, ReadUsers, included).
 //
 // Thread safety: called concurrently from every writing thread; an
 // implementation must be thread-safe and must not call back into the store's

@@ -55,6 +55,7 @@
 #ifndef USERSTORE_USER_STORE_H_
 #define USERSTORE_USER_STORE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -444,10 +445,12 @@ class UserStore {
   // UserStore::SetWriteGate()
   //
   // Sets the gate every write passes (replication.h: before it changes
-  // anything, and after it succeeded), or none with nullptr. `Apply` and
-  // reads do not pass it. The gate is not owned and must outlive the store
-  // or be unset first; set it before other threads write (a write in flight
-  // may still see the previous gate). Costs one atomic load per write.
+  // anything, and after it succeeded), or none with nullptr. Every method
+  // that may write passes it, GetOrCreateUser included (even when the user
+  // exists); `Apply` and reads (ReadUsers' batches included) do not. The
+  // gate is not owned and must outlive the store or be unset first; set it
+  // before other threads write (a write in flight may still see the previous
+  // gate). Costs one atomic load per write.
   void SetWriteGate(WriteGate* gate);
 
   // UserStore::sid_draws()
@@ -460,9 +463,23 @@ class UserStore {
   //
   // Steps the SID generator until it has drawn `draws` (nothing when it has
   // drawn that many already): a promoted follower takes over its leader's
-  // generator this way and never hands out a SID the leader handed out.
-  // Thread-safe; O(draws - sid_draws()).
-  void AdvanceSidDraws(uint64_t draws);
+  // generator this way and never hands out a SID the leader handed out (two
+  // stores built with the same seed hand out the same SIDs after the same
+  // number of draws).
+  //
+  // On a durable store an advance also takes a checkpoint (Checkpoint()),
+  // which records the new count: the journal's records carry the count, and
+  // recovery takes a jump of more than a few draws between two records for
+  // damage. Its error is the answer (the generator has advanced in memory
+  // all the same); until a later checkpoint succeeds, a write journaled
+  // after the advance would make the next open refuse the journal, so a
+  // caller that gets an error must not let the store take writes (keep its
+  // write gate refusing) and should retry. Always OK in memory.
+  //
+  // Thread-safe. O(draws - sid_draws()), plus the checkpoint's O(n) on a
+  // durable store when it advanced. `draws` comes from a trusted leader: it
+  // is not bounded here.
+  absl::Status AdvanceSidDraws(uint64_t draws);
 
   // UserStore::CheckInvariants()
   //
@@ -530,12 +547,18 @@ class UserStore {
   friend class internal::DurableStore;
   explicit UserStore(std::unique_ptr<internal::StoreImpl> impl);
 
-  // Runs a write; on a durable store turns a full or failed journal into its
-  // status and, for kSyncEachWrite, waits for the write to be durable.
+  // Runs a write through the write gate (when one is set), then WriteLocal.
   template <typename Result, typename Fn>
   Result Write(Fn&& fn);
+  // Runs a write without the gate (Apply's path); on a durable store turns a
+  // full or failed journal into its status and, for kSyncEachWrite, waits
+  // for the write to be durable.
+  template <typename Result, typename Fn>
+  Result WriteLocal(Fn&& fn);
 
   std::unique_ptr<internal::StoreImpl> impl_;
+  // SetWriteGate's gate, or nullptr; not owned.
+  std::atomic<WriteGate*> gate_{nullptr};
   // Declared after impl_, so destroyed first: it refers to the engine.
   std::unique_ptr<internal::DurableStore> durable_;
 };
