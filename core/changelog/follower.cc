@@ -81,7 +81,13 @@ class ChangelogFollower::Impl : public WriteGate {
     }
     uint64_t applied_through = store_->last_sequence();
     auto entries = log_->ReadAfter(applied_through, 64, wait);
-    if (!entries.ok()) return entries.status();
+    if (!entries.ok()) {
+      if (absl::IsUnavailable(entries.status())) return entries.status();  // retry
+      // Something in the stream that is not a changelog entry (a foreign
+      // writer's): no later read gets past it.
+      return Stop(ChangelogLog::Entry{"after " + ChangelogLog::EntryId(applied_through, 0), ""},
+                  entries.status().message());
+    }
     uint64_t applied = 0;
     for (const ChangelogLog::Entry& entry : *entries) {
       uint64_t entry_sequence = 0;
@@ -362,7 +368,7 @@ absl::StatusOr<ChangelogFollower::Promoted> ChangelogFollower::Promote(
     auto draws = impl->LeaderDraws();
     if (!draws.ok()) return draws.status();
     UserStore& store = impl->store();
-    store.AdvanceSidDraws(*draws);
+    USERSTORE_RETURN_IF_ERROR(store.AdvanceSidDraws(*draws));
     store.SetWriteGate(nullptr);
     ChangelogOptions leader_options = options;
     if (leader_options.env == nullptr) leader_options.env = impl->env();

@@ -192,19 +192,32 @@ class ChangelogLeader::Impl : public WriteGate {
       const uint64_t last = batch.events.back().sequence;
       std::string data;
       absl::Status status = EncodeChangelogBatch(batch, &data);
-      absl::StatusOr<std::string> id = status;
-      if (status.ok()) id = log_->AppendIf(last_id_, last, epoch_, data);
+      absl::StatusOr<std::string> id =
+          status.ok() ? log_->AppendIf(last_id_, last, epoch_, data)
+                      : absl::StatusOr<std::string>(status);
+      // Refused: fenced, unless the stream ends with an entry of this epoch
+      // (only this leader appends in it): an earlier append whose answer was
+      // lost (a timeout, the log restarting) landed after all, possibly with
+      // fewer events than this attempt. What it holds is shipped.
+      uint64_t landed = 0;
       if (!id.ok() && absl::IsPermissionDenied(id.status())) {
-        // Refused: fenced, unless it is our own append whose answer was lost.
         auto end = log_->LastId();
-        if (end.ok() && *end == ChangelogLog::EntryId(last, epoch_)) id = *end;
+        uint64_t end_sequence = 0;
+        uint64_t end_epoch = 0;
+        if (end.ok() && ChangelogLog::ParseEntryId(*end, &end_sequence, &end_epoch) &&
+            end_epoch == epoch_ && *end != last_id_) {
+          last_id_ = *end;
+          landed = end_sequence;
+        }
       }
       absl::MutexLock lock(&mu_);
-      if (id.ok()) {
-        last_id_ = *id;
-        pending_.erase(pending_.begin(),
-                       pending_.begin() + static_cast<ptrdiff_t>(batch.events.size()));
-        shipped_ = last;
+      if (id.ok() || landed != 0) {
+        if (id.ok()) {
+          last_id_ = *id;
+          landed = last;
+        }
+        while (!pending_.empty() && pending_.front().sequence <= landed) pending_.pop_front();
+        shipped_ = std::max(shipped_, landed);
         ++batches_;
         cv_.SignalAll();
         continue;

@@ -147,15 +147,6 @@ int ParseVersion(absl::string_view info, std::string* text) {
 
 }  // namespace
 
-std::string FormatEntryId(uint64_t last_sequence, uint64_t epoch) {
-  return absl::StrCat(last_sequence, "-", epoch);
-}
-
-bool ParseEntryId(absl::string_view id, uint64_t* last_sequence, uint64_t* epoch) {
-  const size_t dash = id.find('-');
-  if (dash == absl::string_view::npos) return false;
-  return ParseU64(id.substr(0, dash), last_sequence) && ParseU64(id.substr(dash + 1), epoch);
-}
 
 void RedisLog::ReplyDeleter::operator()(redisReply* reply) const { freeReplyObject(reply); }
 
@@ -373,14 +364,14 @@ absl::StatusOr<std::string> RedisLog::LastId() {
 absl::StatusOr<std::string> RedisLog::AppendIf(absl::string_view expected_last_id,
                                                uint64_t last_sequence, uint64_t epoch,
                                                absl::string_view data) {
-  const std::string id = FormatEntryId(last_sequence, epoch);
+  const std::string id = ChangelogLog::EntryId(last_sequence, epoch);
   if (last_sequence == 0 && epoch == 0) {
     return InvalidParameterError(absl::StrCat(url_, ": the entry ID 0-0 is not allowed"));
   }
   if (!expected_last_id.empty()) {
     uint64_t expected_sequence = 0;
     uint64_t expected_epoch = 0;
-    if (!ParseEntryId(expected_last_id, &expected_sequence, &expected_epoch)) {
+    if (!ChangelogLog::ParseEntryId(expected_last_id, &expected_sequence, &expected_epoch)) {
       return InvalidParameterError(absl::StrCat(url_, ": the expected last ID '", expected_last_id,
                                                 "' is not an entry ID (SEQUENCE-EPOCH)"));
     }
@@ -435,6 +426,8 @@ absl::StatusOr<std::vector<ChangelogLog::Entry>> RedisLog::ParseEntries(
       }
     }
     if (!found) {
+      // The entries before it are read; the next read starts at it.
+      if (!out.empty()) return out;
       return InvalidParameterError(
           absl::StrCat(url_, ": entry ", parsed.id, " has no field 'b' (not a changelog batch)"));
     }
@@ -449,7 +442,7 @@ absl::StatusOr<std::vector<ChangelogLog::Entry>> RedisLog::ReadAfter(uint64_t af
   // COUNT 0 would mean "no limit"; no ID is after S-(2^64-1) when S is 2^64-1.
   if (max == 0 || after_sequence == kMaxU64) return std::vector<Entry>();
   const std::string count = absl::StrCat(max);
-  const std::string after = FormatEntryId(after_sequence, kMaxU64);
+  const std::string after = ChangelogLog::EntryId(after_sequence, kMaxU64);
   absl::MutexLock lock(&mu_);
   if (wait <= absl::ZeroDuration()) {
     const std::string start = absl::StrCat("(", after);
@@ -576,7 +569,7 @@ absl::StatusOr<ChangelogLog::Checkpoint> RedisLog::GetCheckpoint() {
 
 absl::Status RedisLog::TrimThrough(uint64_t sequence) {
   const std::string sequence_text = absl::StrCat(sequence);
-  const std::string min_id = sequence == kMaxU64 ? "" : FormatEntryId(sequence + 1, 0);
+  const std::string min_id = sequence == kMaxU64 ? "" : ChangelogLog::EntryId(sequence + 1, 0);
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Reply> reply =
       RunScript(kTrimScript, {stream_key_, checkpoint_key_}, {sequence_text, min_id});

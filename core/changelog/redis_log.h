@@ -8,7 +8,7 @@
 // (log_url.h), so no stream's checkpoint key is another stream's key.)
 //
 // Entries. Each entry holds one field, "b", whose value is the batch's bytes.
-// Its ID is `<last_sequence>-<epoch>` (FormatEntryId below): the ID's 64-bit
+// Its ID is `<last_sequence>-<epoch>` (ChangelogLog::EntryId): the ID's 64-bit
 // "milliseconds" part is the batch's last sequence, its 64-bit "sequence"
 // part the appender's epoch. Redis takes any explicit ID greater than the
 // stream's last one, so IDs are ordered like the log: a batch's sequences
@@ -116,13 +116,6 @@ struct redisReply;
 namespace userstore {
 namespace internal {
 namespace changelog {
-
-// The entry ID `<last_sequence>-<epoch>`.
-std::string FormatEntryId(uint64_t last_sequence, uint64_t epoch);
-
-// Parses an entry ID: two decimal numbers of at most 20 digits, each at most
-// 2^64-1, no sign, no leading zeros but for 0 itself. False for anything else.
-bool ParseEntryId(absl::string_view id, uint64_t* last_sequence, uint64_t* epoch);
 
 struct RedisLogOptions {
   // Connecting (and reconnecting). Default: 2 s.

@@ -71,7 +71,8 @@ class ChangelogLog {
   // lost recognizes its own entry. (On Redis Streams this is the entry's own
   // stream ID.)
   static std::string EntryId(uint64_t last_sequence, uint64_t epoch);
-  // Parses an ID EntryId makes; false for anything else ("" included).
+  // Parses an ID EntryId makes: two decimal numbers of at most 2^64-1, no
+  // sign, no leading zeros; false for anything else ("" included).
   static bool ParseEntryId(absl::string_view id, uint64_t* last_sequence, uint64_t* epoch);
 
   // The stream, as a URL ("redis://127.0.0.1:6379/users-p0").
@@ -91,7 +92,9 @@ class ChangelogLog {
 
   // Up to `max` entries, in order, whose last sequence is after
   // `after_sequence`; waits up to `wait` for the first when there is none
-  // yet (returns an empty vector then).
+  // yet (returns an empty vector then). An entry that holds no batch (a
+  // foreign writer's) ends the read before it; a read that starts at it
+  // fails with 400/20001.
   virtual absl::StatusOr<std::vector<Entry>> ReadAfter(uint64_t after_sequence, size_t max,
                                                        absl::Duration wait) = 0;
 

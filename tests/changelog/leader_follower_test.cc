@@ -82,7 +82,9 @@ class ChangelogTest : public ::testing::Test {
         update.friendly_name = absl::StrCat("name ", i);
         ASSERT_TRUE(store->UpdateUser(service, user->sid, update).ok());
       }
-      if (i % 5 == 0) ASSERT_TRUE(store->DeleteUser(service, user->sid).ok());
+      if (i % 5 == 0) {
+        ASSERT_TRUE(store->DeleteUser(service, user->sid).ok());
+      }
     }
   }
 
@@ -250,7 +252,9 @@ TEST_F(ChangelogTest, AnAppendWhoseAnswerWasLostIsNotAppendedTwice) {
     auto batch = DecodeChangelogBatch(entry.data);
     ASSERT_TRUE(batch.ok()) << batch.status();
     for (const ChangeEvent& e : batch->events) {
-      if (next != 0) EXPECT_EQ(e.sequence, next);
+      if (next != 0) {
+        EXPECT_EQ(e.sequence, next);
+      }
       next = e.sequence + 1;
     }
   }
@@ -373,11 +377,9 @@ TEST_F(ChangelogTest, AGapStopsTheFollower) {
   // A well-formed batch that skips one sequence.
   ChangelogBatch batch;
   batch.epoch = leader->stats().epoch;
-  ChangeEvent event;
-  event.entity = ChangeEvent::Entity::kService;
+  ChangeEvent event = store->Snapshot().events.front();  // the default service
   event.op = ChangeEvent::Op::kDelete;
   event.sequence = at + 2;
-  event.service_sid = store->default_conversation_service_sid();
   batch.events.push_back(event);
   std::string data;
   ASSERT_TRUE(EncodeChangelogBatch(batch, &data).ok());

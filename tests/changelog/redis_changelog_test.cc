@@ -352,6 +352,7 @@ TEST_F(RedisChangelogTest, MalformedAndForeignEntriesStopTheFollower) {
   struct Case {
     std::string id, field, value;
   };
+  // (the first two: one with a checksum that fails, one with no batch field)
   const std::vector<Case> cases = {
       {absl::StrCat(at + 1, "-", 1), "b", "garbage"},                        // not a batch
       {absl::StrCat(at + 2, "-", 1), "other", "USCB"},                      // no batch field

@@ -36,10 +36,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::userstore::ChangelogLog;
 using ::userstore::OpenChangelogLog;
-using ::userstore::internal::changelog::FormatEntryId;
 using ::userstore::internal::changelog::FormatLogUrl;
 using ::userstore::internal::changelog::LogUrl;
-using ::userstore::internal::changelog::ParseEntryId;
 using ::userstore::internal::changelog::ParseLogUrl;
 using ::userstore::internal::changelog::RedisLog;
 using ::userstore::internal::changelog::RedisLogOptions;
@@ -137,19 +135,19 @@ TEST(LogUrl, EachBadUrlNamesWhatIsWrong) {
 }
 
 TEST(EntryId, FormatsAndParsesBothParts) {
-  EXPECT_EQ(FormatEntryId(7, 2), "7-2");
-  EXPECT_EQ(FormatEntryId(kMaxU64, kMaxU64), "18446744073709551615-18446744073709551615");
+  EXPECT_EQ(ChangelogLog::EntryId(7, 2), "7-2");
+  EXPECT_EQ(ChangelogLog::EntryId(kMaxU64, kMaxU64), "18446744073709551615-18446744073709551615");
   uint64_t sequence = 1;
   uint64_t epoch = 1;
-  ASSERT_TRUE(ParseEntryId("0-0", &sequence, &epoch));
+  ASSERT_TRUE(ChangelogLog::ParseEntryId("0-0", &sequence, &epoch));
   EXPECT_EQ(sequence, 0u);
   EXPECT_EQ(epoch, 0u);
-  ASSERT_TRUE(ParseEntryId("18446744073709551615-3", &sequence, &epoch));
+  ASSERT_TRUE(ChangelogLog::ParseEntryId("18446744073709551615-3", &sequence, &epoch));
   EXPECT_EQ(sequence, kMaxU64);
   EXPECT_EQ(epoch, 3u);
   for (const char* bad : {"", "-", "1", "1-", "-1", "01-1", "1-01", "+1-1", "1--1", "1-1-1",
                           "18446744073709551616-1", "1-18446744073709551616", "a-1", " 1-1"}) {
-    EXPECT_FALSE(ParseEntryId(bad, &sequence, &epoch)) << bad;
+    EXPECT_FALSE(ChangelogLog::ParseEntryId(bad, &sequence, &epoch)) << bad;
   }
 }
 
@@ -577,7 +575,7 @@ TEST_F(RedisLogTest, SeveralAppendersExactlyOneWinsEachRound) {
   for (size_t i = 0; i < all->size(); ++i) {
     uint64_t sequence = 0;
     uint64_t epoch = 0;
-    ASSERT_TRUE(ParseEntryId((*all)[i].id, &sequence, &epoch));
+    ASSERT_TRUE(ChangelogLog::ParseEntryId((*all)[i].id, &sequence, &epoch));
     EXPECT_EQ(sequence, i + 1);
     EXPECT_EQ((*all)[i].data, absl::StrCat("round ", i + 1, " by ", epoch - 1));
   }
