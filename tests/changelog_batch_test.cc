@@ -61,6 +61,12 @@ __attribute__((noinline)) void* operator new(size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
+// The store's index allocator asks for nothrow memory: counted (and freed)
+// the same way, so the two forms never mix under AddressSanitizer.
+__attribute__((noinline)) void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
+  return std::malloc(size == 0 ? 1 : size);
+}
 __attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
 __attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 #endif
