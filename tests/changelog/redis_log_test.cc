@@ -373,13 +373,19 @@ TEST_F(RedisLogTest, ReadAfterWaitsForAnAppendFromAnotherThread) {
   EXPECT_EQ((*read)[0].data, "new");
 }
 
-TEST_F(RedisLogTest, ReadAfterRefusesAnEntryThatIsNoBatch) {
+TEST_F(RedisLogTest, ReadAfterStopsAtAnEntryThatIsNoBatch) {
   std::unique_ptr<ChangelogLog> log = Open();
   ASSERT_NE(log, nullptr);
   ASSERT_THAT(log->AppendIf("", 1, 1, "ok"), IsOk());
   ASSERT_EQ(server_->Run({"XADD", "users-p0", "2-1", "other", "x"}), "2-1");
-  absl::StatusOr<std::vector<ChangelogLog::Entry>> read =
+  // The entries before it are read; a read that starts at it is refused.
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> before =
       log->ReadAfter(0, 10, absl::ZeroDuration());
+  ASSERT_THAT(before, IsOk());
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ((*before)[0].id, "1-1");
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> read =
+      log->ReadAfter(1, 10, absl::ZeroDuration());
   EXPECT_THAT(read, IsError(400, ErrorCode::kInvalidParameter));
   EXPECT_THAT(std::string(read.status().message()), HasSubstr("entry 2-1 has no field 'b'"));
 }
