@@ -5,7 +5,7 @@
 // userstore_changelog_log_bench: the two candidate logs for the changelog
 // (include/userstore/changelog.h), Redis Streams and NATS JetStream, measured
 // on the operations the changelog needs, from one C++ client on one machine.
-// docs/scaling-log-choice.md has the numbers and the choice they inform.
+// docs/scaling.md ("Why Redis Streams") has the numbers and the choice they inform.
 //
 // The program starts its own servers, each on a free loopback TCP port in a
 // fresh temporary directory, and stops them when it ends (on success, on an

@@ -368,6 +368,13 @@ absl::StatusOr<ChangelogFollower::Promoted> ChangelogFollower::Promote(
     auto draws = impl->LeaderDraws();
     if (!draws.ok()) return draws.status();
     UserStore& store = impl->store();
+    // A leader draws a handful of SIDs per write: a count this far ahead of
+    // the checkpoint's is damage, not a reason to step the generator for hours.
+    if (*draws > store.sid_draws() + (uint64_t{1} << 36)) {
+      return absl::DataLossError(absl::StrCat(
+          "the changelog's SID draw count ", *draws, " is implausibly far ahead of this store's (",
+          store.sid_draws(), "); not promoting"));
+    }
     USERSTORE_RETURN_IF_ERROR(store.AdvanceSidDraws(*draws));
     store.SetWriteGate(nullptr);
     ChangelogOptions leader_options = options;
