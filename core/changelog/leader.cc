@@ -125,7 +125,7 @@ class ChangelogLeader::Impl : public WriteGate {
     const absl::Time deadline = absl::Now() + timeout;
     absl::MutexLock lock(&mu_);
     while (shipped_ < sequence && !fenced_ && !failed_ && !stop_) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+      if (cv_.WaitWithTimeout(&mu_, deadline - absl::Now())) break;
     }
     if (shipped_ >= sequence) return absl::OkStatus();
     if (fenced_) return Fenced();
@@ -234,7 +234,7 @@ class ChangelogLeader::Impl : public WriteGate {
       ++retries_;
       const absl::Time retry_at = absl::Now() + options_.retry_interval;
       while (!stop_ && absl::Now() < retry_at) {
-        if (cv_.WaitWithDeadline(&mu_, retry_at)) break;
+        if (cv_.WaitWithTimeout(&mu_, retry_at - absl::Now())) break;
       }
       if (stop_ && absl::Now() >= drain_deadline_) return;
     }
@@ -250,7 +250,9 @@ class ChangelogLeader::Impl : public WriteGate {
   std::thread thread_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar cv_;  // pending_, shipped_, fenced_ or stop_ changed
+  // pending_, shipped_, fenced_ or stop_ changed. Waited on with Wait and
+  // WaitWithTimeout, which the tests' ThreadSanitizer shim makes visible.
+  absl::CondVar cv_;
   std::deque<ChangeEvent> pending_ ABSL_GUARDED_BY(mu_);  // delivered, not acknowledged
   uint64_t shipped_ ABSL_GUARDED_BY(mu_);
   bool fenced_ ABSL_GUARDED_BY(mu_) = false;

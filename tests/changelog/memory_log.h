@@ -107,7 +107,7 @@ class MemoryLog : public ChangelogLog {
         if (out.size() == max) break;
       }
       if (!out.empty()) return out;
-      if (stream_->appended.WaitWithDeadline(&stream_->mu, deadline)) return out;
+      if (stream_->appended.WaitWithTimeout(&stream_->mu, deadline - absl::Now())) return out;
     }
   }
 
