@@ -101,13 +101,12 @@ class ChangelogFollower::Impl : public WriteGate {
       if (batch->epoch < epoch_) {
         return Stop(entry, absl::StrCat("epoch ", batch->epoch, " after epoch ", epoch_));
       }
-      const uint64_t last =
-          batch->events.empty() ? entry_sequence : batch->events.back().sequence;
+      const uint64_t last = batch->events.empty() ? entry_sequence : batch->events.back().sequence;
       if (last != entry_sequence) return Stop(entry, "its events do not end at its ID's sequence");
       // Checked whole before anything of it is applied.
       if (!batch->events.empty() && batch->events.front().sequence > applied_through + 1) {
-        return Stop(entry, absl::StrCat("sequence gap: expected ", applied_through + 1,
-                                        ", found ", batch->events.front().sequence));
+        return Stop(entry, absl::StrCat("sequence gap: expected ", applied_through + 1, ", found ",
+                                        batch->events.front().sequence));
       }
       if (batch->events.empty() && entry_sequence > applied_through) {
         return Stop(entry, absl::StrCat("sequence gap: an entry at ", entry_sequence,
@@ -229,10 +228,10 @@ class ChangelogFollower::Impl : public WriteGate {
   // Stops the follower for good at `entry`.
   absl::Status Stop(const ChangelogLog::Entry& entry, absl::string_view why) {
     absl::MutexLock lock(&mu_);
-    stopped_ = absl::DataLossError(absl::StrCat(
-        "the changelog ", log_->url(), ", entry ", entry.id, ": ", why,
-        "; the follower stopped at sequence ", store_->last_sequence(),
-        " and applies nothing more"));
+    stopped_ =
+        absl::DataLossError(absl::StrCat("the changelog ", log_->url(), ", entry ", entry.id, ": ",
+                                         why, "; the follower stopped at sequence ",
+                                         store_->last_sequence(), " and applies nothing more"));
     return stopped_;
   }
 
@@ -273,8 +272,9 @@ absl::Status Bootstrap(Env* env, const std::string& dir, ChangelogLog* log) {
   if (!checkpoint.ok()) {
     if (absl::IsNotFound(checkpoint.status())) {
       return MakeError(ErrorCode::kNotFound,
-                       absl::StrCat(log->url(), " has no checkpoint to bootstrap from: no "
-                                                "leader has started on it"));
+                       absl::StrCat(log->url(),
+                                    " has no checkpoint to bootstrap from: no "
+                                    "leader has started on it"));
     }
     return checkpoint.status();
   }
@@ -330,15 +330,15 @@ absl::StatusOr<std::unique_ptr<ChangelogFollower>> ChangelogFollower::Open(
   USERSTORE_RETURN_IF_ERROR(
       internal::changelog::ReadStreamEnd(log.get(), &last_id, &log_sequence, &epoch));
   if ((*store)->last_sequence() > log_sequence) {
-    return MakeError(ErrorCode::kInvalidParameter,
-                     absl::StrCat("the store in ", dir, " is at sequence ",
-                                  (*store)->last_sequence(), ", past the end of ", log->url(),
-                                  " (", log_sequence,
-                                  "): it is not a follower of that stream (a deposed leader's "
-                                  "directory? a follower starts in a new one)"));
+    return MakeError(
+        ErrorCode::kInvalidParameter,
+        absl::StrCat("the store in ", dir, " is at sequence ", (*store)->last_sequence(),
+                     ", past the end of ", log->url(), " (", log_sequence,
+                     "): it is not a follower of that stream (a deposed leader's "
+                     "directory? a follower starts in a new one)"));
   }
-  auto impl = std::make_unique<Impl>(std::move(*store), std::move(log), absl::Milliseconds(100),
-                                     env, dir);
+  auto impl =
+      std::make_unique<Impl>(std::move(*store), std::move(log), absl::Milliseconds(100), env, dir);
   return std::make_unique<ChangelogFollower>(std::move(impl));
 }
 
@@ -371,9 +371,9 @@ absl::StatusOr<ChangelogFollower::Promoted> ChangelogFollower::Promote(
     // A leader draws a handful of SIDs per write: a count this far ahead of
     // the checkpoint's is damage, not a reason to step the generator for hours.
     if (*draws > store.sid_draws() + (uint64_t{1} << 36)) {
-      return absl::DataLossError(absl::StrCat(
-          "the changelog's SID draw count ", *draws, " is implausibly far ahead of this store's (",
-          store.sid_draws(), "); not promoting"));
+      return absl::DataLossError(absl::StrCat("the changelog's SID draw count ", *draws,
+                                              " is implausibly far ahead of this store's (",
+                                              store.sid_draws(), "); not promoting"));
     }
     USERSTORE_RETURN_IF_ERROR(store.AdvanceSidDraws(*draws));
     store.SetWriteGate(nullptr);

@@ -107,11 +107,10 @@ class ChangelogLeader::Impl : public WriteGate {
     if (failed_) return Failed();
     if (options_.mode == ChangelogOptions::Mode::kAsync &&
         store_->last_sequence() - shipped_ >= options_.max_unshipped_events) {
-      return MakeError(ErrorCode::kServiceUnavailable,
-                       absl::StrCat("the changelog ", log_->url(), " is ",
-                                    store_->last_sequence() - shipped_,
-                                    " events behind; writes wait for it (", last_error_.message(),
-                                    ")"));
+      return MakeError(
+          ErrorCode::kServiceUnavailable,
+          absl::StrCat("the changelog ", log_->url(), " is ", store_->last_sequence() - shipped_,
+                       " events behind; writes wait for it (", last_error_.message(), ")"));
     }
     return absl::OkStatus();
   }
@@ -169,9 +168,9 @@ class ChangelogLeader::Impl : public WriteGate {
   }
 
   absl::Status Failed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return MakeError(ErrorCode::kServiceUnavailable,
-                     absl::StrCat("the leader of ", log_->url(),
-                                  " stopped shipping: ", last_error_.message()));
+    return MakeError(
+        ErrorCode::kServiceUnavailable,
+        absl::StrCat("the leader of ", log_->url(), " stopped shipping: ", last_error_.message()));
   }
 
   // The shipping thread.
@@ -192,9 +191,8 @@ class ChangelogLeader::Impl : public WriteGate {
       const uint64_t last = batch.events.back().sequence;
       std::string data;
       absl::Status status = EncodeChangelogBatch(batch, &data);
-      absl::StatusOr<std::string> id =
-          status.ok() ? log_->AppendIf(last_id_, last, epoch_, data)
-                      : absl::StatusOr<std::string>(status);
+      absl::StatusOr<std::string> id = status.ok() ? log_->AppendIf(last_id_, last, epoch_, data)
+                                                   : absl::StatusOr<std::string>(status);
       // Refused: fenced, unless the stream ends with an entry of this epoch
       // (only this leader appends in it): an earlier append whose answer was
       // lost (a timeout, the log restarting) landed after all, possibly with
@@ -299,8 +297,7 @@ uint64_t LedEpoch(Env* env, const std::string& dir, const std::string& url) {
   return absl::SimpleAtoi(rest, &epoch) ? epoch : 0;
 }
 
-absl::Status RecordEpoch(Env* env, const std::string& dir, const std::string& url,
-                         uint64_t epoch) {
+absl::Status RecordEpoch(Env* env, const std::string& dir, const std::string& url, uint64_t epoch) {
   namespace durable = internal::durable;
   const std::string temp = durable::JoinPath(dir, "LEADS.tmp");
   auto file = env->NewWritableFile(temp);
@@ -345,16 +342,17 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
     if (led == 0) {
       return MakeError(ErrorCode::kInvalidParameter,
                        absl::StrCat("ChangelogLeader::Start: the store in ", store->directory(),
-                                    " has never led ", stream->url(),
-                                    " (epoch ", epoch, " does): a follower takes a stream over "
+                                    " has never led ", stream->url(), " (epoch ", epoch,
+                                    " does): a follower takes a stream over "
                                     "by promotion"));
     }
     if (led != epoch) {
-      return MakeError(ErrorCode::kForbidden,
-                       absl::StrCat("ChangelogLeader::Start: the store in ", store->directory(),
-                                    " led ", stream->url(), " in epoch ", led, ", and epoch ",
-                                    epoch, " has taken it over: this store was deposed; it "
-                                    "rejoins as a follower, in a new directory"));
+      return MakeError(
+          ErrorCode::kForbidden,
+          absl::StrCat("ChangelogLeader::Start: the store in ", store->directory(), " led ",
+                       stream->url(), " in epoch ", led, ", and epoch ", epoch,
+                       " has taken it over: this store was deposed; it "
+                       "rejoins as a follower, in a new directory"));
     }
   }
   if (!last_id.empty() && store->last_sequence() != sequence) {
@@ -376,10 +374,10 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
   auto id = stream->AppendIf(last_id, sequence, next_epoch, data);
   if (!id.ok()) {
     if (absl::IsPermissionDenied(id.status())) {
-      return MakeError(ErrorCode::kForbidden,
-                       absl::StrCat("ChangelogLeader::Start: ", stream->url(),
-                                    " was appended to meanwhile (another leader): ",
-                                    id.status().message()));
+      return MakeError(
+          ErrorCode::kForbidden,
+          absl::StrCat("ChangelogLeader::Start: ", stream->url(),
+                       " was appended to meanwhile (another leader): ", id.status().message()));
     }
     return id.status();
   }

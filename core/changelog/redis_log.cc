@@ -147,7 +147,6 @@ int ParseVersion(absl::string_view info, std::string* text) {
 
 }  // namespace
 
-
 void RedisLog::ReplyDeleter::operator()(redisReply* reply) const { freeReplyObject(reply); }
 
 RedisLog::RedisLog(const LogUrl& url, const RedisLogOptions& options)

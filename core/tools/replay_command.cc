@@ -43,9 +43,9 @@ struct ReplayArgs {
   std::string data_dir;
   std::optional<Durability> durability;
   bool verbose = false;
-  std::string changelog;     // a stream URL: lead it
+  std::string changelog;  // a stream URL: lead it
   bool changelog_sync = false;
-  bool promote = false;      // DIR is a follower of it: promote it first
+  bool promote = false;  // DIR is a follower of it: promote it first
 };
 
 // Reads lines from `in` and writes one response line per request line.

@@ -187,8 +187,9 @@ class ChangelogLeader {
   // when another leader appended meanwhile; 503/20503 when the log cannot be
   // reached. `store` must outlive the leader; start it before other threads
   // write.
-  static absl::StatusOr<std::unique_ptr<ChangelogLeader>> Start(
-      UserStore* store, std::unique_ptr<ChangelogLog> log, const ChangelogOptions& options);
+  static absl::StatusOr<std::unique_ptr<ChangelogLeader>> Start(UserStore* store,
+                                                                std::unique_ptr<ChangelogLog> log,
+                                                                const ChangelogOptions& options);
 
   // Ships what is committed (waiting up to the ack timeout), stops the
   // shipping thread and unsets the store's gate.
@@ -233,8 +234,9 @@ class ChangelogFollower {
   // the stream has no checkpoint (no leader has started); 400/20001 when the
   // directory holds a store of another stream (its account differs) or
   // further along than the stream.
-  static absl::StatusOr<std::unique_ptr<ChangelogFollower>> Open(
-      const std::string& dir, const DurableOptions& options, std::unique_ptr<ChangelogLog> log);
+  static absl::StatusOr<std::unique_ptr<ChangelogFollower>> Open(const std::string& dir,
+                                                                 const DurableOptions& options,
+                                                                 std::unique_ptr<ChangelogLog> log);
 
   // Stops following (the background thread, if started).
   ~ChangelogFollower();

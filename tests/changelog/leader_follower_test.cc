@@ -18,6 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/changelog/memory_log.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/changelog.h"
 #include "userstore/durable.h"
@@ -26,10 +29,6 @@
 #include "userstore/rest.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
-
-#include "tests/changelog/memory_log.h"
-#include "tests/durable/durable_testing.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
@@ -128,8 +127,8 @@ TEST_F(ChangelogTest, AFollowerTakesNoWrites) {
   const uint64_t before = follower->store().last_sequence();
   CreateUserRequest create;
   create.identity = "mallory";
-  auto made = follower->store().CreateUser(follower->store().default_conversation_service_sid(),
-                                           create);
+  auto made =
+      follower->store().CreateUser(follower->store().default_conversation_service_sid(), create);
   ASSERT_FALSE(made.ok());
   EXPECT_EQ(ErrorCodeOf(made.status()), ErrorCode::kForbidden) << made.status();
   EXPECT_EQ(follower->store().last_sequence(), before);
@@ -137,8 +136,8 @@ TEST_F(ChangelogTest, AFollowerTakesNoWrites) {
   Dispatcher rest(&follower->store());
   HttpRequest request;
   request.method = "POST";
-  request.url = absl::StrCat("/v1/Services/",
-                             follower->store().default_conversation_service_sid(), "/Users");
+  request.url =
+      absl::StrCat("/v1/Services/", follower->store().default_conversation_service_sid(), "/Users");
   request.body = "Identity=mallory";
   const HttpResponse response = rest.Handle(request);
   EXPECT_EQ(response.status, 403) << response.body;
@@ -447,9 +446,9 @@ TEST_F(ChangelogTest, StartRefusesAStoreThatIsNotTheStreams) {
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "never led")) << refused.status();
   UserStore in_memory;
   EXPECT_FALSE(ChangelogLeader::Start(&in_memory, Log(), {}).ok());
-  EXPECT_EQ(ErrorCodeOf(ChangelogFollower::Open("/new", Options(),
-                                                std::make_unique<MemoryLog>(
-                                                    std::make_shared<MemoryStream>()))
+  EXPECT_EQ(ErrorCodeOf(ChangelogFollower::Open(
+                            "/new", Options(),
+                            std::make_unique<MemoryLog>(std::make_shared<MemoryStream>()))
                             .status()),
             ErrorCode::kNotFound);
 }

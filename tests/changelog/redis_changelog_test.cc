@@ -24,24 +24,22 @@
 #include <utility>
 #include <vector>
 
-#include <hiredis/hiredis.h>
-
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/changelog/redis_server.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/co_process.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
+#include <hiredis/hiredis.h>
 
 #include "userstore/changelog.h"
 #include "userstore/durable.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
-
-#include "tests/changelog/redis_server.h"
-#include "tests/durable/durable_testing.h"
-#include "tests/testing/co_process.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
@@ -254,8 +252,8 @@ class RedisFailoverTest : public RedisChangelogTest {
                       url_, "--changelog-mode", mode});
     EXPECT_EQ(leader.error(), "");
     // A follower bootstrapped while the leader runs.
-    const std::string first = leader.Ask(
-        R"({"method":"POST","url":"/v1/Users","form":{"Identity":"first"}})");
+    const std::string first =
+        leader.Ask(R"({"method":"POST","url":"/v1/Users","form":{"Identity":"first"}})");
     EXPECT_TRUE(absl::StrContains(first, "\"status\":201")) << first;
     result.acked.push_back("first");
     auto follower = Follow(Dir("f"));
@@ -284,8 +282,8 @@ class RedisFailoverTest : public RedisChangelogTest {
     promoted->leader.reset();
     promoted->store.reset();
     // The old leader, restarted, cannot lead: it exits 1 naming the reason.
-    CoProcess restarted({USERSTORE_CLI_PATH, "replay", "--data-dir", Dir("leader"),
-                         "--changelog", url_});
+    CoProcess restarted(
+        {USERSTORE_CLI_PATH, "replay", "--data-dir", Dir("leader"), "--changelog", url_});
     std::string out;
     EXPECT_EQ(restarted.Finish(&out), 1);
     return result;
@@ -302,9 +300,9 @@ TEST_F(RedisFailoverTest, AsynchronousModeLossIsMeasured) {
   const FailoverResult result = Failover("async", 500);
   EXPECT_EQ(result.acked.size(), 501u);
   EXPECT_LE(result.on_new_leader, result.acked.size());
-  std::printf("asynchronous failover: %zu of %zu acknowledged writes on the new leader (%zu lost)\n",
-              result.on_new_leader, result.acked.size(),
-              result.acked.size() - result.on_new_leader);
+  std::printf(
+      "asynchronous failover: %zu of %zu acknowledged writes on the new leader (%zu lost)\n",
+      result.on_new_leader, result.acked.size(), result.acked.size() - result.on_new_leader);
   RecordProperty("acknowledged", static_cast<int>(result.acked.size()));
   RecordProperty("lost", static_cast<int>(result.acked.size() - result.on_new_leader));
 }
@@ -354,9 +352,9 @@ TEST_F(RedisChangelogTest, MalformedAndForeignEntriesStopTheFollower) {
   };
   // (the first two: one with a checksum that fails, one with no batch field)
   const std::vector<Case> cases = {
-      {absl::StrCat(at + 1, "-", 1), "b", "garbage"},                        // not a batch
-      {absl::StrCat(at + 2, "-", 1), "other", "USCB"},                      // no batch field
-      {"99999999999999-0", "b", std::string("USCB\x01\x00\x00\x00", 8)},    // truncated
+      {absl::StrCat(at + 1, "-", 1), "b", "garbage"},                     // not a batch
+      {absl::StrCat(at + 2, "-", 1), "other", "USCB"},                    // no batch field
+      {"99999999999999-0", "b", std::string("USCB\x01\x00\x00\x00", 8)},  // truncated
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     Xadd(cases[i].id, cases[i].field, cases[i].value);

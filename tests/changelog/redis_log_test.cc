@@ -22,8 +22,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/changelog/redis_server.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 #include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/changelog.h"
 #include "userstore/status.h"

@@ -6,13 +6,6 @@
 #ifndef USERSTORE_TESTS_TESTING_CO_PROCESS_H_
 #define USERSTORE_TESTS_TESTING_CO_PROCESS_H_
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -20,6 +13,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace userstore_testing {
 
