@@ -15,6 +15,13 @@
 namespace userstore {
 namespace tools {
 
+std::optional<Durability> ParseDurability(absl::string_view text) {
+  if (text == "background") return Durability::kBackgroundSync;
+  if (text == "sync") return Durability::kSyncEachWrite;
+  if (text == "none") return Durability::kNoSync;
+  return std::nullopt;
+}
+
 const char kUsage[] =
     "usage: userstore replay [options] [FILE]\n"
     "       userstore inspect [--json] DIR\n"

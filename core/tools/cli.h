@@ -69,6 +69,9 @@ class ArgReader {
 // Parses an unsigned 64-bit decimal integer (digits only).
 std::optional<uint64_t> ParseUint64(absl::string_view text);
 
+// A --durability value: "background", "sync" or "none"; nullopt otherwise.
+std::optional<Durability> ParseDurability(absl::string_view text);
+
 // True when `text` is "AC" + 32 hex digits.
 bool IsAccountSid(absl::string_view text);
 

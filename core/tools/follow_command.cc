@@ -115,13 +115,8 @@ int FollowMain(int argc, char** argv) {
       args.timeout_seconds = *seconds;
     } else if (arg == "--durability") {
       if (!reader.TakeValue(&value)) return UsageError("--durability needs a value");
-      if (value == "background") {
-        args.durability = Durability::kBackgroundSync;
-      } else if (value == "sync") {
-        args.durability = Durability::kSyncEachWrite;
-      } else if (value == "none") {
-        args.durability = Durability::kNoSync;
-      } else {
+      args.durability = ParseDurability(value);
+      if (!args.durability.has_value()) {
         return UsageError("--durability must be background, sync or none, got '" + value + "'");
       }
     } else if (arg == "--verbose") {
