@@ -499,6 +499,15 @@ TEST_F(CliDurableTest, UsageErrors) {
       {"replay", "--durability", "fast", "--data-dir", dir},
       {"replay", "--durability", "sync"},
       {"replay", "--data-dir"},
+      {"replay", "--changelog", "redis://127.0.0.1:6379/users-p0"},
+      {"replay", "--data-dir", dir, "--changelog-mode", "eventually"},
+      {"replay", "--data-dir", dir, "--promote"},
+      {"follow"},
+      {"follow", "redis://127.0.0.1:6379/users-p0"},
+      {"follow", "--data-dir", dir},
+      {"follow", "redis://a/b", "redis://c/d", "--data-dir", dir},
+      {"follow", "redis://a/b", "--data-dir", dir, "--timeout", "0"},
+      {"follow", "redis://a/b", "--data-dir", dir, "--bogus"},
   };
   for (const auto& args : cases) {
     Result r = Run(args);
@@ -507,6 +516,10 @@ TEST_F(CliDurableTest, UsageErrors) {
     EXPECT_THAT(r.err, HasSubstr("userstore: "));
   }
   EXPECT_THAT(Run({"replay", "--snapshot", Path("state")}).err, HasSubstr("--data-dir"));
+  // A changelog URL that is not one fails the work (exit 1), naming it.
+  Result bad_url = Run({"follow", "nats://127.0.0.1:4222/users-p0", "--data-dir", dir});
+  EXPECT_EQ(bad_url.exit_code, 1);
+  EXPECT_THAT(bad_url.err, HasSubstr("unknown scheme"));
   // No usage error made a store.
   EXPECT_FALSE(std::filesystem::exists(dir));
   // A directory with no store: inspect says so; verify and export fail
