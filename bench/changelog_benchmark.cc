@@ -105,8 +105,11 @@ using userstore::ChangelogOptions;
 // --- the server ---------------------------------------------------------------
 
 pid_t g_redis_pid = -1;
-std::string g_redis_dir;                // its socket, data directory and log
-char g_redis_dir_for_signal[256] = "";  // the same, for OnSignal
+std::string g_redis_dir;  // its socket, data directory and log
+
+// The server's files, for OnSignal (set before the handlers are): what a
+// redis-server started with no persistence leaves.
+char g_signal_paths[3][256] = {"", "", ""};  // socket, log, directory
 
 std::string SocketPath() { return g_redis_dir + "/redis.sock"; }
 
@@ -115,23 +118,15 @@ void KillServerNow() {
   if (g_redis_pid > 0) kill(g_redis_pid, SIGKILL);
 }
 
-// Kills and reaps the server, removes its directory with /bin/rm (fork,
-// execve and waitpid are async-signal-safe; an in-process removal is not).
+// Kills and reaps the server and removes its files with unlink and rmdir
+// (async-signal-safe; fork is not, in a process whose other threads may
+// hold the allocator's locks).
 void OnSignal(int sig) {
   KillServerNow();
   if (g_redis_pid > 0) waitpid(g_redis_pid, nullptr, 0);
-  if (g_redis_dir_for_signal[0] != '\0') {
-    char rm[] = "/bin/rm";
-    char flags[] = "-rf";
-    char* const argv[] = {rm, flags, g_redis_dir_for_signal, nullptr};
-    char* const envp[] = {nullptr};
-    const pid_t pid = fork();
-    if (pid == 0) {
-      execve(rm, argv, envp);
-      _exit(127);
-    }
-    if (pid > 0) waitpid(pid, nullptr, 0);
-  }
+  if (g_signal_paths[0][0] != '\0') unlink(g_signal_paths[0]);
+  if (g_signal_paths[1][0] != '\0') unlink(g_signal_paths[1]);
+  if (g_signal_paths[2][0] != '\0') rmdir(g_signal_paths[2]);
   _exit(128 + sig);
 }
 
@@ -183,7 +178,10 @@ bool StartServer() {
     return false;
   }
   g_redis_dir = pattern;
-  std::memcpy(g_redis_dir_for_signal, g_redis_dir.c_str(), g_redis_dir.size() + 1);
+  const std::string files[3] = {SocketPath(), g_redis_dir + "/redis.log", g_redis_dir};
+  for (int i = 0; i < 3; ++i) {
+    std::snprintf(g_signal_paths[i], sizeof(g_signal_paths[i]), "%s", files[i].c_str());
+  }
   // clang-format off
   std::vector<std::string> args = {
       "redis-server",
