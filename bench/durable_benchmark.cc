@@ -51,6 +51,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bench/bench_harness.h"
+#include "bench/durable_adapter.h"
 #include "bench/store_adapter.h"
 #include <benchmark/benchmark.h>
 
@@ -62,23 +63,6 @@ namespace {
 
 using userstore::Durability;
 
-// Opens the durable store in `path` in mode `durability`, with the options of
-// the in-memory Store (BenchStoreOptions). Aborts with a message on failure.
-std::unique_ptr<userstore::UserStore> OpenOrDie(const std::string& path, Durability durability,
-                                                userstore::RecoveryReport* report = nullptr) {
-  userstore::DurableOptions options;
-  options.store = BenchStoreOptions();
-  options.durability = durability;
-  absl::StatusOr<std::unique_ptr<userstore::UserStore>> store =
-      userstore::OpenUserStore(path, options, report);
-  if (!store.ok()) {
-    std::fprintf(stderr, "userstore_bench: OpenUserStore(%s): %s\n", path.c_str(),
-                 store.status().ToString().c_str());
-    std::abort();
-  }
-  return std::move(*store);
-}
-
 // UserStore::Checkpoint(), where the store has it. (A tree without it still
 // builds the other rows; BM_Durable_Checkpoint then reports an error.)
 template <typename S>
@@ -89,29 +73,6 @@ template <typename S>
 absl::Status CheckpointOf(S*, long) {
   return absl::UnimplementedError("UserStore::Checkpoint() is not in this build");
 }
-
-// The temporary directory, a base class constructed before the store
-// adapter and destroyed after it (so the store is closed before its files
-// go).
-struct DirHolder {
-  explicit DirHolder(const char* prefix) : dir(prefix) {}
-  std::string store_path() const { return dir.path() + "/store"; }
-  TempDir dir;
-};
-
-class DurableAdapter : private DirHolder, public StoreAdapter {
- public:
-  static constexpr const char* kName = "Durable";
-
-  static std::unique_ptr<DurableAdapter> MakeEmpty() { return std::make_unique<DurableAdapter>(); }
-  static void BuildFixture(int64_t n, Fixture<DurableAdapter>* fx) { BuildStandardFixture(n, fx); }
-  static int64_t EngineBytes() { return -1; }
-
-  DurableAdapter()
-      : DirHolder("durable"), StoreAdapter(OpenOrDie(store_path(), Durability::kBackgroundSync)) {}
-
-  const std::string& dir_path() const { return dir.path(); }
-};
 
 class DurableSyncAdapter : private DirHolder, public StoreAdapter {
  public:
@@ -125,13 +86,13 @@ class DurableSyncAdapter : private DirHolder, public StoreAdapter {
   static void BuildFixture(int64_t n, Fixture<DurableSyncAdapter>* fx) {
     BuildStandardFixture(n, fx);
     fx->impl->ReplaceStore(nullptr);  // closes the directory first
-    fx->impl->ReplaceStore(OpenOrDie(fx->impl->store_path(), Durability::kSyncEachWrite));
+    fx->impl->ReplaceStore(OpenDurableOrDie(fx->impl->store_path(), Durability::kSyncEachWrite));
   }
   static int64_t EngineBytes() { return -1; }
 
   DurableSyncAdapter()
       : DirHolder("durable_sync"),
-        StoreAdapter(OpenOrDie(store_path(), Durability::kBackgroundSync)) {}
+        StoreAdapter(OpenDurableOrDie(store_path(), Durability::kBackgroundSync)) {}
 
   using DirHolder::store_path;
 };
@@ -144,7 +105,7 @@ class RecoverSource : private DirHolder {
   static void BuildFixture(int64_t n, Fixture<RecoverSource>* fx) {
     fx->impl = std::make_unique<RecoverSource>();
     const Dataset& d = GetDataset(n);
-    StoreAdapter store(OpenOrDie(fx->impl->store_path(), Durability::kBackgroundSync));
+    StoreAdapter store(OpenDurableOrDie(fx->impl->store_path(), Durability::kBackgroundSync));
     fx->impl->sids_.resize(static_cast<size_t>(n));
     store.Load(d, fx->impl->sids_.data());
     fx->impl->service_ = store.service();
