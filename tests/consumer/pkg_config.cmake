@@ -1,7 +1,9 @@
 # The pkg-config consumer: builds the quick-start with
 # `pkg-config --cflags --libs userstore` and a kit test with
-# `pkg-config --cflags --libs userstore-testing gtest_main`, against an
-# installed userstore, and runs both.
+# `pkg-config --cflags --libs userstore-testing gtest_main`, and a
+# changelog consumer with `pkg-config --cflags --libs userstore-changelog`
+# (when the changelog was installed), against an installed userstore, and
+# runs them.
 #
 #   cmake -DPKG_CONFIG=<pkg-config> -DCXX=<c++ compiler> -DPC_DIR=<prefix>/<libdir>/pkgconfig
 #         -DSOURCE_DIR=<userstore source> -DWORK_DIR=<scratch> -P pkg_config.cmake
@@ -38,3 +40,7 @@ endfunction()
 build_and_run(pkg_config_quickstart ${SOURCE_DIR}/docs/quickstart.cc userstore)
 build_and_run(pkg_config_kit_test ${SOURCE_DIR}/tests/consumer/kit_consumer_test.cc
               userstore-testing gtest_main)
+if(EXISTS ${PC_DIR}/userstore-changelog.pc)
+  build_and_run(pkg_config_changelog_consumer ${SOURCE_DIR}/tests/consumer/changelog_consumer.cc
+                userstore-changelog)
+endif()
