@@ -36,40 +36,7 @@
 
 #include "core/durable/crc32c.h"
 #include "core/durable/format.h"
-
-// Every allocation of this binary is counted (as in the event codec's test),
-// so that the decoder's allocation bound can be checked. Not under
-// ThreadSanitizer, whose runtime defines operator new itself.
-#if defined(__SANITIZE_THREAD__)
-#define USERSTORE_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define USERSTORE_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef USERSTORE_COUNTS_ALLOCATIONS
-#define USERSTORE_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<size_t> g_allocated_bytes{0};
-}  // namespace
-
-#if USERSTORE_COUNTS_ALLOCATIONS
-__attribute__((noinline)) void* operator new(size_t size) {
-  g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// The store's index allocator asks for nothrow memory: counted (and freed)
-// the same way, so the two forms never mix under AddressSanitizer.
-__attribute__((noinline)) void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
-#endif
+#include "tests/testing/allocation_counter.h"  // replaces operator new: one file per binary
 
 namespace userstore {
 namespace {
@@ -405,9 +372,9 @@ TEST(ChangelogBatch, AHugeCountAllocatesNothingForIt) {
   internal::durable::PutU32(&bytes[32], std::numeric_limits<uint32_t>::max());
   bytes.insert(36, std::string(64, '\0'));  // sixteen empty entries
   Reseal(&bytes);
-  const size_t before = g_allocated_bytes.load();
+  const size_t before = userstore_testing::AllocatedBytes().load();
   const absl::StatusOr<ChangelogBatch> result = DecodeChangelogBatch(bytes);
-  const size_t allocated = g_allocated_bytes.load() - before;
+  const size_t allocated = userstore_testing::AllocatedBytes().load() - before;
   ASSERT_FALSE(result.ok());
   EXPECT_LT(allocated, 16 * bytes.size() + 4096) << result.status();
 }
@@ -421,9 +388,9 @@ TEST(ChangelogBatch, DecodeAllocatesAtMostASmallMultipleOfItsInput) {
     e.role->friendly_name.clear();
   }
   const std::string bytes = Encode(batch);
-  const size_t before = g_allocated_bytes.load();
+  const size_t before = userstore_testing::AllocatedBytes().load();
   const absl::StatusOr<ChangelogBatch> result = DecodeChangelogBatch(bytes);
-  const size_t allocated = g_allocated_bytes.load() - before;
+  const size_t allocated = userstore_testing::AllocatedBytes().load() - before;
   ASSERT_TRUE(result.ok()) << result.status();
   // sizeof(ChangeEvent) per event of at least 16 bytes, plus the texts.
   EXPECT_LT(allocated, (sizeof(ChangeEvent) / 16 + 64) * bytes.size());

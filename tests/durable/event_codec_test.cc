@@ -28,38 +28,7 @@
 
 #include "core/durable/event_encoding.h"
 #include "core/sid.h"
-
-// Every allocation of this test binary is counted, so that the decoder's
-// allocation bound can be checked (a length field past the end of the input
-// must be refused before anything is allocated for it). Not under
-// ThreadSanitizer, whose runtime defines operator new itself: the two
-// allocation tests are skipped there.
-#if defined(__SANITIZE_THREAD__)
-#define USERSTORE_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define USERSTORE_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef USERSTORE_COUNTS_ALLOCATIONS
-#define USERSTORE_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<size_t> g_allocated_bytes{0};
-}  // namespace
-
-#if USERSTORE_COUNTS_ALLOCATIONS
-// Not inlined: where g++ sees both the malloc and the free, it reports the
-// replacement pair as mismatched (-Wmismatched-new-delete).
-__attribute__((noinline)) void* operator new(size_t size) {
-  g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
-#endif
+#include "tests/testing/allocation_counter.h"  // replaces operator new: one file per binary
 
 namespace userstore {
 namespace {
@@ -680,10 +649,10 @@ TEST(EventCodec, HugeLengthWithTinyInputIsRefusedBeforeAllocating) {
   // Identity length 2^62, then four bytes.
   const std::string bytes =
       WithIdentityLength(std::string(8, '\x80') + Bytes({0x40})).substr(0, kIdentityOffset + 13);
-  const size_t before = g_allocated_bytes.load();
+  const size_t before = userstore_testing::AllocatedBytes().load();
   absl::string_view in(bytes);
   const absl::StatusOr<ChangeEvent> result = DecodeChangeEvent(&in);
-  const size_t allocated = g_allocated_bytes.load() - before;
+  const size_t allocated = userstore_testing::AllocatedBytes().load() - before;
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("user.identity has length 4611686018427387904, only 4 byte(s) left"));
@@ -695,9 +664,9 @@ TEST(EventCodec, HugeLengthWithTinyInputIsRefusedBeforeAllocating) {
   const size_t count_at = 12 + 5 + 2 + 17 + 2 + 1;
   ASSERT_EQ(2, role[count_at]);
   role = role.substr(0, count_at) + Bytes({0xc0, 0x84, 0x3d}) + role.substr(count_at + 1);
-  const size_t before_role = g_allocated_bytes.load();
+  const size_t before_role = userstore_testing::AllocatedBytes().load();
   ExpectDecodeError(role, "role.permissions count 1000000 exceeds the", count_at);
-  EXPECT_LT(g_allocated_bytes.load() - before_role, 4096u);
+  EXPECT_LT(userstore_testing::AllocatedBytes().load() - before_role, 4096u);
 }
 
 TEST(EventCodec, DecodingAllocatesASmallMultipleOfTheInput) {
@@ -709,9 +678,9 @@ TEST(EventCodec, DecodingAllocatesASmallMultipleOfTheInput) {
   Role r = SampleRole();
   r.permissions.assign(10000, std::string());
   const std::string bytes = Encode(RoleEventOf(r));
-  const size_t before = g_allocated_bytes.load();
+  const size_t before = userstore_testing::AllocatedBytes().load();
   ASSERT_TRUE(DecodeChangeEvent(absl::string_view(bytes)).ok());
-  EXPECT_LE(g_allocated_bytes.load() - before, sizeof(std::string) * bytes.size() + 4096);
+  EXPECT_LE(userstore_testing::AllocatedBytes().load() - before, sizeof(std::string) * bytes.size() + 4096);
 }
 
 // --- encoder errors ------------------------------------------------------------
