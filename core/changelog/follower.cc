@@ -39,7 +39,7 @@
 #include "userstore/user_store.h"
 
 #include "core/changelog/changelog_internal.h"
-#include "core/durable/format.h"
+#include "core/durable/files.h"
 
 namespace userstore {
 namespace {
@@ -280,27 +280,11 @@ absl::Status Bootstrap(Env* env, const std::string& dir, ChangelogLog* log) {
   }
   if (!env->Exists(dir)) USERSTORE_RETURN_IF_ERROR(env->CreateDir(dir));
   namespace durable = internal::durable;
-  {
-    auto marker = env->NewWritableFile(durable::JoinPath(dir, kMarker));
-    if (!marker.ok()) return marker.status();
-    USERSTORE_RETURN_IF_ERROR((*marker)->Append(log->url()));
-    USERSTORE_RETURN_IF_ERROR((*marker)->Sync());
-    USERSTORE_RETURN_IF_ERROR((*marker)->Close());
-  }
-  const std::string temp =
-      durable::JoinPath(dir, durable::CheckpointTempName(checkpoint->sequence));
-  auto file = env->NewWritableFile(temp);
-  if (!file.ok()) return file.status();
-  absl::Status status = (*file)->Append(checkpoint->bytes);
-  if (status.ok()) status = (*file)->Sync();
-  if (status.ok()) status = (*file)->Close();
-  if (status.ok()) {
-    status = env->RenameFile(temp,
-                             durable::JoinPath(dir, durable::CheckpointName(checkpoint->sequence)));
-  }
-  if (status.ok()) status = env->SyncDir(dir);
-  if (!status.ok()) (void)env->RemoveFile(temp);
-  return status;
+  USERSTORE_RETURN_IF_ERROR(
+      durable::ReplaceFileDurably(env, dir, absl::StrCat(kMarker, ".tmp"), kMarker, log->url()));
+  return durable::ReplaceFileDurably(env, dir, durable::CheckpointTempName(checkpoint->sequence),
+                                     durable::CheckpointName(checkpoint->sequence),
+                                     checkpoint->bytes);
 }
 
 }  // namespace

@@ -50,9 +50,24 @@
 #include "userstore/user_store.h"
 
 #include "core/changelog/changelog_internal.h"
-#include "core/durable/format.h"
+#include "core/durable/files.h"
 
 namespace userstore {
+namespace {
+
+// The encoding of a batch of `events` (none for a fence) by the leader of
+// `epoch` of `store`, made now.
+absl::Status EncodeLeaderBatch(const UserStore& store, uint64_t epoch,
+                               std::vector<ChangeEvent> events, std::string* data) {
+  ChangelogBatch batch;
+  batch.epoch = epoch;
+  batch.sid_draws = store.sid_draws();
+  batch.made_micros = internal::changelog::NowMicros();
+  batch.events = std::move(events);
+  return EncodeChangelogBatch(batch, data);
+}
+
+}  // namespace
 
 class ChangelogLeader::Impl : public WriteGate {
  public:
@@ -135,6 +150,11 @@ class ChangelogLeader::Impl : public WriteGate {
                                   "; last error: ", last_error_.ToString(), ")"));
   }
 
+  // Waits until every event committed before the call is shipped.
+  absl::Status Flush(absl::Duration timeout) {
+    return AwaitShipped(store_->last_sequence(), timeout);
+  }
+
   absl::Status Checkpoint() {
     USERSTORE_RETURN_IF_ERROR(store_->Checkpoint());
     uint64_t sequence = 0;
@@ -176,21 +196,18 @@ class ChangelogLeader::Impl : public WriteGate {
   // The shipping thread.
   void Ship() {
     for (;;) {
-      ChangelogBatch batch;
+      std::vector<ChangeEvent> events;
       {
         absl::MutexLock lock(&mu_);
         while (pending_.empty() && !stop_) cv_.Wait(&mu_);
         if (pending_.empty()) return;  // stopping, and all shipped
         if (stop_ && absl::Now() >= drain_deadline_) return;
         const size_t n = std::min(pending_.size(), options_.max_batch_events);
-        batch.events.assign(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
+        events.assign(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
       }
-      batch.epoch = epoch_;
-      batch.sid_draws = store_->sid_draws();
-      batch.made_micros = internal::changelog::NowMicros();
-      const uint64_t last = batch.events.back().sequence;
+      const uint64_t last = events.back().sequence;
       std::string data;
-      absl::Status status = EncodeChangelogBatch(batch, &data);
+      absl::Status status = EncodeLeaderBatch(*store_, epoch_, std::move(events), &data);
       absl::StatusOr<std::string> id = status.ok() ? log_->AppendIf(last_id_, last, epoch_, data)
                                                    : absl::StatusOr<std::string>(status);
       // Refused: fenced, unless the stream ends with an entry of this epoch
@@ -298,15 +315,8 @@ uint64_t LedEpoch(Env* env, const std::string& dir, const std::string& url) {
 }
 
 absl::Status RecordEpoch(Env* env, const std::string& dir, const std::string& url, uint64_t epoch) {
-  namespace durable = internal::durable;
-  const std::string temp = durable::JoinPath(dir, "LEADS.tmp");
-  auto file = env->NewWritableFile(temp);
-  if (!file.ok()) return file.status();
-  USERSTORE_RETURN_IF_ERROR((*file)->Append(absl::StrCat(url, "\n", epoch, "\n")));
-  USERSTORE_RETURN_IF_ERROR((*file)->Sync());
-  USERSTORE_RETURN_IF_ERROR((*file)->Close());
-  USERSTORE_RETURN_IF_ERROR(env->RenameFile(temp, durable::JoinPath(dir, kLeadsFile)));
-  return env->SyncDir(dir);
+  return internal::durable::ReplaceFileDurably(env, dir, absl::StrCat(kLeadsFile, ".tmp"),
+                                               kLeadsFile, absl::StrCat(url, "\n", epoch, "\n"));
 }
 
 }  // namespace
@@ -321,6 +331,7 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
                      "follower bootstraps from its checkpoint");
   }
   ChangelogLog* const stream = log->get();
+  Env* const env = options.env != nullptr ? options.env : Env::Default();
   std::string last_id;
   uint64_t sequence = 0;
   uint64_t epoch = 0;
@@ -337,7 +348,6 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
     }
     USERSTORE_RETURN_IF_ERROR(stream->PutCheckpoint(sequence, bytes));
   } else if (!takeover) {
-    Env* env = options.env != nullptr ? options.env : Env::Default();
     const uint64_t led = LedEpoch(env, store->directory(), stream->url());
     if (led == 0) {
       return MakeError(ErrorCode::kInvalidParameter,
@@ -365,12 +375,8 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
   const uint64_t next_epoch = epoch + 1;
   // The fence: an entry of the new epoch with no event, appended only if the
   // stream still ends where this leader read it.
-  ChangelogBatch fence;
-  fence.epoch = next_epoch;
-  fence.sid_draws = store->sid_draws();
-  fence.made_micros = NowMicros();
   std::string data;
-  USERSTORE_RETURN_IF_ERROR(EncodeChangelogBatch(fence, &data));
+  USERSTORE_RETURN_IF_ERROR(EncodeLeaderBatch(*store, next_epoch, {}, &data));
   auto id = stream->AppendIf(last_id, sequence, next_epoch, data);
   if (!id.ok()) {
     if (absl::IsPermissionDenied(id.status())) {
@@ -381,10 +387,7 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
     }
     return id.status();
   }
-  {
-    Env* env = options.env != nullptr ? options.env : Env::Default();
-    USERSTORE_RETURN_IF_ERROR(RecordEpoch(env, store->directory(), stream->url(), next_epoch));
-  }
+  USERSTORE_RETURN_IF_ERROR(RecordEpoch(env, store->directory(), stream->url(), next_epoch));
   auto leader_impl = std::make_unique<ChangelogLeader::Impl>(store, std::move(*log), options,
                                                              next_epoch, *id, sequence);
   if (!leader_impl->Subscribe(sequence)) {
@@ -407,9 +410,7 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> ChangelogLeader::Start(
   return internal::changelog::StartLeader(store, &log, options, /*takeover=*/false);
 }
 
-absl::Status ChangelogLeader::Flush(absl::Duration timeout) {
-  return impl_->AwaitShipped(impl_->stats().committed_sequence, timeout);
-}
+absl::Status ChangelogLeader::Flush(absl::Duration timeout) { return impl_->Flush(timeout); }
 
 absl::Status ChangelogLeader::Checkpoint() { return impl_->Checkpoint(); }
 

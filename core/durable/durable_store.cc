@@ -1,11 +1,5 @@
 #include "core/durable/durable_store.h"
 
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -14,6 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "userstore/event_codec.h"
 #include "userstore/status.h"
@@ -125,8 +124,8 @@ absl::Status DurableStore::Start(uint64_t segment, uint64_t sequence, uint64_t j
   jo.dir = dir_;
   jo.durability = options_.durability;
   jo.sync_interval = options_.sync_interval;
-  jo.segment_bytes = std::max<uint64_t>(options_.segment_bytes,
-                                        durable::kSegmentHeaderSize + 4 * impl_->JournalRecordBound());
+  jo.segment_bytes = std::max<uint64_t>(
+      options_.segment_bytes, durable::kSegmentHeaderSize + 4 * impl_->JournalRecordBound());
   jo.record_bound = impl_->JournalRecordBound();
   jo.draws = impl_->draws_counter();
   jo.on_tick = [this] { OnTick(); };
@@ -155,10 +154,9 @@ void DurableStore::OnTick() {
   if (journal == nullptr) return;
   const uint64_t written = journal->bytes_since_rotate();
   absl::MutexLock lock(&state_mu_);
-  const uint64_t threshold =
-      std::max<uint64_t>(options_.checkpoint_min_journal_bytes,
-                         static_cast<uint64_t>(options_.checkpoint_ratio *
-                                               static_cast<double>(checkpoint_bytes_)));
+  const uint64_t threshold = std::max<uint64_t>(
+      options_.checkpoint_min_journal_bytes,
+      static_cast<uint64_t>(options_.checkpoint_ratio * static_cast<double>(checkpoint_bytes_)));
   if (written + journal_base_ > threshold) {
     requested_ = true;
     state_cv_.Signal();
@@ -206,8 +204,7 @@ absl::Status DurableStore::CheckpointLocked() {
       // file and leaves (no destructor, no atexit handler of the parent's).
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(3);
-      const std::string path =
-          JoinPath(dir_, durable::CheckpointTempName(identity.sequence));
+      const std::string path = JoinPath(dir_, durable::CheckpointTempName(identity.sequence));
       auto file = env_->NewWritableFile(path);
       if (!file.ok()) _exit(4);
       bool ok = (*file)->Append(durable::EncodeCheckpointHeader(identity)).ok();
@@ -242,9 +239,9 @@ absl::Status DurableStore::CheckpointLocked() {
     } while (waited < 0 && errno == EINTR);
     if (waited != child || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
       (void)env_->RemoveFile(JoinPath(dir_, durable::CheckpointTempName(identity.sequence)));
-      return absl::InternalError(absl::StrCat(
-          "checkpoint: the writer process failed (status ", wstatus, ") writing ",
-          JoinPath(dir_, durable::CheckpointTempName(identity.sequence))));
+      return absl::InternalError(
+          absl::StrCat("checkpoint: the writer process failed (status ", wstatus, ") writing ",
+                       JoinPath(dir_, durable::CheckpointTempName(identity.sequence))));
     }
   } else {
     absl::Status written = WriteCheckpointFile(identity.sequence, image);
@@ -261,14 +258,8 @@ absl::Status DurableStore::CheckpointLocked() {
 }
 
 absl::Status DurableStore::WriteCheckpointFile(uint64_t sequence, absl::string_view image) {
-  const std::string temp = JoinPath(dir_, durable::CheckpointTempName(sequence));
-  auto file = env_->NewWritableFile(temp);
-  if (!file.ok()) return file.status();
-  absl::Status status = (*file)->Append(image);
-  if (status.ok()) status = (*file)->Sync();
-  if (status.ok()) status = (*file)->Close();
-  if (!status.ok()) (void)env_->RemoveFile(temp);
-  return status;
+  return durable::WriteSyncedFile(env_, JoinPath(dir_, durable::CheckpointTempName(sequence)),
+                                  image);
 }
 
 // The temporary file is complete and synced: rename it into place, make the
@@ -352,9 +343,9 @@ namespace {
 
 struct Recovered {
   std::unique_ptr<StoreImpl> impl;
-  uint64_t sequence = 0;        // the last event applied
-  uint64_t next_segment = 1;    // the number the new journal starts at
-  uint64_t journal_bytes = 0;   // replayed
+  uint64_t sequence = 0;       // the last event applied
+  uint64_t next_segment = 1;   // the number the new journal starts at
+  uint64_t journal_bytes = 0;  // replayed
   uint64_t checkpoint_bytes = 0;
 };
 
@@ -363,8 +354,7 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
                                                           const std::string& name,
                                                           const DurableOptions& options,
                                                           durable::StoreIdentity* identity,
-                                                          RecoveryReport* report,
-                                                          uint64_t* bytes) {
+                                                          RecoveryReport* report, uint64_t* bytes) {
   const std::string path = JoinPath(dir, name);
   auto file = env->OpenMappedFile(path);
   if (!file.ok()) return file.status();
@@ -500,15 +490,14 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
     durable::StoreIdentity identity;
     absl::Status last_error;
     for (auto it = listing->checkpoints.rbegin(); it != listing->checkpoints.rend(); ++it) {
-      auto loaded = LoadCheckpoint(env, path, it->second, options, &identity, &report,
-                                   &checkpoint_bytes);
+      auto loaded =
+          LoadCheckpoint(env, path, it->second, options, &identity, &report, &checkpoint_bytes);
       if (loaded.ok()) {
         impl = std::move(*loaded);
         break;
       }
       last_error = loaded.status();
-      if (options.recovery != RecoveryMode::kSalvage ||
-          absl::IsFailedPrecondition(last_error)) {
+      if (options.recovery != RecoveryMode::kSalvage || absl::IsFailedPrecondition(last_error)) {
         return last_error;
       }
       report.salvage_note = absl::StrCat(report.salvage_note, "skipped damaged checkpoint ",
@@ -542,9 +531,8 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
         if (options.recovery != RecoveryMode::kSalvage) {
           return JournalDamage(seg_path, 0, durable::HeaderStatusText(scan.header_status));
         }
-        report.salvage_note =
-            absl::StrCat(report.salvage_note, seg_path, ": ",
-                         durable::HeaderStatusText(scan.header_status), "; ");
+        report.salvage_note = absl::StrCat(report.salvage_note, seg_path, ": ",
+                                           durable::HeaderStatusText(scan.header_status), "; ");
         report.salvaged_bytes_dropped += scan.data_end;
         drop_files.push_back(seg_path);
         stopped = true;
@@ -562,8 +550,8 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
       for (const durable::JournalRecord& r : scan.records) {
         if (r.sequence <= identity.sequence) continue;  // a checkpoint covers it
         if (r.sequence != sequence + 1) {
-          problem = absl::StrCat("sequence gap (expected ", sequence + 1, ", found ",
-                                 r.sequence, ")");
+          problem =
+              absl::StrCat("sequence gap (expected ", sequence + 1, ", found ", r.sequence, ")");
           stop_at = r.offset;
           break;
         }
@@ -592,7 +580,8 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
       const bool trailing = scan.stop == durable::FrameStatus::kEnd && scan.data_end > scan.end;
       if (problem.empty() && scan.stop == durable::FrameStatus::kEnd && !trailing) continue;
       if (problem.empty()) {
-        problem = trailing ? "bytes after the end of the data" : durable::FrameStatusName(scan.stop);
+        problem =
+            trailing ? "bytes after the end of the data" : durable::FrameStatusName(scan.stop);
       }
       // A bad frame at or past the synced watermark is the torn tail of a
       // crash (or of a power loss in the unsynced window); before it, damage.

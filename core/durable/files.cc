@@ -49,17 +49,16 @@ std::string EncodeCheckpointHeader(const StoreIdentity& identity) {
   return out;
 }
 
-absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name,
-                            StoreIdentity* identity,
+absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name, StoreIdentity* identity,
                             absl::FunctionRef<absl::Status(const CheckpointRecord&)> record) {
   if (file.size() < kCheckpointPrefix || std::memcmp(file.data(), kCheckpointMagic, 8) != 0) {
     return Damaged(name, 0, "not a checkpoint (bad magic)");
   }
   const uint32_t version = GetU32(file.data() + 8);
   if (version != kCheckpointVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(name, ": unsupported checkpoint version ", version, " (this build reads ",
-                     kCheckpointVersion, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(name, ": unsupported checkpoint version ",
+                                                      version, " (this build reads ",
+                                                      kCheckpointVersion, ")"));
   }
   const uint32_t header_length = GetU32(file.data() + 12);
   if (header_length > file.size() - kCheckpointPrefix || header_length < kIdentityFixed) {
@@ -198,6 +197,29 @@ SegmentScan ScanSegment(absl::string_view file) {
     }
   }
   return scan;
+}
+
+absl::Status WriteSyncedFile(Env* env, const std::string& path, absl::string_view contents) {
+  auto file = env->NewWritableFile(path);
+  if (!file.ok()) return file.status();
+  absl::Status status = (*file)->Append(contents);
+  if (status.ok()) status = (*file)->Sync();
+  if (status.ok()) status = (*file)->Close();
+  if (!status.ok()) (void)env->RemoveFile(path);
+  return status;
+}
+
+absl::Status ReplaceFileDurably(Env* env, const std::string& dir, const std::string& temp_name,
+                                const std::string& name, absl::string_view contents) {
+  const std::string temp = JoinPath(dir, temp_name);
+  absl::Status status = WriteSyncedFile(env, temp, contents);
+  if (!status.ok()) return status;
+  status = env->RenameFile(temp, JoinPath(dir, name));
+  if (!status.ok()) {
+    (void)env->RemoveFile(temp);
+    return status;
+  }
+  return env->SyncDir(dir);
 }
 
 }  // namespace durable

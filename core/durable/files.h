@@ -1,7 +1,9 @@
 // Reading the durable store's files: checkpoints and journal segments
 // (docs/file-format.md). Used by recovery, `userstore inspect`, `userstore
 // verify` and the fuzzers. Every reader takes arbitrary bytes: it never reads
-// out of bounds and allocates at most in proportion to its input.
+// out of bounds and allocates at most in proportion to its input. And the
+// one way a whole small file is written durably (checkpoints, the
+// changelog's bootstrap checkpoints and marker files).
 
 #ifndef USERSTORE_CORE_DURABLE_FILES_H_
 #define USERSTORE_CORE_DURABLE_FILES_H_
@@ -13,6 +15,8 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+
+#include "userstore/env.h"
 
 #include "core/durable/format.h"
 
@@ -41,8 +45,7 @@ struct CheckpointRecord {
 // unsupported checkpoint version 9"); DATA_LOSS naming the file and byte
 // offset for a bad magic, a bad header, a damaged or truncated record, or a
 // missing or wrong trailer.
-absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name,
-                            StoreIdentity* identity,
+absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name, StoreIdentity* identity,
                             absl::FunctionRef<absl::Status(const CheckpointRecord&)> record);
 
 // --- journal segments ---------------------------------------------------------------------
@@ -51,17 +54,17 @@ struct JournalRecord {
   uint64_t offset = 0;  // of the frame in the file
   uint64_t size = 0;    // of the frame
   uint64_t draws = 0;
-  uint64_t sequence = 0;     // read from the event's bytes (0 when too short)
+  uint64_t sequence = 0;    // read from the event's bytes (0 when too short)
   absl::string_view event;  // an encoded ChangeEvent
 };
 
 struct SegmentScan {
   HeaderStatus header_status = HeaderStatus::kOk;
   SegmentHeader header;
-  std::vector<JournalRecord> records;  // the good frames, in order, up to the first bad one
-  uint64_t end = 0;                    // offset after the last good frame
+  std::vector<JournalRecord> records;    // the good frames, in order, up to the first bad one
+  uint64_t end = 0;                      // offset after the last good frame
   FrameStatus stop = FrameStatus::kEnd;  // why the scan stopped at `end`
-  uint64_t data_end = 0;  // offset after the last nonzero byte of the file
+  uint64_t data_end = 0;                 // offset after the last nonzero byte of the file
   // A bad frame (stop != kEnd) is followed by a good frame ending within
   // 4 KiB after it (a search for a frame that checks, at every offset).
   bool good_frame_after = false;
@@ -73,6 +76,19 @@ SegmentScan ScanSegment(absl::string_view file);
 
 // "<name>: bad header (...)" for a header status.
 std::string HeaderStatusText(HeaderStatus status);
+
+// --- writing ----------------------------------------------------------------------------
+
+// Writes `contents` as the whole of file `path`, synced and closed. On an
+// error the file is removed.
+absl::Status WriteSyncedFile(Env* env, const std::string& path, absl::string_view contents);
+
+// Replaces file `name` of directory `dir` with `contents`, atomically and
+// durably: written and synced as `temp_name`, renamed over `name`, the
+// directory synced. On an error the temporary file is removed and `name`
+// is as it was (or, after the rename, not yet durable).
+absl::Status ReplaceFileDurably(Env* env, const std::string& dir, const std::string& temp_name,
+                                const std::string& name, absl::string_view contents);
 
 }  // namespace durable
 }  // namespace internal
