@@ -123,8 +123,8 @@ class ChangelogFollower::Impl : public WriteGate {
         applied_through = event.sequence;
         ++applied;
       }
-      absl::MutexLock lock(&mu_);
       epoch_ = batch->epoch;
+      absl::MutexLock lock(&mu_);
       sid_draws_ = std::max(sid_draws_, batch->sid_draws);
       made_micros_ = batch->made_micros;
       log_sequence_ = std::max(log_sequence_, entry_sequence);
@@ -242,9 +242,9 @@ class ChangelogFollower::Impl : public WriteGate {
   const std::string dir_;
 
   absl::Mutex poll_mu_;  // one Poll at a time
+  uint64_t epoch_ ABSL_GUARDED_BY(poll_mu_) = 0;  // of the last applied entry
   mutable absl::Mutex mu_;
   absl::Status stopped_ ABSL_GUARDED_BY(mu_);
-  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sid_draws_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t made_micros_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t log_sequence_ ABSL_GUARDED_BY(mu_) = 0;
