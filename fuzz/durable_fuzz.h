@@ -113,6 +113,13 @@ inline const FreshStore& Fresh() {
   return *fresh;
 }
 
+// Whether `part` lies wholly inside `whole` (a view a reader returned points
+// into the input it was given).
+inline bool Inside(absl::string_view part, absl::string_view whole) {
+  return part.data() >= whole.data() && part.size() <= whole.size() &&
+         static_cast<size_t>(part.data() - whole.data()) <= whole.size() - part.size();
+}
+
 // The whole state of a store as text: account, last sequence, and the
 // encoding of every event of its snapshot (services, roles, users in order,
 // with dates, presence and counts).

@@ -43,11 +43,7 @@ namespace {
 
 namespace durable = userstore::internal::durable;
 using userstore::fuzz::Escape;
-
-bool Inside(absl::string_view part, absl::string_view whole) {
-  return part.data() >= whole.data() && part.size() <= whole.size() &&
-         static_cast<size_t>(part.data() - whole.data()) <= whole.size() - part.size();
-}
+using userstore::fuzz::Inside;
 
 void CheckScan(absl::string_view bytes) {
   const durable::SegmentScan scan = durable::ScanSegment(bytes);
