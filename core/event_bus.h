@@ -269,9 +269,9 @@ class EventBus {
   // Sets the last number assigned (a durable store's recovery, before any
   // subscriber and with no write in flight).
   void ResetSequence(uint64_t sequence) {
-    state_.store((sequence << kSequenceShift) |
-                     (state_.load(std::memory_order_relaxed) & kSubscribedBit),
-                 std::memory_order_release);
+    state_.store(
+        (sequence << kSequenceShift) | (state_.load(std::memory_order_relaxed) & kSubscribedBit),
+        std::memory_order_release);
   }
 
  private:

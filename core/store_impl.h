@@ -70,18 +70,16 @@
 //
 // (the Journal's mutex only on a durable store: a write reserves its record's
 // room and appends it under it, still holding the locks above; the bus's
-// numbering happens inside the append), with at most one service lock and at most two shard locks held at a time
-// (a record's SID shard and identity shard, taken in index order).
-// Snapshot(), SubscribeWithSnapshot() and CheckInvariants() hold mu_
-// exclusively and no service or shard lock: every mutation holds mu_ at least
-// shared from its first lookup to its publication, so holding it exclusively
-// freezes the whole store at one sequence number. (They used to hold every
-// service and shard lock shared; that is a lock count proportional to the
-// store, past what ThreadSanitizer's deadlock detector can track, 64.) The
-// price: lists and writes wait for a snapshot; fetches by SID or identity do
-// not (their fast paths take only a shard lock). ids_mu_ and the bus's
-// mutex are leaves: nothing is acquired while they are held, and no callback
-// (hook, listener, clock aside) ever runs while any store lock is held.
+// numbering happens inside the append), with at most one service lock and at most two shard locks
+// held at a time (a record's SID shard and identity shard, taken in index order). Snapshot(),
+// SubscribeWithSnapshot() and CheckInvariants() hold mu_ exclusively and no service or shard lock:
+// every mutation holds mu_ at least shared from its first lookup to its publication, so holding it
+// exclusively freezes the whole store at one sequence number. (They used to hold every service and
+// shard lock shared; that is a lock count proportional to the store, past what ThreadSanitizer's
+// deadlock detector can track, 64.) The price: lists and writes wait for a snapshot; fetches by SID
+// or identity do not (their fast paths take only a shard lock). ids_mu_ and the bus's mutex are
+// leaves: nothing is acquired while they are held, and no callback (hook, listener, clock aside)
+// ever runs while any store lock is held.
 //
 //   * mu_ exclusive: create/delete service, Apply() of a service event,
 //     snapshots and CheckInvariants(). Shared:
@@ -411,8 +409,8 @@ class StoreImpl {
   // Commits a user write prepared with PrepareEncodable: the feed's event
   // (when needed) and the journal's record both come from `record` as it now
   // is. REQUIRES: the locks that order the change.
-  void CommitUser(EventBus::PreparedEvent prepared, ChangeEvent::Op op, const UserRecord& record)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  void CommitUser(EventBus::PreparedEvent prepared, ChangeEvent::Op op,
+                  const UserRecord& record) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     bus_.Commit(
         std::move(prepared), [&]() { return UserChange(op, record); },
         [&](uint64_t sequence, char* out) { return EncodeUser(op, sequence, record, out); });

@@ -19,6 +19,7 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
 #include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);

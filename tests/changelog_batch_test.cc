@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/allocation_counter.h"  // replaces operator new: one file per binary
 
 #include "userstore/event_codec.h"
 #include "userstore/events.h"
@@ -36,7 +37,6 @@
 
 #include "core/durable/crc32c.h"
 #include "core/durable/format.h"
-#include "tests/testing/allocation_counter.h"  // replaces operator new: one file per binary
 
 namespace userstore {
 namespace {

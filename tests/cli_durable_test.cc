@@ -24,6 +24,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 #include <fcntl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -31,7 +32,6 @@
 
 #include "userstore/durable.h"
 #include "userstore/user_store.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace {
 

@@ -241,7 +241,7 @@ class ChangelogFollower::Impl : public WriteGate {
   Env* const env_;
   const std::string dir_;
 
-  absl::Mutex poll_mu_;  // one Poll at a time
+  absl::Mutex poll_mu_;                           // one Poll at a time
   uint64_t epoch_ ABSL_GUARDED_BY(poll_mu_) = 0;  // of the last applied entry
   mutable absl::Mutex mu_;
   absl::Status stopped_ ABSL_GUARDED_BY(mu_);

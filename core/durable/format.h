@@ -48,12 +48,12 @@ inline constexpr size_t kFrameHeaderSize = 12;
 inline constexpr uint32_t kMaxPayload = uint32_t{64} << 20;
 
 enum class RecordType : uint8_t {
-  kEnd = 0,       // (all-zero header: end of the data)
-  kEvent = 1,     // journal: draws:u64 then one encoded ChangeEvent
-  kService = 2,   // checkpoint: position:u64 next_user:u64 next_role:u64 then the event
-  kRole = 3,      // checkpoint: position:u64 then the event
-  kUser = 4,      // checkpoint: position:u64 then the event
-  kTrailer = 5,   // checkpoint: records:u64 (the count of records before it)
+  kEnd = 0,      // (all-zero header: end of the data)
+  kEvent = 1,    // journal: draws:u64 then one encoded ChangeEvent
+  kService = 2,  // checkpoint: position:u64 next_user:u64 next_role:u64 then the event
+  kRole = 3,     // checkpoint: position:u64 then the event
+  kUser = 4,     // checkpoint: position:u64 then the event
+  kTrailer = 5,  // checkpoint: records:u64 (the count of records before it)
 };
 
 // Writes the frame header for `payload_length` bytes of payload that already

@@ -27,9 +27,9 @@ thread_local LastAppend tls_last_append;
 std::atomic<uint64_t> next_journal_id{1};
 
 absl::Status Unavailable(absl::string_view why) {
-  return MakeError(ErrorCode::kServiceUnavailable,
-                   absl::StrCat("Service Unavailable: the journal could not be written (", why,
-                                ")"));
+  return MakeError(
+      ErrorCode::kServiceUnavailable,
+      absl::StrCat("Service Unavailable: the journal could not be written (", why, ")"));
 }
 
 uint64_t NowUnix() { return static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())); }
@@ -171,9 +171,8 @@ uint64_t Journal::Append(absl::FunctionRef<uint64_t()> number,
   Segment* segment = current_.get();
   char* frame = segment->data() + segment->tail;
   char* payload = frame + durable::kFrameHeaderSize;
-  durable::PutU64(payload, options_.draws != nullptr
-                               ? options_.draws->load(std::memory_order_relaxed)
-                               : 0);
+  durable::PutU64(payload,
+                  options_.draws != nullptr ? options_.draws->load(std::memory_order_relaxed) : 0);
   char* end = encode(sequence, payload + 8);
   const uint32_t length = static_cast<uint32_t>(end - payload);
   durable::SealFrame(frame, durable::RecordType::kEvent, length);

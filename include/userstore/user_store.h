@@ -515,13 +515,13 @@ class UserStore {
 
   // UserStore::DurabilityStats
   struct DurabilityStats {
-    uint64_t journal_bytes = 0;          // appended since the store was opened
-    uint64_t journal_synced_bytes = 0;   // of those, durable
-    uint64_t syncs = 0;                  // syncs of the journal
-    uint64_t checkpoints = 0;            // written since the store was opened
+    uint64_t journal_bytes = 0;         // appended since the store was opened
+    uint64_t journal_synced_bytes = 0;  // of those, durable
+    uint64_t syncs = 0;                 // syncs of the journal
+    uint64_t checkpoints = 0;           // written since the store was opened
     uint64_t last_checkpoint_sequence = 0;
-    std::string last_checkpoint_error;   // empty when the last one succeeded
-    std::string journal_error;           // why writes are refused; empty when they are not
+    std::string last_checkpoint_error;  // empty when the last one succeeded
+    std::string journal_error;          // why writes are refused; empty when they are not
   };
   // UserStore::directory()
   //

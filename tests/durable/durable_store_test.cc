@@ -3,9 +3,6 @@
 // full disks and failed syncs, simulated by FaultInjectionEnv; and the real
 // file system for what only it has (the lock between processes, fork).
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -16,6 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "userstore/durable.h"
 #include "userstore/event_codec.h"
@@ -23,19 +25,16 @@
 #include "userstore/user_store.h"
 
 #include "core/durable/format.h"
-#include "tests/durable/durable_testing.h"
-#include "tests/testing/store_testing.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
 
-using ::testing::HasSubstr;
-using ::userstore_testing::IsError;
-using ::userstore_testing::IsOk;
 using durable_testing::Fingerprint;
 using durable_testing::SameState;
 using durable_testing::TempDir;
+using ::testing::HasSubstr;
+using ::userstore_testing::IsError;
+using ::userstore_testing::IsOk;
 
 constexpr char kDir[] = "/store";
 
@@ -297,7 +296,7 @@ TEST_F(DurableStoreTest, AFullDiskFailsTheWriteAndChangesNothing) {
   EXPECT_THAT(store->GetUser(service, absl::StrCat("u", created)),
               IsError(404, ErrorCode::kNotFound));
   EXPECT_THAT(store->GetUser(service, "u0"), IsOk());  // reads go on
-  env_->ClearFailures();  // room again: writes go on
+  env_->ClearFailures();                               // room again: writes go on
   CreateUserRequest request;
   request.identity = "after";
   EXPECT_THAT(store->CreateUser(service, request), IsOk());

@@ -4,14 +4,10 @@
 #ifndef USERSTORE_TESTS_DURABLE_DURABLE_TESTING_H_
 #define USERSTORE_TESTS_DURABLE_DURABLE_TESTING_H_
 
-#include <dirent.h>
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <memory>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -20,6 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "userstore/durable.h"
 #include "userstore/event_codec.h"
@@ -156,8 +155,8 @@ inline ::testing::AssertionResult SameState(const std::string& got, const std::s
   };
   return ::testing::AssertionFailure()
          << "states differ at line " << line << " (got " << std::count(got.begin(), got.end(), '\n')
-         << " lines, want " << std::count(want.begin(), want.end(), '\n') << ")\n  got:  "
-         << line_at(got, i) << "\n  want: " << line_at(want, i);
+         << " lines, want " << std::count(want.begin(), want.end(), '\n')
+         << ")\n  got:  " << line_at(got, i) << "\n  want: " << line_at(want, i);
 }
 
 }  // namespace durable_testing

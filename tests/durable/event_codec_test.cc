@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/allocation_counter.h"  // replaces operator new: one file per binary
 
 #include "userstore/events.h"
 #include "userstore/resources.h"
@@ -28,7 +29,6 @@
 
 #include "core/durable/event_encoding.h"
 #include "core/sid.h"
-#include "tests/testing/allocation_counter.h"  // replaces operator new: one file per binary
 
 namespace userstore {
 namespace {
@@ -680,7 +680,8 @@ TEST(EventCodec, DecodingAllocatesASmallMultipleOfTheInput) {
   const std::string bytes = Encode(RoleEventOf(r));
   const size_t before = userstore_testing::AllocatedBytes().load();
   ASSERT_TRUE(DecodeChangeEvent(absl::string_view(bytes)).ok());
-  EXPECT_LE(userstore_testing::AllocatedBytes().load() - before, sizeof(std::string) * bytes.size() + 4096);
+  EXPECT_LE(userstore_testing::AllocatedBytes().load() - before,
+            sizeof(std::string) * bytes.size() + 4096);
 }
 
 // --- encoder errors ------------------------------------------------------------

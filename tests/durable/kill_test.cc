@@ -11,11 +11,6 @@
 // Bounded: USERSTORE_KILL_ROUNDS rounds (default 200) or
 // USERSTORE_KILL_SECONDS seconds (default 40), whichever comes first.
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <random>
@@ -25,12 +20,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/durable/durable_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "userstore/durable.h"
 #include "userstore/user_store.h"
-
-#include "tests/durable/durable_testing.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
@@ -110,16 +108,17 @@ TEST(KillTest, EveryAcknowledgedWriteSurvivesKill9AndTheStateIsAPrefix) {
     }
     close(fds[1]);
     // Let it write for a random while after its first acknowledgement.
-    const absl::Duration run = absl::Milliseconds(std::uniform_int_distribution<int>(1, 40)(random));
+    const absl::Duration run =
+        absl::Milliseconds(std::uniform_int_distribution<int>(1, 40)(random));
     absl::Time kill_at = absl::InfiniteFuture();
     uint64_t report = 0;
     for (;;) {
       const absl::Duration left = kill_at - absl::Now();
       if (left <= absl::ZeroDuration()) break;
       pollfd p{fds[0], POLLIN, 0};
-      const int timeout_ms =
-          kill_at == absl::InfiniteFuture() ? 30000
-                                            : static_cast<int>(absl::ToInt64Milliseconds(left)) + 1;
+      const int timeout_ms = kill_at == absl::InfiniteFuture()
+                                 ? 30000
+                                 : static_cast<int>(absl::ToInt64Milliseconds(left)) + 1;
       const int ready = poll(&p, 1, timeout_ms);
       ASSERT_GE(ready, 0);
       if (ready == 0 && kill_at == absl::InfiniteFuture()) FAIL() << "the writer never wrote";

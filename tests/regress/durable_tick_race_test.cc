@@ -21,11 +21,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/durable.h"
 #include "userstore/fault_injection_env.h"
 #include "userstore/user_store.h"
-#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 namespace userstore {
 namespace {
