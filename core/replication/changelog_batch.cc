@@ -6,13 +6,9 @@
 //   entry := length:u32 event            (event: the v1 event encoding, event_codec.h)
 //   crc   := masked CRC32C of every byte before it
 //
-// Decoding is in three passes over the input, none of which reads past its
-// end: the fixed header (magic, then version, so that a batch of a later
-// version is named as such rather than as damage); a walk of the entry
-// lengths, which finds where the checksum must be without allocating (a count
-// of 2^32 stops at the end of the input); the checksum; and only then the
-// events, into a vector reserved for no more events than the bytes can hold.
-// A batch is returned whole or not at all.
+// The framing (header, entry lengths, checksum) is batch_framing.h's; this
+// file encodes and decodes the events inside it. A batch is returned whole
+// or not at all.
 
 #include <algorithm>
 #include <cstddef>
@@ -33,30 +29,19 @@
 #include "userstore/replication.h"
 #include "userstore/status.h"
 
-#include "core/durable/crc32c.h"
 #include "core/durable/event_encoding.h"
-#include "core/durable/format.h"
+#include "core/replication/batch_framing.h"
+#include "core/status_macros.h"
 
 namespace userstore {
 
 namespace {
 
-using internal::durable::GetU32;
-using internal::durable::GetU64;
-using internal::durable::PutU32;
-using internal::durable::PutU64;
+namespace framing = internal::batch_framing;
 
-constexpr char kMagic[4] = {'U', 'S', 'C', 'B'};
-constexpr uint32_t kVersion = 1;
-
-// magic, version, epoch, sid_draws, made_micros, count.
-constexpr size_t kHeaderBytes = 4 + 4 + 8 + 8 + 8 + 4;
-constexpr size_t kCountOffset = kHeaderBytes - 4;
-constexpr size_t kCrcBytes = 4;
-constexpr size_t kLengthBytes = 4;
 // The smallest entry that can hold an event: a length and an event's fixed
 // header, so a batch of n bytes holds at most n / 16 events.
-constexpr size_t kMinEntryBytes = kLengthBytes + internal::kEventHeaderBytes;
+constexpr size_t kMinEntryBytes = framing::kEntryLengthBytes + internal::kEventHeaderBytes;
 
 absl::Status BatchError(absl::string_view what) {
   return InvalidParameterError(absl::StrCat("Invalid changelog batch: ", what));
@@ -85,90 +70,42 @@ absl::Status EncodeChangelogBatch(const ChangelogBatch& batch, std::string* out)
   if (batch.events.size() > std::numeric_limits<uint32_t>::max()) {
     return BatchError("more than 2^32-1 events");
   }
-  std::string bytes(kHeaderBytes, '\0');
-  std::memcpy(&bytes[0], kMagic, sizeof(kMagic));
-  PutU32(&bytes[4], kVersion);
-  PutU64(&bytes[8], batch.epoch);
-  PutU64(&bytes[16], batch.sid_draws);
-  PutU64(&bytes[24], static_cast<uint64_t>(batch.made_micros));
-  PutU32(&bytes[kCountOffset], static_cast<uint32_t>(batch.events.size()));
+  std::string entries;
+  std::string event;
   for (size_t i = 0; i < batch.events.size(); ++i) {
-    const size_t length_at = bytes.size();
-    bytes.append(kLengthBytes, '\0');
-    const absl::Status status = EncodeChangeEvent(batch.events[i], &bytes);
+    event.clear();
+    const absl::Status status = EncodeChangeEvent(batch.events[i], &event);
     if (!status.ok()) {
       return BatchError(absl::StrCat("event ", i, ": ", status.message()));
     }
-    const size_t length = bytes.size() - length_at - kLengthBytes;
-    if (length > std::numeric_limits<uint32_t>::max()) {
+    if (event.size() > std::numeric_limits<uint32_t>::max()) {
       return BatchError(absl::StrCat("event ", i, " is larger than 2^32-1 bytes"));
     }
-    PutU32(&bytes[length_at], static_cast<uint32_t>(length));
+    framing::AppendEntry(event, &entries);
   }
-  char crc[kCrcBytes];
-  PutU32(crc, internal::crc32c::Mask(internal::crc32c::Value(bytes.data(), bytes.size())));
-  bytes.append(crc, kCrcBytes);
-  out->append(bytes);
+  framing::FrameBatch({batch.epoch, batch.sid_draws, batch.made_micros},
+                      static_cast<uint32_t>(batch.events.size()), entries, out);
   return absl::OkStatus();
 }
 
 absl::StatusOr<ChangelogBatch> DecodeChangelogBatch(absl::string_view bytes) {
-  // 1. The fixed header.
-  if (bytes.size() < sizeof(kMagic) || absl::string_view(bytes.data(), sizeof(kMagic)) !=
-                                           absl::string_view(kMagic, sizeof(kMagic))) {
-    return BatchError("bad magic (not \"USCB\")");
-  }
-  if (bytes.size() < kHeaderBytes + kCrcBytes) {
-    return BatchError(absl::StrCat("truncated: ", bytes.size(), " bytes, a batch has at least ",
-                                   kHeaderBytes + kCrcBytes));
-  }
-  const uint32_t version = GetU32(bytes.data() + 4);
-  if (version != kVersion) {
-    return BatchError(absl::StrCat("unsupported changelog batch version ", version));
-  }
-  const uint32_t count = GetU32(bytes.data() + kCountOffset);
-
-  // 2. Where the checksum must be: walk the entries' lengths. Each step
-  //    consumes at least four bytes, so the walk ends within size/4 steps.
-  const size_t body_end = bytes.size() - kCrcBytes;
-  size_t at = kHeaderBytes;
-  for (uint32_t i = 0; i < count; ++i) {
-    if (body_end - at < kLengthBytes) {
-      return BatchError(absl::StrCat("truncated: entry ", i, " of ", count, " has no length"));
-    }
-    const uint32_t length = GetU32(bytes.data() + at);
-    at += kLengthBytes;
-    if (length > body_end - at) {
-      return BatchError(
-          absl::StrCat("entry ", i, " of ", count, " has length ", length, ", past the end"));
-    }
-    at += length;
-  }
-  if (at != body_end) {
-    return BatchError(absl::StrCat(body_end - at, " trailing bytes"));
-  }
-
-  // 3. The checksum, over every byte before it.
-  const uint32_t stored = GetU32(bytes.data() + body_end);
-  const uint32_t actual = internal::crc32c::Mask(internal::crc32c::Value(bytes.data(), body_end));
-  if (stored != actual) return BatchError("checksum mismatch");
-
-  // 4. The events, reserving room only for as many as the bytes can hold.
+  // The framing (magic, version, lengths, checksum) first, then the events,
+  // reserving room only for as many as the bytes can hold.
+  framing::BatchView view;
+  USERSTORE_RETURN_IF_ERROR(framing::ParseBatch(bytes, &view));
   ChangelogBatch batch;
-  batch.epoch = GetU64(bytes.data() + 8);
-  batch.sid_draws = GetU64(bytes.data() + 16);
-  batch.made_micros = static_cast<int64_t>(GetU64(bytes.data() + 24));
-  batch.events.reserve(std::min<size_t>(count, (body_end - kHeaderBytes) / kMinEntryBytes));
-  at = kHeaderBytes;
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint32_t length = GetU32(bytes.data() + at);
-    at += kLengthBytes;
-    absl::StatusOr<ChangeEvent> event = DecodeChangeEvent(bytes.substr(at, length));
+  batch.epoch = view.header.epoch;
+  batch.sid_draws = view.header.sid_draws;
+  batch.made_micros = view.header.made_micros;
+  batch.events.reserve(std::min<size_t>(view.count, view.entries.size() / kMinEntryBytes));
+  framing::EntryReader reader(view.entries);
+  absl::string_view bytes_of_event;
+  for (uint32_t i = 0; reader.Next(&bytes_of_event); ++i) {
+    absl::StatusOr<ChangeEvent> event = DecodeChangeEvent(bytes_of_event);
     if (!event.ok()) {
       return BatchError(absl::StrCat("event ", i, ": ", event.status().message()));
     }
     batch.events.push_back(*std::move(event));
-    at += length;
   }
   size_t bad = 0;
   if (!Consecutive(batch.events, &bad)) {
