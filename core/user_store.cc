@@ -213,6 +213,13 @@ absl::Status UserStore::Apply(const ChangeEvent& event) {
 
 void UserStore::SetWriteGate(WriteGate* gate) { gate_.store(gate, std::memory_order_release); }
 
+absl::StatusOr<uint64_t> UserStore::SetJournalTap(JournalTap* tap) {
+  if (durable_ == nullptr) {
+    return InvalidParameterError("SetJournalTap: the store is not durable (nothing is journaled)");
+  }
+  return durable_->SetJournalTap(tap);
+}
+
 uint64_t UserStore::sid_draws() const { return impl_->draws(); }
 
 absl::Status UserStore::AdvanceSidDraws(uint64_t draws) {

@@ -61,6 +61,7 @@ class DurableStore {
   // published, so none removed, meanwhile).
   absl::Status ReadLatestCheckpoint(uint64_t* sequence, std::string* bytes);
   absl::Status Sync() { return journal_->Sync(); }
+  uint64_t SetJournalTap(JournalTap* tap) { return journal_->SetTap(tap); }
   UserStore::DurabilityStats Stats() const;
 
   // Starts the journal at `segment` (first sequence `sequence`) and the

@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Start(const Options& options,
     absl::MutexLock lock(&journal->mu_);
     journal->current_ = std::move(*segment);
     journal->next_number_ = segment_number + 1;
+    journal->last_sequence_ = first_sequence - 1;
   }
   journal->background_ = std::thread([raw = journal.get()] { raw->BackgroundLoop(); });
   return journal;
@@ -176,12 +177,21 @@ uint64_t Journal::Append(absl::FunctionRef<uint64_t()> number,
   char* end = encode(sequence, payload + 8);
   const uint32_t length = static_cast<uint32_t>(end - payload);
   durable::SealFrame(frame, durable::RecordType::kEvent, length);
+  last_sequence_ = sequence;
+  if (tap_ != nullptr)
+    tap_->OnJournaled(sequence, absl::string_view(payload + 8, end - payload - 8));
   const uint64_t size = durable::kFrameHeaderSize + length;
   segment->tail += size;
   written_ += size;
   --reserved_;
   tls_last_append = {id_, written_};
   return sequence;
+}
+
+uint64_t Journal::SetTap(JournalTap* tap) {
+  absl::MutexLock lock(&mu_);
+  tap_ = tap;
+  return last_sequence_;
 }
 
 absl::Status Journal::SyncTo(uint64_t position) {

@@ -31,7 +31,8 @@
 // waiter and every later Reserve get 503/20503.
 //
 // Lock order: store locks -> Journal::mu_ -> EventBus::mu_ (Append calls the
-// bus's numbering under mu_). No callback into the store runs under mu_.
+// bus's numbering under mu_) and -> the tap's own locks (Append calls the
+// JournalTap under mu_). No callback into the store runs under mu_.
 
 #ifndef USERSTORE_CORE_DURABLE_JOURNAL_H_
 #define USERSTORE_CORE_DURABLE_JOURNAL_H_
@@ -55,6 +56,7 @@
 
 #include "userstore/durable.h"
 #include "userstore/env.h"
+#include "userstore/replication.h"
 
 namespace userstore {
 namespace internal {
@@ -123,6 +125,12 @@ class Journal {
   // records a durable checkpoint covers) and syncs the directory.
   absl::Status RemoveSegmentsBelow(uint64_t number);
 
+  // Sets the tap every later Append calls with its event's bytes (nullptr:
+  // none), and returns the sequence of the last record appended before it
+  // (first_sequence - 1 when none). Once it returns, the previous tap is
+  // called no more.
+  uint64_t SetTap(JournalTap* tap);
+
   // OK, or the failure that stopped the journal.
   absl::Status health() const;
 
@@ -183,6 +191,8 @@ class Journal {
   uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;  // journal position after the last record
   uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rotate_position_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;  // of the last record appended
+  JournalTap* tap_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
   bool final_sync_ = false;  // set by the destructor, alone by then
   WaiterList waiters_ ABSL_GUARDED_BY(mu_);

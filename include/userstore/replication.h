@@ -56,6 +56,28 @@ class WriteGate {
   virtual absl::Status AfterWrite(uint64_t sequence) = 0;
 };
 
+// userstore::JournalTap
+//
+// Receives every event a durable store journals (UserStore::SetJournalTap),
+// as the journal writes it: in sequence order, one call per event, with the
+// event's v1 encoding (event_codec.h), the very bytes its journal record
+// holds. A changelog leader (changelog.h) ships these bytes as they are:
+// nothing is built, copied into a ChangeEvent or encoded a second time, and
+// the store's feed needs no subscriber.
+//
+// Thread safety: called by the writing thread while it holds the store's
+// locks for the write and its journal's lock, so calls never overlap and
+// come in sequence order. An implementation must be quick (copy the bytes,
+// wake a thread), must not throw, and must not call any method of the store.
+class JournalTap {
+ public:
+  virtual ~JournalTap() = default;
+
+  // The event numbered `sequence`, encoded. `encoded` is valid only during
+  // the call.
+  virtual void OnJournaled(uint64_t sequence, absl::string_view encoded) noexcept = 0;
+};
+
 // userstore::ChangelogBatch
 //
 // Consecutive change events of one leader, as a follower applies them.

@@ -75,7 +75,8 @@
 
 namespace userstore {
 
-class WriteGate;  // replication.h
+class WriteGate;   // replication.h
+class JournalTap;  // replication.h
 
 namespace internal {
 class StoreImpl;
@@ -452,6 +453,18 @@ class UserStore {
   // before other threads write (a write in flight may still see the previous
   // gate). Costs one atomic load per write.
   void SetWriteGate(WriteGate* gate);
+
+  // UserStore::SetJournalTap()
+  //
+  // Sets the tap that receives every event this durable store journals from
+  // now on, encoded (replication.h), or none with nullptr. Returns the
+  // sequence of the last event journaled before the tap took effect: the tap
+  // receives exactly the events after it. Errors: 400/20001 on an in-memory
+  // store (nothing is journaled). The tap is not owned: unset it before it is
+  // destroyed; once this returns with nullptr, no call to the old tap is under
+  // way or will come. Thread-safe; O(1). Costs one predictable branch per
+  // write while no tap is set.
+  absl::StatusOr<uint64_t> SetJournalTap(JournalTap* tap);
 
   // UserStore::sid_draws()
   //
