@@ -28,32 +28,52 @@ namespace {
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
 constexpr size_t kMaxPartBytes = size_t{512} << 20;
 
-// Reads the stream's last-generated-id into `last` ("" when the key does not
-// exist or nothing was ever appended).
+// Defines true_last(): the stream's last-generated-id ("" when the key does
+// not exist or nothing was ever appended), which Redis keeps when XTRIM or
+// XDEL removes entries. XINFO STREAM also copies the first and the last
+// entry (a batch each) into its reply: exact, but not for every append.
+// KEYS[1] = the stream.
 constexpr char kLastIdPrelude[] = R"lua(
-local last = ''
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local function true_last()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  local found = false
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id' then
-      last = info[i + 1]
-      found = true
-      break
+      if info[i + 1] == '0-0' then return '' end
+      return info[i + 1]
     end
   end
-  if not found then return redis.error_reply('ERR XINFO STREAM has no last-generated-id') end
-  if last == '0-0' then last = '' end
+  return redis.error_reply('ERR XINFO STREAM has no last-generated-id')
 end
 )lua";
 
-// KEYS[1] = the stream.
-constexpr char kLastIdBody[] = "return last\n";
+// KEYS = the stream.
+constexpr char kLastIdBody[] = "return true_last()\n";
 
-// KEYS[1] = the stream; ARGV = the expected last ID, the new ID, the batch.
+// KEYS = the stream, its last-ID key; ARGV = the expected last ID, the new
+// ID, the batch.
+// The last-ID key holds the ID of the last append made through this script,
+// so it is the stream's last ID unless another writer appended with a plain
+// XADD: an entry after it (the XRANGE, O(log n), empty in the normal case),
+// or one added and deleted again, which the XADD itself then refuses (its ID
+// is not above the stream's last-generated-id). Only a missing key, a
+// mismatch or such a refusal pays for true_last().
 constexpr char kAppendBody[] = R"lua(
+local last = redis.call('GET', KEYS[2])
+if not last or last ~= ARGV[1] or
+    #redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1) > 0 then
+  last = true_last()
+end
 if last ~= ARGV[1] then return redis.error_reply('FENCED last=' .. last) end
-return redis.call('XADD', KEYS[1], ARGV[2], 'b', ARGV[3])
+local id = redis.pcall('XADD', KEYS[1], ARGV[2], 'b', ARGV[3])
+if type(id) == 'table' and id.err then
+  if string.find(id.err, 'smaller', 1, true) then
+    return redis.error_reply('FENCED last=' .. true_last())
+  end
+  return id
+end
+redis.call('SET', KEYS[2], id)
+return id
 )lua";
 
 // KEYS = the stream, its checkpoint hash; ARGV = the sequence (decimal), the
@@ -154,6 +174,7 @@ RedisLog::RedisLog(const LogUrl& url, const RedisLogOptions& options)
       url_(FormatLogUrl(url)),
       stream_key_(url.stream),
       checkpoint_key_(absl::StrCat(url.stream, "/checkpoint")),
+      last_id_key_(absl::StrCat(url.stream, "/last")),
       options_(options) {}
 
 RedisLog::~RedisLog() {
@@ -382,7 +403,7 @@ absl::StatusOr<std::string> RedisLog::AppendIf(absl::string_view expected_last_i
   }
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Reply> reply =
-      RunScript(kAppendScript, {stream_key_}, {expected_last_id, id, data});
+      RunScript(kAppendScript, {stream_key_, last_id_key_}, {expected_last_id, id, data});
   if (!reply.ok()) return reply.status();
   const redisReply* r = reply->get();
   if (IsError(r)) {

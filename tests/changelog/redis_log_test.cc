@@ -391,6 +391,37 @@ TEST_F(RedisLogTest, ReadAfterStopsAtAnEntryThatIsNoBatch) {
   EXPECT_THAT(std::string(read.status().message()), HasSubstr("entry 2-1 has no field 'b'"));
 }
 
+TEST_F(RedisLogTest, AForeignXaddAfterTheLastAppendStillFences) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, "a"), IsOk());
+  EXPECT_EQ(server_->Run({"GET", "users-p0/last"}), "1-1");  // the recorded last ID
+  // Another writer appends with a plain XADD: the recorded ID is behind the
+  // stream, and the stream wins.
+  ASSERT_EQ(server_->Run({"XADD", "users-p0", "5-1", "b", "x"}), "5-1");
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("5-1")));
+  ExpectFenced(log->AppendIf("1-1", 2, 1, "b").status(), "5-1");
+  // Even once that entry is deleted: the stream's last-generated-id stays.
+  ASSERT_EQ(server_->Run({"XDEL", "users-p0", "5-1"}), "1");
+  ExpectFenced(log->AppendIf("1-1", 2, 1, "b").status(), "5-1");
+  EXPECT_THAT(log->AppendIf("5-1", 6, 1, "c"), IsOkAndHolds(std::string("6-1")));
+  EXPECT_EQ(server_->Run({"GET", "users-p0/last"}), "6-1");
+}
+
+TEST_F(RedisLogTest, AStreamWithoutItsLastIdKeyIsReadFromTheStream) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, "a"), IsOk());
+  ASSERT_THAT(log->AppendIf("1-1", 3, 1, "b"), IsOk());
+  // A stream written before the key existed (or the key lost): the answer
+  // comes from XINFO STREAM, and the next append records the key again.
+  ASSERT_EQ(server_->Run({"DEL", "users-p0/last"}), "1");
+  EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("3-1")));
+  ExpectFenced(log->AppendIf("1-1", 4, 1, "c").status(), "3-1");
+  EXPECT_THAT(log->AppendIf("3-1", 4, 1, "c"), IsOkAndHolds(std::string("4-1")));
+  EXPECT_EQ(server_->Run({"GET", "users-p0/last"}), "4-1");
+}
+
 TEST_F(RedisLogTest, ScriptsSurviveAScriptFlush) {
   std::unique_ptr<ChangelogLog> log = Open();
   ASSERT_NE(log, nullptr);
