@@ -1,23 +1,26 @@
-// ChangelogLeader (changelog.h): ships a durable store's change feed to its
+// ChangelogLeader (changelog.h): ships a durable store's journal to its
 // partition's stream.
 //
-// The store's feed delivers each committed event, in sequence order, to a
-// subscription that only queues it (the write path never waits on the
-// network). One shipping thread takes up to `max_batch_events` queued events,
-// encodes them as one changelog batch and appends it to the stream with the
-// log's conditional append, expecting the entry it appended last. Events
-// leave the queue only once the log acknowledged them: an append that fails
-// is retried after `retry_interval` with the same expectation, and one whose
-// answer was lost is recognized by its entry ID (changelog.h: the ID says
-// its last sequence and epoch). A refused append means another leader has
-// appended: the leader is fenced, stops shipping, and its gate answers every
-// later write 403/20403.
+// The leader taps the store's journal (UserStore::SetJournalTap): as each
+// event's record is appended, the tap copies the event's bytes, already in
+// the event encoding a batch carries, into a queue (the write path never
+// waits on the network, and no event is built, copied or encoded for the
+// changelog). One shipping thread takes the queue, frames up to
+// `max_batch_events` of its entries as one changelog batch (header,
+// entries as they are, checksum) and appends it to the stream with the log's
+// conditional append, expecting the entry it appended last. Entries leave
+// the thread's queue only once the log acknowledged them: an append that
+// fails is retried after `retry_interval` with the same expectation, and one
+// whose answer was lost is recognized by its entry ID (changelog.h: the ID
+// says its last sequence and epoch). A refused append means another leader
+// has appended: the leader is fenced, stops shipping, and its gate answers
+// every later write 403/20403.
 //
 // The store's WriteGate is this leader: BeforeWrite refuses writes once
 // fenced (403/20403) and, in kAsync, once `max_unshipped_events` are waiting
-// (503/20503, nothing changed); AfterWrite, in kSync, waits until the log has
-// the write's event (503/20503 after `ack_timeout`: the change is kept and
-// still shipped).
+// (503/20503, nothing changed), reading atomics only; AfterWrite, in kSync,
+// waits until the log has the write's event (503/20503 after `ack_timeout`:
+// the change is kept and still shipped).
 //
 // The leader's directory holds a file LEADS ("<stream URL>\n<epoch>\n"),
 // written (synced, renamed, directory synced) once its fence entry is in the
@@ -26,8 +29,8 @@
 // back.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,25 +54,21 @@
 
 #include "core/changelog/changelog_internal.h"
 #include "core/durable/files.h"
+#include "core/replication/batch_framing.h"
 
 namespace userstore {
 namespace {
 
-// The encoding of a batch of `events` (none for a fence) by the leader of
-// `epoch` of `store`, made now.
-absl::Status EncodeLeaderBatch(const UserStore& store, uint64_t epoch,
-                               std::vector<ChangeEvent> events, std::string* data) {
-  ChangelogBatch batch;
-  batch.epoch = epoch;
-  batch.sid_draws = store.sid_draws();
-  batch.made_micros = internal::changelog::NowMicros();
-  batch.events = std::move(events);
-  return EncodeChangelogBatch(batch, data);
+namespace framing = internal::batch_framing;
+
+// The header of a batch the leader of `epoch` of `store` makes now.
+framing::BatchHeader LeaderBatchHeader(const UserStore& store, uint64_t epoch) {
+  return {epoch, store.sid_draws(), internal::changelog::NowMicros()};
 }
 
 }  // namespace
 
-class ChangelogLeader::Impl : public WriteGate {
+class ChangelogLeader::Impl : public WriteGate, public JournalTap {
  public:
   Impl(UserStore* store, std::unique_ptr<ChangelogLog> log, const ChangelogOptions& options,
        uint64_t epoch, std::string last_id, uint64_t shipped)
@@ -78,21 +77,19 @@ class ChangelogLeader::Impl : public WriteGate {
         options_(options),
         epoch_(epoch),
         last_id_(std::move(last_id)),
+        unshipped_first_(shipped + 1),
         shipped_(shipped) {
     if (options_.max_batch_events == 0) options_.max_batch_events = 1;
   }
 
   ~Impl() override { Stop(); }
 
-  // Subscribes to the store's feed. Returns false when the store has moved
-  // past `sequence` meanwhile (a write during Start).
-  bool Subscribe(uint64_t sequence) {
-    subscription_ = store_->Subscribe([this](const ChangeEvent& event) {
-      absl::MutexLock lock(&mu_);
-      pending_.push_back(event);
-      cv_.SignalAll();
-    });
-    return store_->last_sequence() == sequence;
+  // Taps the store's journal. Returns false when the store has moved past
+  // `sequence` (a write during Start); the tap is then unset.
+  bool Tap(uint64_t sequence) {
+    auto before = store_->SetJournalTap(this);
+    tapped_ = true;
+    return before.ok() && *before == sequence;
   }
 
   void Run() {
@@ -100,32 +97,50 @@ class ChangelogLeader::Impl : public WriteGate {
     store_->SetWriteGate(this);
   }
 
-  // Unsets the gate, stops the subscription, ships what is queued (until the
-  // ack timeout), stops the thread.
+  // Unsets the gate and the tap, ships what is queued (until the ack
+  // timeout), stops the thread.
   void Stop() {
     if (stopped_) return;
     stopped_ = true;
     store_->SetWriteGate(nullptr);
-    if (subscription_ != 0) store_->Unsubscribe(subscription_);
+    if (tapped_) (void)store_->SetJournalTap(nullptr);
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&tap_mu_);
       stop_ = true;
       drain_deadline_ = absl::Now() + options_.ack_timeout;
-      cv_.SignalAll();
+      tap_cv_.Signal();
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      cv_.SignalAll();  // a kSync writer waiting is told the leader stops
     }
     if (thread_.joinable()) thread_.join();
   }
 
+  // The journal's tap: queues the event's bytes as a batch entry.
+  void OnJournaled(uint64_t sequence, absl::string_view encoded) noexcept override {
+    absl::MutexLock lock(&tap_mu_);
+    framing::AppendEntry(encoded, &tapped_entries_);
+    ++tapped_count_;
+    tapped_last_ = sequence;
+    if (shipper_idle_ || tapped_count_ == fill_count_ || sequence == awaited_) tap_cv_.Signal();
+  }
+
   absl::Status BeforeWrite() override {
-    absl::MutexLock lock(&mu_);
-    if (fenced_) return Fenced();
-    if (failed_) return Failed();
-    if (options_.mode == ChangelogOptions::Mode::kAsync &&
-        store_->last_sequence() - shipped_ >= options_.max_unshipped_events) {
-      return MakeError(
-          ErrorCode::kServiceUnavailable,
-          absl::StrCat("the changelog ", log_->url(), " is ", store_->last_sequence() - shipped_,
-                       " events behind; writes wait for it (", last_error_.message(), ")"));
+    // No lock on the write path: the flags and the shipped count are atomics.
+    if (fenced_.load(std::memory_order_acquire)) {
+      absl::MutexLock lock(&mu_);
+      return Fenced();
+    }
+    if (options_.mode == ChangelogOptions::Mode::kAsync) {
+      const uint64_t behind = store_->last_sequence() - shipped_.load(std::memory_order_acquire);
+      if (behind >= options_.max_unshipped_events) {
+        absl::MutexLock lock(&mu_);
+        return MakeError(
+            ErrorCode::kServiceUnavailable,
+            absl::StrCat("the changelog ", log_->url(), " is ", behind,
+                         " events behind; writes wait for it (", last_error_.message(), ")"));
+      }
     }
     return absl::OkStatus();
   }
@@ -136,18 +151,26 @@ class ChangelogLeader::Impl : public WriteGate {
   }
 
   absl::Status AwaitShipped(uint64_t sequence, absl::Duration timeout) {
+    if (shipped_.load(std::memory_order_acquire) >= sequence) return absl::OkStatus();
+    if (linger_) {
+      // Someone waits: the batch that holds `sequence` is not held back.
+      absl::MutexLock lock(&tap_mu_);
+      awaited_ = std::max(awaited_, sequence);
+      tap_cv_.Signal();
+    }
     const absl::Time deadline = absl::Now() + timeout;
     absl::MutexLock lock(&mu_);
-    while (shipped_ < sequence && !fenced_ && !failed_ && !stop_) {
+    while (shipped_.load(std::memory_order_acquire) < sequence && !fenced_.load() &&
+           !shutting_down_) {
       if (cv_.WaitWithTimeout(&mu_, deadline - absl::Now())) break;
     }
-    if (shipped_ >= sequence) return absl::OkStatus();
-    if (fenced_) return Fenced();
-    if (failed_) return Failed();
-    return MakeError(ErrorCode::kServiceUnavailable,
-                     absl::StrCat("the changelog ", log_->url(), " has not acknowledged event ",
-                                  sequence, " (", stop_ ? "the leader is stopping" : "timed out",
-                                  "; last error: ", last_error_.ToString(), ")"));
+    if (shipped_.load(std::memory_order_acquire) >= sequence) return absl::OkStatus();
+    if (fenced_.load()) return Fenced();
+    return MakeError(
+        ErrorCode::kServiceUnavailable,
+        absl::StrCat("the changelog ", log_->url(), " has not acknowledged event ", sequence, " (",
+                     shutting_down_ ? "the leader is stopping" : "timed out",
+                     "; last error: ", last_error_.ToString(), ")"));
   }
 
   // Waits until every event committed before the call is shipped.
@@ -172,10 +195,10 @@ class ChangelogLeader::Impl : public WriteGate {
     ChangelogLeader::Stats stats;
     stats.epoch = epoch_;
     stats.committed_sequence = store_->last_sequence();
-    stats.shipped_sequence = shipped_;
+    stats.shipped_sequence = shipped_.load(std::memory_order_acquire);
     stats.batches = batches_;
     stats.retries = retries_;
-    stats.fenced = fenced_;
+    stats.fenced = fenced_.load();
     stats.last_error = last_error_;
     return stats;
   }
@@ -187,93 +210,187 @@ class ChangelogLeader::Impl : public WriteGate {
                                   "): another leader took it; rejoin as a follower"));
   }
 
-  absl::Status Failed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return MakeError(
-        ErrorCode::kServiceUnavailable,
-        absl::StrCat("the leader of ", log_->url(), " stopped shipping: ", last_error_.message()));
+  // Moves what the tap queued behind the shipping thread's unshipped
+  // entries, waiting for some when there is nothing to ship. False when the
+  // thread is to end: stopping, and everything shipped or the drain's time
+  // is up.
+  bool Take() {
+    uint64_t count = 0;
+    uint64_t last = 0;
+    bool end = false;
+    {
+      // Only a swap under the lock: the journal's Append (a writer holding
+      // the store's locks) waits for this lock.
+      absl::MutexLock lock(&tap_mu_);
+      while (tapped_count_ == 0 && unshipped_count_ == 0 && !stop_) {
+        shipper_idle_ = true;
+        tap_cv_.Wait(&tap_mu_);
+        shipper_idle_ = false;
+      }
+      // kAsync: a short wait for a full batch (ChangelogOptions::batch_delay).
+      if (linger_ && unshipped_count_ + tapped_count_ < options_.max_batch_events) {
+        const absl::Time until = absl::Now() + options_.batch_delay;
+        fill_count_ = options_.max_batch_events - unshipped_count_;
+        while (tapped_count_ < fill_count_ && !stop_ && !AwaitedIsQueued()) {
+          if (tap_cv_.WaitWithTimeout(&tap_mu_, until - absl::Now())) break;
+        }
+        fill_count_ = kNoFill;
+      }
+      incoming_.clear();
+      incoming_.swap(tapped_entries_);
+      count = tapped_count_;
+      last = tapped_last_;
+      tapped_count_ = 0;
+      end = stop_ && absl::Now() >= drain_deadline_;
+    }
+    if (count != 0) {
+      if (unshipped_count_ == 0) {
+        unshipped_.swap(incoming_);
+        unshipped_at_ = 0;
+        unshipped_first_ = last - count + 1;
+      } else {
+        unshipped_.append(incoming_);
+      }
+      unshipped_count_ += count;
+    }
+    return unshipped_count_ != 0 && !end;  // false: stopping, and all shipped (or out of time)
+  }
+
+  // Whether a Flush waits for an event that is queued (and not shipped):
+  // then a batch is not held back to fill.
+  bool AwaitedIsQueued() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(tap_mu_) {
+    return awaited_ > shipped_.load(std::memory_order_acquire) && tapped_last_ >= awaited_;
+  }
+
+  // Drops the first `n` unshipped entries (they are in the log).
+  void DropShipped(uint64_t n) {
+    framing::EntryReader reader(absl::string_view(unshipped_).substr(unshipped_at_));
+    absl::string_view event;
+    for (uint64_t i = 0; i < n && reader.Next(&event); ++i) {
+      unshipped_at_ = static_cast<size_t>(event.data() + event.size() - unshipped_.data());
+    }
+    unshipped_first_ += n;
+    unshipped_count_ -= n;
+    if (unshipped_count_ == 0 || unshipped_at_ > (size_t{1} << 20)) {
+      unshipped_.erase(0, unshipped_at_);
+      unshipped_at_ = 0;
+    }
   }
 
   // The shipping thread.
   void Ship() {
-    for (;;) {
-      std::vector<ChangeEvent> events;
-      {
-        absl::MutexLock lock(&mu_);
-        while (pending_.empty() && !stop_) cv_.Wait(&mu_);
-        if (pending_.empty()) return;  // stopping, and all shipped
-        if (stop_ && absl::Now() >= drain_deadline_) return;
-        const size_t n = std::min(pending_.size(), options_.max_batch_events);
-        events.assign(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
+    std::string data;
+    while (Take()) {
+      // The next batch: up to max_batch_events entries from the front.
+      const uint64_t n = std::min<uint64_t>(unshipped_count_, options_.max_batch_events);
+      framing::EntryReader reader(absl::string_view(unshipped_).substr(unshipped_at_));
+      absl::string_view event;
+      size_t end = unshipped_at_;
+      for (uint64_t i = 0; i < n && reader.Next(&event); ++i) {
+        end = static_cast<size_t>(event.data() + event.size() - unshipped_.data());
       }
-      const uint64_t last = events.back().sequence;
-      std::string data;
-      absl::Status status = EncodeLeaderBatch(*store_, epoch_, std::move(events), &data);
-      absl::StatusOr<std::string> id = status.ok() ? log_->AppendIf(last_id_, last, epoch_, data)
-                                                   : absl::StatusOr<std::string>(status);
+      const uint64_t last = unshipped_first_ + n - 1;
+      data.clear();
+      framing::FrameBatch(LeaderBatchHeader(*store_, epoch_), static_cast<uint32_t>(n),
+                          absl::string_view(unshipped_).substr(unshipped_at_, end - unshipped_at_),
+                          &data);
+      absl::StatusOr<std::string> id = log_->AppendIf(last_id_, last, epoch_, data);
       // Refused: fenced, unless the stream ends with an entry of this epoch
       // (only this leader appends in it): an earlier append whose answer was
       // lost (a timeout, the log restarting) landed after all, possibly with
       // fewer events than this attempt. What it holds is shipped.
       uint64_t landed = 0;
       if (!id.ok() && absl::IsPermissionDenied(id.status())) {
-        auto end = log_->LastId();
+        auto log_end = log_->LastId();
         uint64_t end_sequence = 0;
         uint64_t end_epoch = 0;
-        if (end.ok() && ChangelogLog::ParseEntryId(*end, &end_sequence, &end_epoch) &&
-            end_epoch == epoch_ && *end != last_id_) {
-          last_id_ = *end;
+        if (log_end.ok() && ChangelogLog::ParseEntryId(*log_end, &end_sequence, &end_epoch) &&
+            end_epoch == epoch_ && *log_end != last_id_ && end_sequence >= unshipped_first_ &&
+            end_sequence <= last) {
+          last_id_ = *log_end;
           landed = end_sequence;
         }
       }
-      absl::MutexLock lock(&mu_);
-      if (id.ok() || landed != 0) {
-        if (id.ok()) {
-          last_id_ = *id;
-          landed = last;
-        }
-        while (!pending_.empty() && pending_.front().sequence <= landed) pending_.pop_front();
-        shipped_ = std::max(shipped_, landed);
+      if (id.ok()) {
+        last_id_ = *id;
+        landed = last;
+      }
+      if (landed != 0) {
+        DropShipped(landed - unshipped_first_ + 1);
+        shipped_.store(landed, std::memory_order_release);
+        absl::MutexLock lock(&mu_);
         ++batches_;
         cv_.SignalAll();
         continue;
       }
-      last_error_ = id.status();
-      if (absl::IsPermissionDenied(id.status()) || !status.ok()) {
-        // Fenced; or an event that does not encode (no later attempt changes
-        // that; the store never commits one): nothing more is shipped.
-        fenced_ = absl::IsPermissionDenied(id.status());
-        failed_ = !fenced_;
-        cv_.SignalAll();
-        return;
+      {
+        absl::MutexLock lock(&mu_);
+        last_error_ = id.status();
+        if (absl::IsPermissionDenied(id.status())) {
+          // Fenced: nothing more is shipped.
+          fenced_.store(true, std::memory_order_release);
+          cv_.SignalAll();
+          return;
+        }
+        ++retries_;
       }
-      ++retries_;
+      absl::MutexLock lock(&tap_mu_);
       const absl::Time retry_at = absl::Now() + options_.retry_interval;
       while (!stop_ && absl::Now() < retry_at) {
-        if (cv_.WaitWithTimeout(&mu_, retry_at - absl::Now())) break;
+        if (tap_cv_.WaitWithTimeout(&tap_mu_, retry_at - absl::Now())) break;
       }
-      if (stop_ && absl::Now() >= drain_deadline_) return;
     }
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    cv_.SignalAll();
   }
 
   UserStore* const store_;
   const std::unique_ptr<ChangelogLog> log_;
   ChangelogOptions options_;
   const uint64_t epoch_;
-  std::string last_id_;  // the shipping thread's (and Start's, before it)
-  uint64_t subscription_ = 0;
+  const bool linger_ = options_.mode == ChangelogOptions::Mode::kAsync &&
+                       options_.batch_delay > absl::ZeroDuration();
+  bool tapped_ = false;  // Start's and Stop's
   bool stopped_ = false;
   std::thread thread_;
 
+  // The shipping thread's own: the last entry ID it appended (Start's before
+  // it), and the entries taken from the tap that the log has not
+  // acknowledged, from unshipped_[unshipped_at_]: unshipped_count_ of them,
+  // the first with sequence unshipped_first_.
+  std::string last_id_;
+  std::string unshipped_;
+  std::string incoming_;  // the tap's queue as last taken (its buffer goes back)
+  size_t unshipped_at_ = 0;
+  uint64_t unshipped_count_ = 0;
+  uint64_t unshipped_first_;
+
+  // The tap's queue: taken by the journal's Append under its lock, then this.
+  absl::Mutex tap_mu_;
+  absl::CondVar tap_cv_;  // entries queued while the shipper is idle, or stop_
+  std::string tapped_entries_ ABSL_GUARDED_BY(tap_mu_);  // each length:u32 event
+  uint64_t tapped_count_ ABSL_GUARDED_BY(tap_mu_) = 0;
+  uint64_t tapped_last_ ABSL_GUARDED_BY(tap_mu_) = 0;
+  bool shipper_idle_ ABSL_GUARDED_BY(tap_mu_) = false;
+  // While the shipper waits for a batch to fill: the queued count that
+  // completes it (kNoFill otherwise).
+  static constexpr uint64_t kNoFill = ~uint64_t{0};
+  uint64_t fill_count_ ABSL_GUARDED_BY(tap_mu_) = kNoFill;
+  // The highest sequence a Flush (or Checkpoint) waits for.
+  uint64_t awaited_ ABSL_GUARDED_BY(tap_mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(tap_mu_) = false;
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(tap_mu_) = absl::InfiniteFuture();
+
+  // What writers read without a lock.
+  std::atomic<uint64_t> shipped_;
+  std::atomic<bool> fenced_{false};
+
   mutable absl::Mutex mu_;
-  // pending_, shipped_, fenced_ or stop_ changed. Waited on with Wait and
+  // shipped_, fenced_ or shutting_down_ changed. Waited on with
   // WaitWithTimeout, which the tests' ThreadSanitizer shim makes visible.
   absl::CondVar cv_;
-  std::deque<ChangeEvent> pending_ ABSL_GUARDED_BY(mu_);  // delivered, not acknowledged
-  uint64_t shipped_ ABSL_GUARDED_BY(mu_);
-  bool fenced_ ABSL_GUARDED_BY(mu_) = false;
-  bool failed_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;  // the shipping thread ended
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retries_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
@@ -376,7 +493,7 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
   // The fence: an entry of the new epoch with no event, appended only if the
   // stream still ends where this leader read it.
   std::string data;
-  USERSTORE_RETURN_IF_ERROR(EncodeLeaderBatch(*store, next_epoch, {}, &data));
+  framing::FrameBatch(LeaderBatchHeader(*store, next_epoch), 0, {}, &data);
   auto id = stream->AppendIf(last_id, sequence, next_epoch, data);
   if (!id.ok()) {
     if (absl::IsPermissionDenied(id.status())) {
@@ -390,7 +507,7 @@ absl::StatusOr<std::unique_ptr<ChangelogLeader>> StartLeader(UserStore* store,
   USERSTORE_RETURN_IF_ERROR(RecordEpoch(env, store->directory(), stream->url(), next_epoch));
   auto leader_impl = std::make_unique<ChangelogLeader::Impl>(store, std::move(*log), options,
                                                              next_epoch, *id, sequence);
-  if (!leader_impl->Subscribe(sequence)) {
+  if (!leader_impl->Tap(sequence)) {
     return MakeError(ErrorCode::kInvalidParameter,
                      "ChangelogLeader::Start: the store was written during the start");
   }

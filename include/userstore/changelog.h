@@ -3,7 +3,7 @@
 // -----------------------------------------------------------------------------
 //
 // A partition's changelog on a distributed log people already run, and the
-// processes around it (docs/scaling.md): the leader ships its change feed,
+// processes around it (docs/scaling.md): the leader ships its change events,
 // followers bootstrap from a checkpoint and then follow, and a follower can
 // be promoted, fencing the leader it replaces.
 //
@@ -136,6 +136,14 @@ struct ChangelogOptions {
   // At most this many events per appended batch. Default: 512.
   size_t max_batch_events = 512;
 
+  // kAsync: how long the shipping thread waits for a batch to fill
+  // (`max_batch_events`) before it appends a smaller one; zero appends what
+  // is queued at once. The log's cost is mostly per append, so under load a
+  // short wait buys fewer, larger appends (less of the machine spent
+  // shipping) for at most this much more lag. Not used in kSync, where
+  // writers wait for their batch. Default: 1 ms.
+  absl::Duration batch_delay = absl::Milliseconds(1);
+
   // kSync: how long a write waits for the log before answering 503/20503
   // (its change is kept locally and still shipped when the log is back).
   // Default: 5 s.
@@ -156,8 +164,11 @@ struct ChangelogOptions {
 
 // userstore::ChangelogLeader
 //
-// Ships a durable store's change feed to its partition's stream. Writes to
-// the store go on as usual; the leader sets the store's WriteGate.
+// Ships a durable store's journal to its partition's stream: it taps the
+// journal (UserStore::SetJournalTap), so each write's event is shipped in
+// the bytes the journal wrote, with no event built or encoded again. Writes
+// to the store go on as usual; the leader sets the store's WriteGate and its
+// journal tap (a store has one of each: do not set them while it leads).
 class ChangelogLeader {
  public:
   struct Stats {

@@ -453,5 +453,52 @@ TEST_F(ChangelogTest, StartRefusesAStoreThatIsNotTheStreams) {
             ErrorCode::kNotFound);
 }
 
+TEST_F(ChangelogTest, AnAsyncLeaderWaitsForAFullBatchButNotWhenFlushed) {
+  auto store = OpenStore("/leader");
+  ASSERT_NE(store, nullptr);
+  ChangelogOptions options;
+  options.max_batch_events = 4;
+  options.batch_delay = absl::Hours(1);  // only a full batch or a Flush ships
+  auto leader = Lead(store.get(), options);
+  ASSERT_NE(leader, nullptr);
+  const uint64_t start = store->last_sequence();
+  const auto batches_after = [&](uint64_t sequence) {
+    for (const ChangelogLog::Entry& entry : stream_->Entries()) {
+      uint64_t last = 0;
+      uint64_t epoch = 0;
+      if (ChangelogLog::ParseEntryId(entry.id, &last, &epoch) && last >= sequence) return true;
+    }
+    return false;
+  };
+
+  // Four creates fill a batch: it is shipped without a Flush, as one entry.
+  Work(store.get(), "full", 4);  // creates 0..3, update 0 and 3, delete 0: 7 events
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!batches_after(start + 4) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(batches_after(start + 4));
+  std::string first_batch;
+  for (const ChangelogLog::Entry& entry : stream_->Entries()) {
+    if (entry.id == ChangelogLog::EntryId(start + 4, leader->stats().epoch))
+      first_batch = entry.data;
+  }
+  auto first = DecodeChangelogBatch(first_batch);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->events.size(), 4u);
+  EXPECT_EQ(first->events.front().sequence, start + 1);
+
+  // The three events left are not a full batch; a Flush ships them at once.
+  ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+  EXPECT_EQ(leader->stats().shipped_sequence, store->last_sequence());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+  // Stopping ships what is queued too.
+  Work(store.get(), "tail", 1);
+  const uint64_t last = store->last_sequence();
+  leader.reset();
+  EXPECT_TRUE(batches_after(last));
+}
+
 }  // namespace
 }  // namespace userstore
