@@ -193,6 +193,9 @@ absl::Status DurableStore::CheckpointLocked() {
   pid_t child = -1;
   std::string image;
   const std::string temp = JoinPath(dir_, durable::CheckpointTempName(0));
+  // The new segment is made before the store freezes (Rotate then only
+  // switches to it, unless a write took it meanwhile).
+  USERSTORE_RETURN_IF_ERROR(journal_->PrepareRotate());
   impl_->Frozen(&identity, [&] {
     rotated = journal_->Rotate(identity.sequence + 1);
     if (!rotated.ok()) return;

@@ -299,6 +299,12 @@ absl::Status Journal::health() const {
   return failed_.ok() ? absl::OkStatus() : Unavailable(failed_.message());
 }
 
+absl::Status Journal::PrepareRotate() {
+  absl::MutexLock lock(&mu_);
+  if (!failed_.ok()) return Unavailable(failed_.message());
+  return EnsureSpareLocked();
+}
+
 absl::StatusOr<uint64_t> Journal::Rotate(uint64_t first_sequence) {
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) return Unavailable(failed_.message());
@@ -349,6 +355,25 @@ bool Journal::NeedsSpareLocked() const {
 
 bool Journal::BackgroundShouldWake() const { return stop_ || NeedsSpareLocked(); }
 
+void Journal::PrefaultLocked() {
+  Segment* segment = nullptr;
+  uint64_t from = 0;
+  if (current_ != nullptr && current_->number > prefaulted_number_) {
+    segment = current_.get();
+    from = current_->tail;
+  } else if (spare_ != nullptr && spare_->number > prefaulted_number_) {
+    segment = spare_.get();
+    from = durable::kSegmentHeaderSize;
+  }
+  if (segment == nullptr) return;
+  prefaulted_number_ = segment->number;
+  std::shared_ptr<MappedFile> file = segment->file;
+  mu_.Unlock();
+  file->Prefault(from, file->size() - from);
+  file.reset();  // (a segment retired meanwhile is unmapped here)
+  mu_.Lock();
+}
+
 void Journal::BackgroundLoop() {
   absl::MutexLock lock(&mu_);
   absl::Time next_sync = absl::Now() + options_.sync_interval;
@@ -363,6 +388,8 @@ void Journal::BackgroundLoop() {
     if (NeedsSpareLocked() && failed_.ok()) {
       (void)EnsureSpareLocked();  // a failure shows in the next Reserve
     }
+    // Writers then take no page fault in the segment (docs/durability.md).
+    if (!stop_) PrefaultLocked();
     if (absl::Now() < next_sync) continue;
     next_sync = absl::Now() + options_.sync_interval;
     if (options_.durability == Durability::kBackgroundSync && failed_.ok() && !syncing_ &&

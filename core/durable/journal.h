@@ -116,6 +116,11 @@ class Journal {
   // Makes everything appended so far durable. OK, or the failure (503/20503).
   absl::Status Sync();
 
+  // For a checkpoint, before the store is frozen: makes the segment Rotate
+  // will switch to (creating a file is slow; writers must not wait for it).
+  // OK, or the failure (nothing changed).
+  absl::Status PrepareRotate();
+
   // For a checkpoint, with the store frozen (no write between its Reserve
   // and its Append): the next record goes to a new segment, whose number is
   // returned. Fails (nothing changed) when the segment cannot be made.
@@ -143,7 +148,9 @@ class Journal {
 
  private:
   struct Segment {
-    std::unique_ptr<MappedFile> file;
+    // Shared with the background thread while it prefaults the mapping
+    // outside the mutex (a segment may be retired meanwhile).
+    std::shared_ptr<MappedFile> file;
     uint64_t number = 0;
     uint64_t base = 0;    // journal position of offset kSegmentHeaderSize
     uint64_t tail = 0;    // offset of the next frame
@@ -175,6 +182,9 @@ class Journal {
   // (so the spare is ready before an append needs it), or to stop.
   bool NeedsSpareLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BackgroundShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Prefaults the current or the spare segment if it is newer than the last
+  // prefaulted one (mu_ released meanwhile).
+  void PrefaultLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BackgroundLoop();
 
   const Options options_;
@@ -194,6 +204,10 @@ class Journal {
   uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;  // of the last record appended
   JournalTap* tap_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  // The highest segment number the background thread has prefaulted
+  // (MappedFile::Prefault): the current segment from its tail at start, then
+  // each spare as it is made.
+  uint64_t prefaulted_number_ ABSL_GUARDED_BY(mu_) = 0;
   bool final_sync_ = false;  // set by the destructor, alone by then
   WaiterList waiters_ ABSL_GUARDED_BY(mu_);
   absl::Status failed_ ABSL_GUARDED_BY(mu_);

@@ -19,6 +19,7 @@
 // copy of the registry but none of the locks, and ignores its parent's
 // entries.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -153,6 +154,19 @@ class PosixMappedFile final : public MappedFile {
       return PosixError("Sync (fdatasync)", path_, error);
     }
     return absl::OkStatus();
+  }
+
+  void Prefault(uint64_t offset, uint64_t length) override {
+#ifndef MADV_POPULATE_WRITE
+    constexpr int MADV_POPULATE_WRITE = 23;  // <linux/mman.h>, Linux 5.14
+#endif
+    if (offset >= size_) return;
+    length = std::min(length, size_ - offset);
+    static const uint64_t page_size = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t begin = offset - offset % page_size;
+    // Simulates a write fault on each page without writing: the contents
+    // stay as they are. An older kernel answers EINVAL: nothing is done.
+    (void)::madvise(base_ + begin, offset + length - begin, MADV_POPULATE_WRITE);
   }
 
  private:
@@ -420,7 +434,10 @@ class PosixEnv final : public Env {
       if (error != 0) return fail(error, absl::StrCat("allocate ", size, " bytes"));
     }
     bool ok;
-    char* base = MapShared(fd, size, &ok, /*populate=*/true);
+    // Not populated here: the journal prefaults its segments from a
+    // background thread (Prefault), and a segment made while the store
+    // waits (a checkpoint's rotation) must not wait for 64 MiB of faults.
+    char* base = MapShared(fd, size, &ok);
     if (!ok) return fail(errno, "mmap");
     return std::unique_ptr<MappedFile>(new PosixMappedFile(path, fd, base, size));
   }

@@ -70,6 +70,17 @@ class MappedFile {
   // range beyond `size()` is OUT_OF_RANGE. A failure is final for this file:
   // the store stops writing (docs/durability.md, "a failed sync").
   virtual absl::Status Sync(uint64_t offset, uint64_t length) = 0;
+
+  // A hint, called from a background thread while writers may be writing
+  // elsewhere in the mapping: make the pages of [offset, offset + length)
+  // present and writable now, so that the writes that reach them later take
+  // no page fault. Must not change a byte. The default does nothing; the
+  // POSIX file's uses madvise(MADV_POPULATE_WRITE) (Linux 5.14 and later;
+  // nothing on older kernels).
+  virtual void Prefault(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+  }
 };
 
 // userstore::WritableFile

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -84,6 +85,33 @@ TEST_F(PosixEnvTest, NewMappedFileBeyondTheFileSystemIsResourceExhausted) {
   EXPECT_THAT(*names, IsEmpty());
   // The name is free again.
   EXPECT_TRUE(env_->NewMappedFile(path, 4096).ok());
+}
+
+TEST_F(PosixEnvTest, PrefaultChangesNoByteWhileAnotherThreadWrites) {
+  const std::string path = root_ + "/segment";
+  constexpr uint64_t kSize = 1 << 20;
+  absl::StatusOr<std::unique_ptr<MappedFile>> file = env_->NewMappedFile(path, kSize);
+  ASSERT_TRUE(file.ok()) << file.status();
+  char* data = (*file)->data();
+  for (uint64_t i = 0; i < kSize / 2; ++i) data[i] = static_cast<char>(i * 7);
+  // A writer fills the second half while the whole file is prefaulted.
+  std::thread writer([&] {
+    for (uint64_t i = kSize / 2; i < kSize; ++i) data[i] = static_cast<char>(i * 13);
+  });
+  (*file)->Prefault(kSize / 2, kSize / 2);
+  (*file)->Prefault(0, kSize);
+  (*file)->Prefault(kSize - 1, 1000);  // past the end: clipped
+  (*file)->Prefault(kSize, 10);        // at the end: nothing
+  writer.join();
+  for (uint64_t i = 0; i < kSize / 2; ++i) ASSERT_EQ(data[i], static_cast<char>(i * 7)) << i;
+  for (uint64_t i = kSize / 2; i < kSize; ++i) ASSERT_EQ(data[i], static_cast<char>(i * 13)) << i;
+  ASSERT_TRUE((*file)->Sync(0, kSize).ok());
+  file->reset();
+  absl::StatusOr<std::string> bytes = env_->ReadFile(path);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_EQ(bytes->size(), kSize);
+  EXPECT_EQ((*bytes)[12345], static_cast<char>(12345 * 7));
+  EXPECT_EQ((*bytes)[kSize - 1], static_cast<char>((kSize - 1) * 13));
 }
 
 TEST_F(PosixEnvTest, ErrorsNameTheOperationPathAndReason) {
