@@ -156,6 +156,10 @@ class PosixMappedFile final : public MappedFile {
     return absl::OkStatus();
   }
 
+  void PreferLargePages() override {
+    if (size_ > 0) (void)::madvise(base_, size_, MADV_HUGEPAGE);
+  }
+
   void Prefault(uint64_t offset, uint64_t length) override {
 #ifndef MADV_POPULATE_WRITE
     constexpr int MADV_POPULATE_WRITE = 23;  // <linux/mman.h>, Linux 5.14

@@ -81,6 +81,15 @@ class MappedFile {
     (void)offset;
     (void)length;
   }
+
+  // A hint, given before the mapping is first touched: back it with large
+  // pages where the system can (fewer page faults, and a sync cleans a
+  // large page at once instead of each 4 KiB page with its own TLB flush),
+  // at the price of a sync writing every dirty large page whole. For a
+  // mapping that is synced rarely (the journal outside kSyncEachWrite). The
+  // default does nothing; the POSIX file's uses madvise(MADV_HUGEPAGE)
+  // (large folios of the page cache: Linux 6.x on ext4 and XFS).
+  virtual void PreferLargePages() {}
 };
 
 // userstore::WritableFile
