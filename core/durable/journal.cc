@@ -207,12 +207,14 @@ absl::Status Journal::SyncTo(uint64_t position) {
     if (!failed_.ok()) return Unavailable(failed_.message());
     if (synced_ >= position) return absl::OkStatus();
     if (!syncing_) {
+      GatherLocked();
       (void)LeadSyncLocked();
       continue;
     }
     self.done = false;
     self.lead = false;
     waiters_.push_back(self);
+    if (gathering_) gather_cv_.Signal();
     while (!self.done && !self.lead) self.cv.Wait(&mu_);
     if (self.is_linked()) waiters_.erase(waiters_.iterator_to(self));
   }
@@ -233,8 +235,22 @@ absl::Status Journal::Sync() {
   return SyncTo(position);
 }
 
+void Journal::GatherLocked() {
+  if (last_group_ <= 1 || waiters_.size() + 1 >= last_group_) return;
+  // Writers arriving meanwhile queue as waiters of the coming sync.
+  syncing_ = true;
+  gathering_ = true;
+  const absl::Time until = absl::Now() + std::min(last_sync_time_ / 4, absl::Microseconds(500));
+  while (waiters_.size() + 1 < last_group_ && !stop_) {
+    if (gather_cv_.WaitWithTimeout(&mu_, until - absl::Now())) break;
+  }
+  gathering_ = false;
+  syncing_ = false;  // (LeadSyncLocked takes it at once)
+}
+
 absl::Status Journal::LeadSyncLocked() {
   syncing_ = true;
+  const absl::Time started = absl::Now();
   const uint64_t target = written_;
   struct Work {
     Segment* segment;
@@ -260,6 +276,7 @@ absl::Status Journal::LeadSyncLocked() {
   }
   mu_.Lock();
   syncing_ = false;
+  last_sync_time_ = absl::Now() - started;
   state_cv_.SignalAll();
   if (status.ok()) {
     syncs_.fetch_add(1, std::memory_order_relaxed);
@@ -275,9 +292,11 @@ absl::Status Journal::LeadSyncLocked() {
   }
   // Wake every waiter this sync covered (or that the failure concerns), and
   // hand the leadership to the first one left.
+  uint64_t group = 1;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     Waiter& w = *it;
     if (!failed_.ok() || w.position <= synced_) {
+      ++group;
       it = waiters_.erase(it);
       w.done = true;
       w.cv.Signal();
@@ -285,6 +304,7 @@ absl::Status Journal::LeadSyncLocked() {
       ++it;
     }
   }
+  last_group_ = group;
   if (!waiters_.empty()) {
     Waiter& next = waiters_.front();
     waiters_.pop_front();

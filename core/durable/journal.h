@@ -26,6 +26,10 @@
 // the leader: it syncs everything appended so far, outside the mutex, then
 // wakes every waiter whose record that sync covered, and hands leadership to
 // the first that remains. So N concurrent writers share about one sync.
+// A leader that follows a sync shared by k writers first gathers: it waits,
+// up to a quarter of the last sync's duration (at most 500 us), until k - 1
+// writers queue behind it, since the writers just woken are about to append
+// their next records; a lone writer never waits (docs/durability.md).
 //
 // A failed sync is final (durable.h): the journal records the failure, every
 // waiter and every later Reserve get 503/20503.
@@ -176,6 +180,8 @@ class Journal {
   // Syncs everything appended up to now; the caller is the leader (mu_ held
   // on entry and exit, released during the sync). Returns the outcome.
   absl::Status LeadSyncLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Before leading a sync: the gathering wait (above).
+  void GatherLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SyncTo(uint64_t position);
   void Fail(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The background thread wakes early when the current segment runs low
@@ -210,6 +216,12 @@ class Journal {
   uint64_t prefaulted_number_ ABSL_GUARDED_BY(mu_) = 0;
   bool final_sync_ = false;  // set by the destructor, alone by then
   WaiterList waiters_ ABSL_GUARDED_BY(mu_);
+  // Group commit: writers the last sync covered (its leader included), how
+  // long it took, and whether a leader is gathering (waiters then signal).
+  uint64_t last_group_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Duration last_sync_time_ ABSL_GUARDED_BY(mu_);
+  bool gathering_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar gather_cv_;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar background_cv_;  // wakes the background thread (with mu_)
