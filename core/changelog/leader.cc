@@ -215,6 +215,9 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
   // thread is to end: stopping, and everything shipped or the drain's time
   // is up.
   bool Take() {
+    // Only a nearly shipped queue takes more: every byte is then copied once
+    // here (a backlog waits in the tap's queue, not behind a copy of it).
+    const bool take = unshipped_count_ < options_.max_batch_events;
     uint64_t count = 0;
     uint64_t last = 0;
     bool end = false;
@@ -236,21 +239,24 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
         }
         fill_count_ = kNoFill;
       }
-      incoming_.clear();
-      incoming_.swap(tapped_entries_);
-      count = tapped_count_;
-      last = tapped_last_;
-      tapped_count_ = 0;
+      if (take) {
+        incoming_.clear();
+        incoming_.swap(tapped_entries_);
+        count = tapped_count_;
+        last = tapped_last_;
+        tapped_count_ = 0;
+      }
       end = stop_ && absl::Now() >= drain_deadline_;
     }
     if (count != 0) {
       if (unshipped_count_ == 0) {
         unshipped_.swap(incoming_);
-        unshipped_at_ = 0;
         unshipped_first_ = last - count + 1;
       } else {
+        unshipped_.erase(0, unshipped_at_);  // fewer than max_batch_events left
         unshipped_.append(incoming_);
       }
+      unshipped_at_ = 0;
       unshipped_count_ += count;
     }
     return unshipped_count_ != 0 && !end;  // false: stopping, and all shipped (or out of time)
@@ -271,8 +277,8 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
     }
     unshipped_first_ += n;
     unshipped_count_ -= n;
-    if (unshipped_count_ == 0 || unshipped_at_ > (size_t{1} << 20)) {
-      unshipped_.erase(0, unshipped_at_);
+    if (unshipped_count_ == 0) {
+      unshipped_.clear();
       unshipped_at_ = 0;
     }
   }
