@@ -113,6 +113,7 @@ StoreImpl::StoreImpl(const StoreOptions& options)
     }
     account_sid_ = FormatSid(kAccountPrefix, NextSid());
   }
+  account_value_ = ParseSid(kAccountPrefix, account_sid_);
 
   // The page-token secret: a pure function of the seed and the account when
   // seeded (replay must print the same tokens), else random per store.

@@ -150,6 +150,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 
 #include "userstore/events.h"
 #include "userstore/options.h"
@@ -392,6 +393,9 @@ class StoreImpl {
   UserStore::SnapshotData Snapshot() const;
   UserStore::Subscription SubscribeWithSnapshot(ChangeListener listener);
   absl::Status Apply(const ChangeEvent& event);
+  // UserStore::ApplyEncoded (store_replication.cc). `*applied` counts the
+  // events applied, as they are.
+  absl::Status ApplyEncoded(absl::Span<const absl::string_view> events, size_t* applied);
   absl::Status CheckInvariants() const;
 
   // --- durability (core/store_durable.cc; docs/durability.md) ---------------------
@@ -671,6 +675,28 @@ class StoreImpl {
   absl::Status ApplyRole(const ChangeEvent& event);
   absl::Status ApplyUser(const ChangeEvent& event);
 
+  // ApplyEncoded's decoded form of one event: a user event in the form the
+  // store writes (an image viewing the bytes), or any other event, decoded.
+  struct EncodedEvent {
+    absl::string_view bytes;
+    bool is_image = false;
+    UserEventImage image;                // when is_image
+    std::unique_ptr<ChangeEvent> event;  // otherwise
+  };
+  // Applies `run` (images only) in order under mu_ (shared) and each
+  // service's lock in turn, until one does not apply; `*done` counts those
+  // applied. Delivers what it published once the locks are released.
+  absl::Status ApplyUserImages(absl::Span<const EncodedEvent> run, size_t* done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // One image, as ApplyUser applies its decoded event; its journal record is
+  // the event's own bytes (sequence patched) when they are what the stored
+  // record encodes to. REQUIRES: the image's texts are valid
+  // (CheckUserTexts) and `svc` is its service.
+  absl::Status ApplyUserImageLocked(ServiceState* svc, const EncodedEvent& event)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // ApplyUser's first check, on an image: its texts are valid UTF-8.
+  static absl::Status CheckUserTexts(const UserEventImage& image);
+
   // Snapshot body. REQUIRES: mu_ and every service mu held (shared).
   UserStore::SnapshotData SnapshotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Locks every service (shared) in creation order; unlocks in reverse.
@@ -678,6 +704,9 @@ class StoreImpl {
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;
   std::string account_sid_;
+  // account_sid_'s 16-byte value, which the event encoding writes; none when
+  // it is not in the lower-case form (the encoding then writes it as text).
+  std::optional<Sid128> account_value_;
   absl::Status init_status_;
   uint64_t token_secret_ = 0;
 

@@ -211,6 +211,26 @@ absl::Status UserStore::Apply(const ChangeEvent& event) {
   return WriteLocal<absl::Status>([&] { return impl_->Apply(event); });
 }
 
+absl::Status UserStore::ApplyEncoded(absl::Span<const absl::string_view> events, size_t* applied) {
+  size_t count = 0;
+  if (applied == nullptr) applied = &count;
+  // Not through the gate, as Apply. WriteLocal's form, except that what was
+  // applied before an error is made durable (kSyncEachWrite) before the
+  // answer too: the events before a failing one stay applied.
+  if (durable_ == nullptr) return impl_->ApplyEncoded(events, applied);
+  absl::Status status;
+  try {
+    status = impl_->ApplyEncoded(events, applied);
+  } catch (const internal::JournalUnavailable& unavailable) {
+    status = unavailable.status();
+  }
+  if (*applied > 0) {
+    absl::Status durable = durable_->AfterWrite();
+    if (!durable.ok()) return durable;
+  }
+  return status;
+}
+
 void UserStore::SetWriteGate(WriteGate* gate) { gate_.store(gate, std::memory_order_release); }
 
 absl::StatusOr<uint64_t> UserStore::SetJournalTap(JournalTap* tap) {

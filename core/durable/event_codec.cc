@@ -544,12 +544,12 @@ bool ReadUser(Reader* r, User* u) {
 
 bool ReadUserImage(Reader* r, UserEventImage* u) {
   uint8_t version = 0, entity = 0, op = 0, flags = 0;
-  Sid128 account;
   if (!(r->U8("version", &version) && version == kChangeEventEncodingVersion &&
         r->Enum("entity", kEntityUser, "", &entity) && entity == kEntityUser &&
         r->Enum("op", kMaxOp, "", &op) && r->U8("flags", &flags) && flags == 0 &&
         r->Fixed64LE("sequence", &u->sequence) && r->RawSid("user.sid", &u->sid) &&
-        r->RawSid("user.account_sid", &account) && r->RawSid("user.service_sid", &u->service_sid) &&
+        r->RawSid("user.account_sid", &u->account_sid) &&
+        r->RawSid("user.service_sid", &u->service_sid) &&
         r->RawSid("user.role_sid", &u->role_sid) && r->StrView("user.identity", &u->identity) &&
         r->OptStrView("user.friendly_name", &u->friendly_name) &&
         r->StrView("user.attributes", &u->attributes) &&

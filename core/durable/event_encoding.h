@@ -64,11 +64,13 @@ bool IsWholeSeconds(absl::Time t);
 
 // A user event as the store writes it (every SID in the 16-byte form, no
 // flag), its texts viewed in the encoded bytes: what recovery reads a
-// checkpoint's users into, with no allocation.
+// checkpoint's users into, and a replica applies (StoreImpl::ApplyEncoded),
+// with no allocation.
 struct UserEventImage {
   ChangeEvent::Op op = ChangeEvent::Op::kCreate;
   uint64_t sequence = 0;
   Sid128 sid;
+  Sid128 account_sid;
   Sid128 service_sid;
   Sid128 role_sid;
   absl::string_view identity;

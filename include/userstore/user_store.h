@@ -439,6 +439,33 @@ class UserStore {
   // store's own feed, so replicas can be chained. Hooks do not fire.
   absl::Status Apply(const ChangeEvent& event);
 
+  // UserStore::ApplyEncoded()
+  //
+  // Applies `events`, each one change event in the v1 event encoding
+  // (event_codec.h: what EncodeChangeEvent writes, and a changelog batch's
+  // entries hold), in order, each exactly as Apply() applies it decoded: the
+  // same state, the same errors, the same events on this store's feed (built
+  // only when someone is subscribed), no hooks. Every event is decoded before
+  // any is applied: when one does not decode, nothing is applied and the
+  // answer is 400/20001 "event <i>: <what DecodeChangeEvent says>". Then the
+  // events are applied until one does not apply, whose error (Apply's) is the
+  // answer; the events before it stay applied. `*applied` (when not null) is
+  // set to the number applied. A durable store journals a user event as the
+  // bytes it came in (with this store's sequence), and refuses with 400/20001
+  // one longer than its journal records can hold (texts past this store's
+  // limits); a full or failed journal answers 503/20503 with the events
+  // before it applied. Not through the write gate, like Apply.
+  //
+  // Why bytes: a replica that receives encoded events (a changelog follower)
+  // applies user events from views of them, with no ChangeEvent, no copy of
+  // their texts and no re-encoding, and a run of consecutive user events
+  // under one acquisition of the store's locks (up to 64 at a time: a list of
+  // their service waits for the run). Other events go through Apply.
+  //
+  // Thread-safe (concurrent writers interleave between runs). O(size of the
+  // events) to decode, then each event's Apply cost.
+  absl::Status ApplyEncoded(absl::Span<const absl::string_view> events, size_t* applied = nullptr);
+
   // ---------------------------------------------------------------------------
   // Replication (replication.h, changelog.h, docs/scaling.md)
   // ---------------------------------------------------------------------------

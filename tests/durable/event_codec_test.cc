@@ -817,6 +817,7 @@ TEST(EventEncoding, DecodeUserEventImageReadsWhatTheStoreWrites) {
   EXPECT_EQ(image.op, Op::kUpdate);
   EXPECT_EQ(image.sequence, 9u);
   EXPECT_EQ(internal::FormatSid("US", image.sid), u.sid);
+  EXPECT_EQ(internal::FormatSid("AC", image.account_sid), u.account_sid);
   EXPECT_EQ(internal::FormatSid("IS", image.service_sid), u.service_sid);
   EXPECT_EQ(internal::FormatSid("RL", image.role_sid), u.role_sid);
   EXPECT_EQ(image.identity, u.identity);
