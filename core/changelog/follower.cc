@@ -2,12 +2,19 @@
 // the stream's checkpoint and then applies the stream's batches.
 //
 // The replica is a durable store in the follower's own directory: each
-// applied event goes through its journal like any write (UserStore::Apply),
-// so its durable position is simply its last_sequence(), and a restarted
-// follower reads the stream after it. Exactly once: an event at or before
-// that position is skipped (a batch straddling it, or one read twice), one
-// after it must be the next (a gap stops the follower). The store's
-// WriteGate is the follower: writes answer 403/20403.
+// applied event goes through its journal like any write, so its durable
+// position is simply its last_sequence(), and a restarted follower reads the
+// stream after it. Exactly once: an event at or before that position is
+// skipped (a batch straddling it, or one read twice), one after it must be
+// the next (a gap stops the follower). The store's WriteGate is the
+// follower: writes answer 403/20403.
+//
+// An entry is checked whole before anything of it is applied: its framing
+// and checksum (batch_framing.h), its epoch, its events' sequences (read
+// from their headers) and, by UserStore::ApplyEncoded, the decoding of every
+// event. Its events are applied as the bytes they are (ApplyEncoded: user
+// events from views of the bytes, runs of them under one acquisition of the
+// store's locks, journaled as they came), never decoded into ChangeEvents.
 //
 // A follower's directory holds a marker file, FOLLOWS (the stream's URL),
 // written when it is bootstrapped and removed when it is promoted: a
@@ -27,23 +34,51 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 #include "userstore/changelog.h"
 #include "userstore/durable.h"
 #include "userstore/env.h"
+#include "userstore/event_codec.h"
 #include "userstore/replication.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
 
 #include "core/changelog/changelog_internal.h"
+#include "core/durable/event_encoding.h"
 #include "core/durable/files.h"
+#include "core/durable/format.h"
+#include "core/replication/batch_framing.h"
 
 namespace userstore {
 namespace {
+
+namespace framing = internal::batch_framing;
+
 constexpr char kMarker[] = "FOLLOWS";  // the follower's marker file
+
+// The sequence in the header of the encoded event `event`; false when it has
+// no header of the v1 encoding (it then does not decode).
+bool PeekSequence(absl::string_view event, uint64_t* sequence) {
+  if (event.size() < internal::kEventHeaderBytes ||
+      static_cast<uint8_t>(event[0]) != kChangeEventEncodingVersion) {
+    return false;
+  }
+  *sequence = internal::durable::GetU64(event.data() + internal::kEventSequenceOffset);
+  return true;
+}
+
+// What DecodeChangelogBatch says of an event that does not decode.
+std::string EventDecodeError(size_t index, absl::string_view event) {
+  absl::StatusOr<ChangeEvent> decoded = DecodeChangeEvent(event);
+  return absl::StrCat("Invalid changelog batch: event ", index, ": ",
+                      decoded.ok() ? "decodes alone" : decoded.status().message());
+}
+
 }  // namespace
 
 class ChangelogFollower::Impl : public WriteGate {
@@ -95,38 +130,80 @@ class ChangelogFollower::Impl : public WriteGate {
       if (!ChangelogLog::ParseEntryId(entry.id, &entry_sequence, &entry_epoch)) {
         return Stop(entry, "its ID is not a userstore changelog entry's");
       }
-      auto batch = DecodeChangelogBatch(entry.data);
-      if (!batch.ok()) return Stop(entry, batch.status().message());
-      if (batch->epoch != entry_epoch) return Stop(entry, "its batch's epoch is not its ID's");
-      if (batch->epoch < epoch_) {
-        return Stop(entry, absl::StrCat("epoch ", batch->epoch, " after epoch ", epoch_));
+      framing::BatchView batch;
+      const absl::Status framed = framing::ParseBatch(entry.data, &batch);
+      if (!framed.ok()) return Stop(entry, framed.message());
+      const uint64_t epoch = batch.header.epoch;
+      if (epoch != entry_epoch) return Stop(entry, "its batch's epoch is not its ID's");
+      if (epoch < epoch_) {
+        return Stop(entry, absl::StrCat("epoch ", epoch, " after epoch ", epoch_));
       }
-      const uint64_t last = batch->events.empty() ? entry_sequence : batch->events.back().sequence;
+      // The events and their sequences, consecutive (DecodeChangelogBatch's
+      // checks, without decoding the events: ApplyEncoded decodes them all
+      // before it applies any).
+      events_.clear();
+      framing::EntryReader reader(batch.entries);
+      absl::string_view event;
+      uint64_t first = 0;
+      uint64_t last = entry_sequence;
+      for (size_t i = 0; reader.Next(&event); ++i) {
+        uint64_t sequence = 0;
+        if (!PeekSequence(event, &sequence)) return Stop(entry, EventDecodeError(i, event));
+        if (i == 0) {
+          first = sequence;
+        } else if (last == ~uint64_t{0} || sequence != last + 1) {
+          return Stop(entry, absl::StrCat("Invalid changelog batch: event ", i, " has sequence ",
+                                          sequence, " after ", last));
+        }
+        last = sequence;
+        events_.push_back(event);
+      }
       if (last != entry_sequence) return Stop(entry, "its events do not end at its ID's sequence");
       // Checked whole before anything of it is applied.
-      if (!batch->events.empty() && batch->events.front().sequence > applied_through + 1) {
-        return Stop(entry, absl::StrCat("sequence gap: expected ", applied_through + 1, ", found ",
-                                        batch->events.front().sequence));
+      if (!events_.empty() && first > applied_through + 1) {
+        return Stop(
+            entry, absl::StrCat("sequence gap: expected ", applied_through + 1, ", found ", first));
       }
-      if (batch->events.empty() && entry_sequence > applied_through) {
+      if (events_.empty() && entry_sequence > applied_through) {
         return Stop(entry, absl::StrCat("sequence gap: an entry at ", entry_sequence,
                                         " with no events after ", applied_through));
       }
-      for (const ChangeEvent& event : batch->events) {
-        if (event.sequence <= applied_through) continue;  // applied before
-        absl::Status status = store_->Apply(event);
+      // Those applied before are skipped, but must decode too: a bad entry
+      // is not applied at all.
+      const size_t skip = events_.empty() || first > applied_through
+                              ? 0
+                              : static_cast<size_t>(std::min<uint64_t>(applied_through - first + 1,
+                                                                       events_.size()));
+      for (size_t i = 0; i < skip; ++i) {
+        if (!DecodeChangeEvent(events_[i]).ok()) {
+          return Stop(entry, EventDecodeError(i, events_[i]));
+        }
+      }
+      if (skip < events_.size()) {
+        size_t done = 0;
+        const absl::Status status =
+            store_->ApplyEncoded(absl::MakeConstSpan(events_).subspan(skip), &done);
+        applied_through += done;
+        applied += done;
         if (!status.ok()) {
           if (absl::IsUnavailable(status)) return status;  // our own disk: retry
-          return Stop(entry, absl::StrCat("event ", event.sequence,
+          if (done == 0) {
+            // Nothing applied: an event that does not decode, or the first
+            // does not apply.
+            for (size_t i = skip; i < events_.size(); ++i) {
+              if (!DecodeChangeEvent(events_[i]).ok()) {
+                return Stop(entry, EventDecodeError(i, events_[i]));
+              }
+            }
+          }
+          return Stop(entry, absl::StrCat("event ", applied_through + 1,
                                           " does not apply: ", status.ToString()));
         }
-        applied_through = event.sequence;
-        ++applied;
       }
-      epoch_ = batch->epoch;
+      epoch_ = epoch;
       absl::MutexLock lock(&mu_);
-      sid_draws_ = std::max(sid_draws_, batch->sid_draws);
-      made_micros_ = batch->made_micros;
+      sid_draws_ = std::max(sid_draws_, batch.header.sid_draws);
+      made_micros_ = batch.header.made_micros;
       log_sequence_ = std::max(log_sequence_, entry_sequence);
     }
     return applied;
@@ -204,8 +281,10 @@ class ChangelogFollower::Impl : public WriteGate {
     auto entries = log_->ReadAfter(applied > 0 ? applied - 1 : 0, 16, absl::ZeroDuration());
     if (!entries.ok()) return entries.status();
     for (const ChangelogLog::Entry& entry : *entries) {
-      auto batch = DecodeChangelogBatch(entry.data);
-      if (batch.ok()) draws = std::max(draws, batch->sid_draws);
+      framing::BatchView batch;
+      if (framing::ParseBatch(entry.data, &batch).ok()) {
+        draws = std::max(draws, batch.header.sid_draws);
+      }
     }
     return draws;
   }
@@ -243,6 +322,9 @@ class ChangelogFollower::Impl : public WriteGate {
 
   absl::Mutex poll_mu_;                           // one Poll at a time
   uint64_t epoch_ ABSL_GUARDED_BY(poll_mu_) = 0;  // of the last applied entry
+  // The events of the entry Poll applies (views of its bytes; kept for
+  // their capacity).
+  std::vector<absl::string_view> events_ ABSL_GUARDED_BY(poll_mu_);
   mutable absl::Mutex mu_;
   absl::Status stopped_ ABSL_GUARDED_BY(mu_);
   uint64_t sid_draws_ ABSL_GUARDED_BY(mu_) = 0;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -24,11 +25,14 @@
 
 #include "userstore/changelog.h"
 #include "userstore/durable.h"
+#include "userstore/event_codec.h"
 #include "userstore/fault_injection_env.h"
 #include "userstore/replication.h"
 #include "userstore/rest.h"
 #include "userstore/status.h"
 #include "userstore/user_store.h"
+
+#include "core/replication/batch_framing.h"
 
 namespace userstore {
 namespace {
@@ -387,6 +391,144 @@ TEST_F(ChangelogTest, AGapStopsTheFollower) {
   ASSERT_FALSE(polled.ok());
   EXPECT_TRUE(absl::StrContains(polled.status().message(), "gap")) << polled.status();
   EXPECT_EQ(follower->store().last_sequence(), at);
+}
+
+// A changelog batch of `epoch` holding `events` (each encoded, as they are).
+std::string BatchOf(uint64_t epoch, const std::vector<std::string>& events) {
+  std::string entries;
+  for (const std::string& e : events) internal::batch_framing::AppendEntry(e, &entries);
+  std::string batch;
+  internal::batch_framing::FrameBatch({epoch, 0, 0}, static_cast<uint32_t>(events.size()), entries,
+                                      &batch);
+  return batch;
+}
+
+// The encoding of a create of a user like `like` with SID US<fill*32> and
+// identity `identity`, numbered `sequence`.
+std::string CreateOf(const User& like, char fill, const std::string& identity, uint64_t sequence) {
+  ChangeEvent e;
+  e.entity = ChangeEvent::Entity::kUser;
+  e.op = ChangeEvent::Op::kCreate;
+  e.sequence = sequence;
+  e.user = like;
+  e.user->sid = "US" + std::string(32, fill);
+  e.user->identity = identity;
+  std::string out;
+  EXPECT_TRUE(EncodeChangeEvent(e, &out).ok());
+  return out;
+}
+
+// Records the sequences a store's feed delivers.
+struct FeedSequences {
+  std::mutex mu;
+  std::vector<uint64_t> seen;
+  ChangeListener Listener() {
+    return [this](const ChangeEvent& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(e.sequence);
+    };
+  }
+  std::vector<uint64_t> Get() {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen;
+  }
+};
+
+TEST_F(ChangelogTest, AnEntryIsCheckedWholeBeforeAnythingOfItApplies) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  Work(store.get(), "w", 3);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  const uint64_t at = follower->store().last_sequence();
+  const std::string state = Fingerprint(follower->store());
+  const User like = *store->GetUser(store->default_conversation_service_sid(), "w1");
+  // Framing and checksum good; the last event cut short (its header whole).
+  std::string cut = CreateOf(like, '3', "c", at + 3);
+  cut.pop_back();
+  const uint64_t epoch = leader->stats().epoch;
+  stream_->Inject(
+      ChangelogLog::EntryId(at + 3, epoch),
+      BatchOf(epoch, {CreateOf(like, '1', "a", at + 1), CreateOf(like, '2', "b", at + 2), cut}));
+  auto polled = follower->Poll(absl::ZeroDuration());
+  ASSERT_FALSE(polled.ok());
+  EXPECT_TRUE(absl::IsDataLoss(polled.status())) << polled.status();
+  EXPECT_TRUE(absl::StrContains(polled.status().message(), ChangelogLog::EntryId(at + 3, epoch)))
+      << polled.status();
+  EXPECT_TRUE(absl::StrContains(polled.status().message(), "event 2: cannot decode event"))
+      << polled.status();
+  EXPECT_EQ(follower->store().last_sequence(), at);
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), state));
+}
+
+TEST_F(ChangelogTest, AnEventThatDoesNotApplyStopsTheFollowerAfterThoseBeforeIt) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  Work(store.get(), "w", 3);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  const uint64_t at = follower->store().last_sequence();
+  FeedSequences feed;
+  follower->store().Subscribe(feed.Listener());
+  const User like = *store->GetUser(store->default_conversation_service_sid(), "w1");
+  const uint64_t epoch = leader->stats().epoch;
+  // The second create takes the first's identity: 409.
+  stream_->Inject(
+      ChangelogLog::EntryId(at + 2, epoch),
+      BatchOf(epoch, {CreateOf(like, '1', "a", at + 1), CreateOf(like, '2', "a", at + 2)}));
+  auto polled = follower->Poll(absl::ZeroDuration());
+  ASSERT_FALSE(polled.ok());
+  EXPECT_TRUE(absl::IsDataLoss(polled.status())) << polled.status();
+  EXPECT_TRUE(absl::StrContains(polled.status().message(),
+                                absl::StrCat("event ", at + 2, " does not apply")))
+      << polled.status();
+  EXPECT_EQ(follower->store().last_sequence(), at + 1);
+  EXPECT_TRUE(follower->store().GetUser(like.service_sid, "a").ok());
+  EXPECT_EQ(feed.Get(), std::vector<uint64_t>{at + 1});
+}
+
+TEST_F(ChangelogTest, AnEntryStraddlingThePositionAppliesWhatFollowsIt) {
+  auto store = OpenStore("/leader");
+  auto leader = Lead(store.get());
+  Work(store.get(), "w", 3);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  const User like = *store->GetUser(store->default_conversation_service_sid(), "w1");
+  const uint64_t epoch = leader->stats().epoch;
+  // (The second follower catches up through the first one's entry.)
+  for (const bool skipped_is_malformed : {false, true}) {
+    SCOPED_TRACE(skipped_is_malformed);
+    auto follower = Follow(skipped_is_malformed ? "/f2" : "/f1");
+    ASSERT_NE(follower, nullptr);
+    ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+    const uint64_t at = follower->store().last_sequence();
+    FeedSequences feed;
+    follower->store().Subscribe(feed.Listener());
+    // Its first event, at the follower's position, was applied before: it is
+    // skipped, but a bad entry is not applied at all.
+    std::string skipped = CreateOf(like, '0', "z", at);
+    if (skipped_is_malformed) skipped += "x";
+    const char fill = skipped_is_malformed ? '2' : '1';
+    stream_->Inject(ChangelogLog::EntryId(at + 1, epoch),
+                    BatchOf(epoch, {skipped, CreateOf(like, fill, std::string(3, fill), at + 1)}));
+    auto polled = follower->Poll(absl::ZeroDuration());
+    if (skipped_is_malformed) {
+      ASSERT_FALSE(polled.ok());
+      EXPECT_TRUE(absl::IsDataLoss(polled.status())) << polled.status();
+      EXPECT_EQ(follower->store().last_sequence(), at);
+      EXPECT_TRUE(feed.Get().empty());
+    } else {
+      ASSERT_TRUE(polled.ok()) << polled.status();
+      EXPECT_EQ(*polled, 1u);
+      EXPECT_EQ(follower->store().last_sequence(), at + 1);
+      EXPECT_TRUE(follower->store().GetUser(like.service_sid, "111").ok());
+      EXPECT_FALSE(follower->store().GetUser(like.service_sid, "z").ok());
+      EXPECT_EQ(feed.Get(), std::vector<uint64_t>{at + 1});
+    }
+  }
 }
 
 TEST_F(ChangelogTest, ACheckpointTrimsTheStreamAndNewFollowersBootstrapFromIt) {
