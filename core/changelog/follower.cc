@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -72,6 +73,102 @@ bool PeekSequence(absl::string_view event, uint64_t* sequence) {
   return true;
 }
 
+// The most entries Poll reads at a time.
+constexpr size_t kReadEntries = 64;
+
+// Reads ahead: while Poll applies the entries it read, a thread of its own
+// reads the ones after them (ReadAfter with no wait), so that the log's
+// round trip, the server's work and the copy of its reply overlap the apply
+// instead of following it. Poll takes what it read when it read after the
+// follower's position; anything else (a read that failed or found nothing,
+// a position that moved otherwise) is dropped and Poll reads as before.
+class ReadAhead {
+ public:
+  // `log` is the follower's; null once it has given it away (a promotion).
+  explicit ReadAhead(std::unique_ptr<ChangelogLog>* log) : log_(log) {}
+  ~ReadAhead() { Stop(); }
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+
+  // Starts reading up to `max` entries after `after` (the thread is started
+  // when it is not running). REQUIRES: no read in flight (Take() since the
+  // last Start()).
+  void Start(uint64_t after, size_t max) {
+    absl::MutexLock lock(&mu_);
+    if (!thread_.joinable()) {
+      stop_ = false;
+      thread_ = std::thread([this] { Run(); });
+    }
+    after_ = after;
+    max_ = max;
+    requested_ = true;
+    has_result_ = false;
+    cv_.SignalAll();
+  }
+
+  // Waits for the read in flight, if any, and returns what it read when it
+  // read after `after` and found entries; nullopt otherwise.
+  std::optional<std::vector<ChangelogLog::Entry>> Take(uint64_t after) {
+    absl::MutexLock lock(&mu_);
+    while (requested_ || reading_) cv_.Wait(&mu_);
+    if (!has_result_) return std::nullopt;
+    has_result_ = false;
+    if (result_after_ != after || !result_.ok() || result_->empty()) return std::nullopt;
+    return *std::move(result_);
+  }
+
+  // Waits for the read in flight and ends the thread (Start starts it again).
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+      cv_.SignalAll();
+    }
+    if (thread_.joinable()) thread_.join();
+    absl::MutexLock lock(&mu_);
+    requested_ = false;
+    has_result_ = false;
+  }
+
+ private:
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      while (!stop_ && !requested_) cv_.Wait(&mu_);
+      if (stop_) return;
+      requested_ = false;
+      reading_ = true;
+      const uint64_t after = after_;
+      const size_t max = max_;
+      mu_.Unlock();
+      ChangelogLog* log = log_->get();
+      absl::StatusOr<std::vector<ChangelogLog::Entry>> read =
+          log != nullptr ? log->ReadAfter(after, max, absl::ZeroDuration())
+                         : absl::StatusOr<std::vector<ChangelogLog::Entry>>(
+                               absl::FailedPreconditionError("no log"));
+      mu_.Lock();
+      result_ = std::move(read);
+      result_after_ = after;
+      has_result_ = true;
+      reading_ = false;
+      cv_.SignalAll();
+    }
+  }
+
+  std::unique_ptr<ChangelogLog>* const log_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool requested_ ABSL_GUARDED_BY(mu_) = false;  // Start()ed, not yet taken up by the thread
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t after_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t max_ ABSL_GUARDED_BY(mu_) = 0;
+  bool has_result_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t result_after_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> result_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
 // What DecodeChangelogBatch says of an event that does not decode.
 std::string EventDecodeError(size_t index, absl::string_view event) {
   absl::StatusOr<ChangeEvent> decoded = DecodeChangeEvent(event);
@@ -115,13 +212,24 @@ class ChangelogFollower::Impl : public WriteGate {
       if (!stopped_.ok()) return stopped_;
     }
     uint64_t applied_through = store_->last_sequence();
-    auto entries = log_->ReadAfter(applied_through, 64, wait);
+    // What the last Poll read ahead, or a read now.
+    std::optional<std::vector<ChangelogLog::Entry>> ahead = read_ahead_.Take(applied_through);
+    absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+        ahead.has_value() ? *std::move(ahead)
+                          : log_->ReadAfter(applied_through, kReadEntries, wait);
     if (!entries.ok()) {
       if (absl::IsUnavailable(entries.status())) return entries.status();  // retry
       // Something in the stream that is not a changelog entry (a foreign
       // writer's): no later read gets past it.
       return Stop(ChangelogLog::Entry{"after " + ChangelogLog::EntryId(applied_through, 0), ""},
                   entries.status().message());
+    }
+    // A full read: the stream likely holds more, read while these apply.
+    uint64_t read_through = 0;
+    uint64_t read_epoch = 0;
+    if (entries->size() == kReadEntries &&
+        ChangelogLog::ParseEntryId(entries->back().id, &read_through, &read_epoch)) {
+      read_ahead_.Start(read_through, kReadEntries);
     }
     uint64_t applied = 0;
     for (const ChangelogLog::Entry& entry : *entries) {
@@ -294,7 +402,11 @@ class ChangelogFollower::Impl : public WriteGate {
     Stop();
     return std::move(store_);
   }
-  std::unique_ptr<ChangelogLog>* log() { return &log_; }
+  // (With no read ahead in flight: the caller may take the log.)
+  std::unique_ptr<ChangelogLog>* log() {
+    read_ahead_.Stop();
+    return &log_;
+  }
   Env* env() const { return env_; }
   // After a promotion: the directory is a leader's now.
   absl::Status DropMarker() {
@@ -333,6 +445,9 @@ class ChangelogFollower::Impl : public WriteGate {
 
   std::atomic<bool> stop_thread_{false};
   std::thread thread_;
+  // Reads with log_ (so declared after it: destroyed, and its thread
+  // joined, first).
+  ReadAhead read_ahead_{&log_};
 };
 
 namespace {

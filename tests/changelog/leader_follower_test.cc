@@ -175,6 +175,94 @@ TEST_F(ChangelogTest, ARestartedFollowerResumesAndAppliesNothingTwice) {
   EXPECT_TRUE(follower->last_error().ok());
 }
 
+// A stream of many entries (several reads of 64): the follower reads the
+// next ones while it applies (follower.cc, ReadAhead); what it reads ahead
+// is used only at its position, so an outage between reads, a read ahead
+// that failed, and a stop before a read ahead is taken lose nothing and
+// apply nothing twice.
+TEST_F(ChangelogTest, AFollowerReadingAheadAppliesEveryEventOnceThroughOutages) {
+  auto store = OpenStore("/leader");
+  ChangelogOptions options;
+  options.max_batch_events = 2;  // many small entries
+  auto leader = Lead(store.get(), options);
+  Work(store.get(), "r", 400);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  ASSERT_GT(stream_->Entries().size(), 4 * 64u);  // (at least 614 events, 2 an entry)
+  uint64_t resumed_at = 0;
+  {
+    auto follower = Follow("/f");
+    ASSERT_NE(follower, nullptr);
+    auto first = follower->Poll(absl::ZeroDuration());  // a full read: reads ahead
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_GT(*first, 0u);
+    resumed_at = follower->store().last_sequence();
+  }  // closed with a read ahead not taken
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  EXPECT_EQ(follower->store().last_sequence(), resumed_at);
+  std::vector<uint64_t> seen;
+  follower->store().Subscribe([&](const ChangeEvent& e) { seen.push_back(e.sequence); });
+  ASSERT_TRUE(follower->Poll(absl::ZeroDuration()).ok());
+  // The log goes down while a read ahead may be in flight or done: the
+  // follower answers 503 at some Poll, and applies nothing twice.
+  stream_->SetAvailable(false);
+  bool refused = false;
+  for (int i = 0; i < 5 && !refused; ++i) {
+    auto polled = follower->Poll(absl::ZeroDuration());
+    if (!polled.ok()) {
+      EXPECT_TRUE(absl::IsUnavailable(polled.status())) << polled.status();
+      refused = true;
+    }
+  }
+  EXPECT_TRUE(refused);
+  stream_->SetAvailable(true);
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], resumed_at + 1 + i);
+  EXPECT_EQ(seen.back(), store->last_sequence());
+  EXPECT_TRUE(follower->last_error().ok());
+}
+
+// The follower's own disk fills in the middle of an entry (503: the events
+// before stay applied): what it read ahead meanwhile starts after its
+// position, and is not used; once there is room it resumes exactly there.
+TEST_F(ChangelogTest, AFollowerWhoseDiskFillsResumesAtItsPosition) {
+  auto store = OpenStore("/leader");
+  ChangelogOptions options;
+  options.max_batch_events = 2;
+  auto leader = Lead(store.get(), options);
+  // More than the follower's two journal segments hold (the current one and
+  // the spare, each a few record bounds: about 270 KiB).
+  for (int i = 0; i < 400; ++i) {
+    CreateUserRequest create;
+    create.identity = absl::StrCat("d", i);
+    create.attributes = absl::StrCat("\"", std::string(2000, 'x'), "\"");
+    ASSERT_TRUE(store->CreateUser(store->default_conversation_service_sid(), create).ok());
+  }
+  ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
+  auto follower = Follow("/f");
+  ASSERT_NE(follower, nullptr);
+  const uint64_t start = follower->store().last_sequence();
+  std::vector<uint64_t> seen;
+  follower->store().Subscribe([&](const ChangeEvent& e) { seen.push_back(e.sequence); });
+  // No new journal segment can be made: the follower's journal fills.
+  env_->FailAfter(FaultInjectionEnv::Op::kNewMappedFile, 1, absl::StatusCode::kResourceExhausted);
+  absl::Status full;
+  for (int i = 0; i < 1000 && full.ok(); ++i) full = follower->Poll(absl::ZeroDuration()).status();
+  ASSERT_TRUE(absl::IsUnavailable(full)) << full;
+  const uint64_t stuck_at = follower->store().last_sequence();
+  EXPECT_GT(stuck_at, start);
+  EXPECT_LT(stuck_at, store->last_sequence());
+  EXPECT_TRUE(absl::IsUnavailable(follower->Poll(absl::ZeroDuration()).status()));
+  env_->ClearFailures();
+  ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
+  EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+  ASSERT_EQ(seen.size(), store->last_sequence() - start);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], start + 1 + i);
+  EXPECT_TRUE(follower->last_error().ok());
+}
+
 TEST_F(ChangelogTest, SyncModeAnswersOnlyOnceTheLogHasTheWrite) {
   auto store = OpenStore("/leader");
   ChangelogOptions options;
