@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/durable/durable_testing.h"
 #include "tests/testing/store_testing.h"
+#include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/durable.h"
 #include "userstore/event_codec.h"
