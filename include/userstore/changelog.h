@@ -255,13 +255,19 @@ class ChangelogFollower {
   // The replica. Valid as long as the follower.
   UserStore& store();
 
-  // Applies what the log holds now (waiting up to `wait` for something when
-  // it holds nothing new). Returns how many events it applied. Errors:
-  // DATA_LOSS naming the stream and the entry for an entry that does not
-  // decode, goes back in epoch, or leaves a sequence gap (nothing of it is
-  // applied), or an event that does not apply (the follower stops before
-  // it); the follower then stops for good: every later call fails the same
-  // way. 503/20503 when the log cannot be reached (retry).
+  // Applies what the log holds now (up to 64 entries a call; waiting up to
+  // `wait` for something when it holds nothing new): each entry is checked
+  // whole before any of it is applied, and its events are applied as the
+  // bytes they are (UserStore::ApplyEncoded). After a read of 64 entries it
+  // reads the next ones on a thread of its own while it applies; the next
+  // Poll takes them. Returns how many events it applied. Errors: DATA_LOSS
+  // naming the stream and the entry for an entry that does not decode, goes
+  // back in epoch, or leaves a sequence gap (nothing of it is applied), or
+  // an event that does not apply (the follower stops before it); the
+  // follower then stops for good: every later call fails the same way.
+  // 503/20503 when the log cannot be reached, or the store's own journal
+  // cannot take an event (those before it stay applied): retry. O(bytes
+  // read) plus each event's apply.
   absl::StatusOr<uint64_t> Poll(absl::Duration wait);
 
   // Polls until it has applied everything the log held when called.
