@@ -684,9 +684,10 @@ class StoreImpl {
     std::unique_ptr<ChangeEvent> event;  // otherwise
   };
   // Applies `run` (images only) in order under mu_ (shared) and each
-  // service's lock in turn, until one does not apply; `*done` counts those
-  // applied. Delivers what it published once the locks are released.
-  absl::Status ApplyUserImages(absl::Span<const EncodedEvent> run, size_t* done)
+  // service's lock in turn, until one does not apply, adding one to
+  // `*applied` for each applied (an exception, JournalUnavailable, leaves
+  // it right). Delivers what it published once the locks are released.
+  absl::Status ApplyUserImages(absl::Span<const EncodedEvent> run, size_t* applied)
       ABSL_LOCKS_EXCLUDED(mu_);
   // One image, as ApplyUser applies its decoded event; its journal record is
   // the event's own bytes (sequence patched) when they are what the stored

@@ -295,11 +295,10 @@ absl::Status StoreImpl::ApplyEncoded(absl::Span<const absl::string_view> events,
     }
     size_t end = next + 1;
     while (end < decoded.size() && decoded[end].is_image && end - next < kMaxRunEvents) ++end;
-    size_t done = 0;
-    const absl::Status status =
-        ApplyUserImages(absl::MakeConstSpan(&decoded[next], end - next), &done);
-    *applied += done;
-    if (!status.ok()) return status;
+    // (Counts into *applied as it goes: the journal's JournalUnavailable
+    // may end the run with an exception.)
+    USERSTORE_RETURN_IF_ERROR(
+        ApplyUserImages(absl::MakeConstSpan(&decoded[next], end - next), applied));
     next = end;
   }
   return absl::OkStatus();
@@ -313,7 +312,7 @@ absl::Status StoreImpl::CheckUserTexts(const UserEventImage& image) {
   return absl::OkStatus();
 }
 
-absl::Status StoreImpl::ApplyUserImages(absl::Span<const EncodedEvent> run, size_t* done) {
+absl::Status StoreImpl::ApplyUserImages(absl::Span<const EncodedEvent> run, size_t* applied) {
   // Declared before the locks, so it delivers after they are released,
   // however the run ends (an error, or the journal's JournalUnavailable).
   struct DeliverAtExit {
@@ -333,7 +332,7 @@ absl::Status StoreImpl::ApplyUserImages(absl::Span<const EncodedEvent> run, size
     for (;;) {
       USERSTORE_RETURN_IF_ERROR(ApplyUserImageLocked(svc, run[k]));
       ++k;
-      ++*done;
+      ++*applied;
       if (k == run.size() || run[k].image.service_sid != svc->sid) break;
       USERSTORE_RETURN_IF_ERROR(CheckUserTexts(run[k].image));
     }

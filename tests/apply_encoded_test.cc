@@ -27,6 +27,7 @@
 #include "userstore/durable.h"
 #include "userstore/event_codec.h"
 #include "userstore/events.h"
+#include "userstore/fault_injection_env.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/status.h"
@@ -577,6 +578,49 @@ TEST(ApplyEncodedTest, ADurableReplicaJournalsWhatApplyWouldAndReopensInTheSameS
     EXPECT_EQ((*reopened)->last_sequence(), encoded.size());
     EXPECT_THAT((*reopened)->CheckInvariants(), IsOk());
   }
+}
+
+// A journal that cannot take more (no new segment can be made) stops a
+// call in the middle of a run: 503/20503, `applied` counts exactly the
+// events in the store, and those are durable (kSyncEachWrite) before the
+// answer; with room again, the rest applies.
+TEST(ApplyEncodedTest, AFullJournalStopsTheCallWithWhatItAppliedDurable) {
+  Source source;
+  CreateUserRequest request;
+  request.attributes = absl::StrCat("\"", std::string(1000, 'x'), "\"");
+  for (int i = 0; i < 300; ++i) {
+    request.identity = absl::StrCat("u", i);
+    ASSERT_TRUE(
+        source.store().CreateUser(source.store().default_conversation_service_sid(), request).ok());
+  }
+  const std::vector<std::string> encoded = EncodedAll(source.events());
+  const std::vector<absl::string_view> views = Views(encoded);
+  std::unique_ptr<FaultInjectionEnv> env = NewFaultInjectionEnv();
+  DurableOptions options = durable_testing::SimulatedDiskOptions(env.get(), RecoveryMode::kStrict);
+  options.store = ReplicaOptions();
+  absl::StatusOr<std::unique_ptr<UserStore>> replica = OpenUserStore("/r", options);
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  env->FailAfter(FaultInjectionEnv::Op::kNewMappedFile, 1, absl::StatusCode::kResourceExhausted);
+  size_t applied = 0;
+  EXPECT_THAT((*replica)->ApplyEncoded(views, &applied),
+              IsError(503, ErrorCode::kServiceUnavailable));
+  ASSERT_GT(applied, 0u);
+  ASSERT_LT(applied, views.size());
+  EXPECT_EQ((*replica)->last_sequence(), applied);
+  const std::vector<std::string> partial = StateOf(**replica);
+  // Durable: a power loss now loses none of them.
+  replica->reset();
+  env->SimulatePowerLoss();
+  env->ClearFailures();
+  replica = OpenUserStore("/r", options);
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  EXPECT_EQ((*replica)->last_sequence(), applied);
+  EXPECT_THAT(StateOf(**replica), ElementsAreArray(partial));
+  // The rest, with room again.
+  size_t rest = 0;
+  EXPECT_THAT((*replica)->ApplyEncoded(absl::MakeConstSpan(views).subspan(applied), &rest), IsOk());
+  EXPECT_EQ(applied + rest, views.size());
+  EXPECT_THAT(StateOf(**replica), ElementsAreArray(StateOf(source.store())));
 }
 
 // An event longer than a durable store's journal records can hold (texts
