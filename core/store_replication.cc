@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,21 @@ UserStore::Subscription StoreImpl::SubscribeWithSnapshot(ChangeListener listener
 }
 
 absl::Status StoreImpl::Apply(const ChangeEvent& event) {
+  // A journal record holds at most JournalRecordBound() bytes, which this
+  // store's limits bound; an event whose texts are longer than they allow
+  // (from a store with larger limits) would be written past its record's
+  // room. Refused before anything changes, as ApplyEncoded refuses it. (An
+  // event that does not encode is left to the checks below.)
+  if (bus_.journal() != nullptr) {
+    std::string encoded;
+    if (EncodeChangeEvent(event, &encoded).ok() &&
+        encoded.size() > JournalRecordBound() - durable::kFrameHeaderSize - 8) {
+      return InvalidParameterError(
+          absl::StrCat("an event of ", encoded.size(),
+                       " bytes does not fit this store's journal records (its texts are longer "
+                       "than this store's limits allow)"));
+    }
+  }
   // A durable store's journal takes the event's record before anything
   // changes (the Apply paths publish after their change).
   EventBus::JournalReservation reservation = bus_.ReserveJournal(1);

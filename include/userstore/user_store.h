@@ -432,7 +432,9 @@ class UserStore {
   // dates, presence and counts are kept exactly, and users keep the order of
   // their creates. Errors: creating a SID that exists 409/50201 (users) or
   // 400/20001; updating or deleting a missing one 404/20404; a user event for
-  // a missing service or role 404/20404. A failed Apply changes nothing. A
+  // a missing service or role 404/20404; on a durable store, an event
+  // larger than its journal records hold (texts beyond this store's limits,
+  // from a store with larger ones) 400/20001. A failed Apply changes nothing. A
   // service create flagged `default_conversation_service` makes that service
   // this store's default (meant for stores built with
   // `create_default_service = false`). Applied changes are published on this
