@@ -675,6 +675,17 @@ class StoreImpl {
   absl::Status ApplyRole(const ChangeEvent& event);
   absl::Status ApplyUser(const ChangeEvent& event);
 
+  // An applied update's change to `record` (a user of `svc`): its texts, its
+  // role (moving the roles' user counts), presence, channel count and
+  // date_updated. ApplyUser's and ApplyUserImageLocked's, from a decoded
+  // event and from an image. REQUIRES: the record's two shards' locks
+  // (ShardLocks), which each caller holds as long as it needs.
+  void ReplaceUserStateLocked(ServiceState* svc, UserRecord* record, RoleRecord* role,
+                              std::optional<absl::string_view> friendly_name,
+                              absl::string_view attributes, std::optional<bool> is_online,
+                              std::optional<bool> is_notifiable, int joined_channels_count,
+                              int64_t date_updated) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+
   // ApplyEncoded's decoded form of one event: a user event in the form the
   // store writes (an image viewing the bytes), or any other event, decoded.
   struct EncodedEvent {

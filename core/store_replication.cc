@@ -249,16 +249,8 @@ absl::Status StoreImpl::ApplyUser(const ChangeEvent& event) {
     return InvalidParameterError("Identity cannot be updated");
   }
   ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
-  record->SetText(fn, u.attributes);
-  if (role != record->role()) {
-    --record->role()->user_count;
-    ++role->user_count;
-    record->set_role(role);
-  }
-  record->set_is_online(u.is_online);
-  record->set_is_notifiable(u.is_notifiable);
-  record->set_joined_channels_count(u.joined_channels_count);
-  record->set_date_updated(ToSeconds(u.date_updated));
+  ReplaceUserStateLocked(svc, record, role, fn, u.attributes, u.is_online, u.is_notifiable,
+                         u.joined_channels_count, ToSeconds(u.date_updated));
   bus_.Publish([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return UserChange(ChangeEvent::Op::kUpdate, *record);
   });
@@ -437,19 +429,29 @@ absl::Status StoreImpl::ApplyUserImageLocked(ServiceState* svc, const EncodedEve
   verbatim = verbatim && record->date_created() == u.date_created;
   {
     ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
-    record->SetText(u.friendly_name, u.attributes);
-    if (role != record->role()) {
-      --record->role()->user_count;
-      ++role->user_count;
-      record->set_role(role);
-    }
-    record->set_is_online(u.is_online);
-    record->set_is_notifiable(u.is_notifiable);
-    record->set_joined_channels_count(u.joined_channels_count);
-    record->set_date_updated(u.date_updated);
+    ReplaceUserStateLocked(svc, record, role, u.friendly_name, u.attributes, u.is_online,
+                           u.is_notifiable, u.joined_channels_count, u.date_updated);
   }
   bus_.Publish(make, encode);
   return absl::OkStatus();
+}
+
+void StoreImpl::ReplaceUserStateLocked(ServiceState* svc, UserRecord* record, RoleRecord* role,
+                                       std::optional<absl::string_view> friendly_name,
+                                       absl::string_view attributes, std::optional<bool> is_online,
+                                       std::optional<bool> is_notifiable, int joined_channels_count,
+                                       int64_t date_updated) {
+  (void)svc;  // (for the lock annotation: `record` is a user of `svc`)
+  record->SetText(friendly_name, attributes);
+  if (role != record->role()) {
+    --record->role()->user_count;
+    ++role->user_count;
+    record->set_role(role);
+  }
+  record->set_is_online(is_online);
+  record->set_is_notifiable(is_notifiable);
+  record->set_joined_channels_count(joined_channels_count);
+  record->set_date_updated(date_updated);
 }
 
 // Holds mu_ exclusively, which freezes every service and shard (see
