@@ -240,10 +240,14 @@ class State {
       }
       it = keep ? std::next(it) : dirs_.erase(it);
     }
-    // Contents: every surviving file gets its durable contents back.
+    // Contents: every surviving file gets its durable contents back, in a
+    // buffer of its own. Mappings made before keep the old one: a process
+    // that "outlived" the power loss may still be writing into it, and
+    // nothing it writes reaches the file any more (no byte is copied under a
+    // writer's feet, so pulling the plug on a running store is race-free).
     for (auto& [path, dir] : dirs_) {
       for (auto& [name, node] : dir.visible) {
-        if (!node->is_dir) SetVisible(*node, node->durable);
+        if (!node->is_dir) node->visible = std::make_shared<std::string>(node->durable);
       }
     }
     // Locks stay: their holders are still alive in this process.

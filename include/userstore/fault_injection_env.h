@@ -23,12 +23,17 @@
 //
 // `SimulatePowerLoss()` makes every file's visible contents its durable
 // contents and undoes every unsynced directory entry (directories made by
-// `CreateDir` included), as a machine that lost power and rebooted. Open file
-// objects keep working on the new contents (the store that used them must be
-// destroyed first; a test reopens); locks stay held until their `FileLock`
-// is destroyed. A mapping made before its file changed size (`SetContents`,
-// an `Append` or truncation through `NewWritableFile`) keeps its own bytes
-// and no longer reaches the file.
+// `CreateDir` included), as a machine that lost power and rebooted. It may be
+// called while a store still runs on the Env: every mapping made before it
+// keeps its own bytes and no longer reaches the file (its writes and syncs go
+// nowhere, and no byte is copied under a running writer); open writable files
+// keep working on the new contents. To pull the plug on a running store at an
+// exact point, fail the syncs first (`FailAfter` on kMappedSync,
+// kWritableSync, kSyncDir and kRename: nothing more becomes durable), destroy
+// the store, `ClearFailures()`, then `SimulatePowerLoss()` and reopen. Locks
+// stay held until their `FileLock` is destroyed. A mapping made before its
+// file changed size (`SetContents`, an `Append` or truncation through
+// `NewWritableFile`) keeps its own bytes and no longer reaches the file too.
 //
 // Paths are plain strings: absolute ('/'-separated; repeated and trailing
 // slashes ignored; no "." or ".." resolution), the parent of a path being
