@@ -438,9 +438,21 @@ class StoreImpl {
                                     uint64_t next_role_position);
   absl::Status RestoreRole(const ChangeEvent& event, uint64_t position);
   absl::Status RestoreUser(const ChangeEvent& event, uint64_t position);
-  // The same from a user event image (the fast path: no allocation beyond
-  // the record itself). The checks are Apply's that the indexes need.
-  absl::Status RestoreUser(const UserEventImage& image, uint64_t position);
+  // A checkpoint's user record as a user event image (the fast path: no
+  // allocation beyond the record itself), at its position.
+  struct RestoredUser {
+    UserEventImage image;
+    uint64_t position = 0;
+  };
+  // The same as RestoreUser for a run of image records, in file order: the
+  // checks are Apply's that the indexes need, in RestoreUser's order. Runs
+  // under one acquisition of mu_ (shared) and of each service's lock, and
+  // prefetches the table slots of the records a few ahead, so that their
+  // cache misses overlap (at 10^6 users each record's two are most of its
+  // cost). Stops at the first record that does not restore, with its error;
+  // `*restored` counts the records before it (the ones that went in).
+  absl::Status RestoreUsers(absl::Span<const RestoredUser> users, size_t* restored)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void RestoreIdentity(const durable::StoreIdentity& identity);
   // Sizes the user tables for about `users` users before a restore, so that
   // they do not rehash as it fills them.

@@ -370,6 +370,24 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
   uint64_t pending_next_user = 0;
   uint64_t pending_next_role = 0;
   uint64_t records = 0;
+  // User records wait in runs for RestoreUsers (which overlaps their cache
+  // misses); a refused one is reported at its own offset, and whatever
+  // stops the read first, the earliest problem is the one reported.
+  constexpr size_t kRestoreRun = 256;
+  std::vector<StoreImpl::RestoredUser> run;
+  std::vector<uint64_t> run_offsets;
+  run.reserve(kRestoreRun);
+  run_offsets.reserve(kRestoreRun);
+  absl::Status refused;  // a run's record's error, at its offset
+  auto restore_run = [&]() -> absl::Status {
+    if (run.empty()) return absl::OkStatus();
+    size_t restored = 0;
+    absl::Status s = impl->RestoreUsers(run, &restored);
+    if (!s.ok()) refused = durable::BadCheckpointRecord(path, run_offsets[restored], s);
+    run.clear();
+    run_offsets.clear();
+    return s;
+  };
   auto finish_service = [&]() -> absl::Status {
     if (pending_service.empty()) return absl::OkStatus();
     absl::Status s =
@@ -395,9 +413,15 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
         ++records;
         if (r.type == durable::RecordType::kUser) {
           // The fast path: the record viewed in the file, no ChangeEvent.
-          UserEventImage image;
-          if (DecodeUserEventImage(r.event, &image)) return impl->RestoreUser(image, r.position);
+          StoreImpl::RestoredUser& user = run.emplace_back();
+          if (DecodeUserEventImage(r.event, &user.image)) {
+            user.position = r.position;
+            run_offsets.push_back(r.offset);
+            return run.size() < kRestoreRun ? absl::OkStatus() : restore_run();
+          }
+          run.pop_back();
         }
+        USERSTORE_RETURN_IF_ERROR(restore_run());
         USERSTORE_ASSIGN_OR_RETURN(ChangeEvent event, DecodeChangeEvent(r.event));
         switch (r.type) {
           case durable::RecordType::kService:
@@ -415,6 +439,9 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
             return absl::InvalidArgumentError("unexpected record type");
         }
       });
+  // What the read stopped at comes after the run's records: they go first.
+  if (impl != nullptr && restore_run().ok() && status.ok()) status = finish_service();
+  if (!refused.ok()) return refused;
   if (!status.ok()) return status;
   if (impl == nullptr) {  // a checkpoint of a store with no service at all
     StoreOptions so = options.store;
@@ -422,7 +449,6 @@ absl::StatusOr<std::unique_ptr<StoreImpl>> LoadCheckpoint(Env* env, const std::s
     so.create_default_service = false;
     impl = std::make_unique<StoreImpl>(so);
   }
-  USERSTORE_RETURN_IF_ERROR(finish_service());
   impl->RestoreIdentity(*identity);
   report->checkpoint_sequence = identity->sequence;
   report->checkpoint_records = records;
@@ -550,33 +576,72 @@ absl::StatusOr<std::unique_ptr<UserStore>> DurableStore::Open(const std::string&
       }
       uint64_t stop_at = scan.end;  // where this segment's good data ends
       std::string problem;
-      for (const durable::JournalRecord& r : scan.records) {
-        if (r.sequence <= identity.sequence) continue;  // a checkpoint covers it
-        if (r.sequence != sequence + 1) {
-          problem =
-              absl::StrCat("sequence gap (expected ", sequence + 1, ", found ", r.sequence, ")");
-          stop_at = r.offset;
-          break;
+      // The records are checked in runs, then applied through ApplyEncoded
+      // (user events as views of the segment, no ChangeEvent), as a
+      // follower applies its leader's; the first problem in file order is
+      // the one reported, whether a check's or an apply's.
+      constexpr size_t kReplayRun = 256;
+      std::vector<const durable::JournalRecord*> run;
+      std::vector<absl::string_view> events;
+      run.reserve(kReplayRun);
+      events.reserve(kReplayRun);
+      size_t next = 0;
+      while (problem.empty() && next < scan.records.size()) {
+        run.clear();
+        events.clear();
+        uint64_t expect_sequence = sequence;
+        uint64_t expect_draws = draws;
+        std::string check_problem;
+        uint64_t check_stop = 0;
+        for (; next < scan.records.size() && run.size() < kReplayRun; ++next) {
+          const durable::JournalRecord& r = scan.records[next];
+          if (r.sequence <= identity.sequence) continue;  // a checkpoint covers it
+          if (r.sequence != expect_sequence + 1) {
+            check_problem = absl::StrCat("sequence gap (expected ", expect_sequence + 1, ", found ",
+                                         r.sequence, ")");
+            check_stop = r.offset;
+            break;
+          }
+          // Draws only grow, and a write draws a handful of SIDs (a service
+          // create five); a count past kMaxDrawsPerRecord more than the last
+          // is damage, not a reason to step the generator that far.
+          if (r.draws < expect_draws || r.draws - expect_draws > kMaxDrawsPerRecord) {
+            check_problem = absl::StrCat("SID draw count out of range (", r.draws, " after ",
+                                         expect_draws, ")");
+            check_stop = r.offset;
+            break;
+          }
+          expect_sequence = r.sequence;
+          expect_draws = std::max(expect_draws, r.draws);
+          run.push_back(&r);
+          events.push_back(r.event);
         }
-        // Draws only grow, and a write draws a handful of SIDs (a service
-        // create five); a count past kMaxDrawsPerRecord more than the last is
-        // damage, not a reason to step the generator that far.
-        if (r.draws < draws || r.draws - draws > kMaxDrawsPerRecord) {
-          problem = absl::StrCat("SID draw count out of range (", r.draws, " after ", draws, ")");
-          stop_at = r.offset;
-          break;
+        size_t applied = 0;
+        absl::Status status =
+            events.empty() ? absl::OkStatus() : impl->ApplyEncoded(events, &applied);
+        // ApplyEncoded decodes a whole run before it applies any of it: the
+        // rest goes one at a time, to find the record refused (a refused
+        // event changes nothing).
+        if (!status.ok()) {
+          for (; applied < events.size(); ++applied) {
+            size_t one = 0;
+            status = impl->ApplyEncoded(absl::MakeConstSpan(&events[applied], 1), &one);
+            if (!status.ok()) break;
+          }
         }
-        absl::StatusOr<ChangeEvent> event = DecodeChangeEvent(r.event);
-        absl::Status applied = event.ok() ? impl->Apply(*event) : event.status();
-        if (!applied.ok()) {
-          problem = absl::StrCat("record does not apply (", applied.message(), ")");
-          stop_at = r.offset;
-          break;
+        for (size_t i = 0; i < applied; ++i) {
+          sequence = run[i]->sequence;
+          draws = std::max(draws, run[i]->draws);
+          journal_bytes += run[i]->size;
+          ++report.journal_records;
         }
-        sequence = r.sequence;
-        draws = std::max(draws, r.draws);
-        journal_bytes += r.size;
-        ++report.journal_records;
+        if (!status.ok()) {
+          problem = absl::StrCat("record does not apply (", status.message(), ")");
+          stop_at = run[applied]->offset;
+        } else if (!check_problem.empty()) {
+          problem = std::move(check_problem);
+          stop_at = check_stop;
+        }
       }
       // Bytes after the end of the data: an append torn before its frame
       // header was written (the header is written last), or damage.

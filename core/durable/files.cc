@@ -24,6 +24,25 @@ uint64_t EventSequence(absl::string_view event) {
   return event.size() >= 12 ? GetU64(event.data() + 4) : 0;
 }
 
+// The end of `file`'s last non-zero byte (0 when all are zero). A segment is
+// preallocated, so most of it is the zeros after its data: they are checked
+// eight bytes at a time, from the end.
+size_t DataEnd(absl::string_view file) {
+  const char* data = file.data();
+  size_t last = file.size();
+  while (last % 8 != 0 && data[last - 1] == 0) --last;
+  if (last % 8 == 0) {
+    while (last >= 8) {
+      uint64_t word;
+      std::memcpy(&word, data + last - 8, 8);
+      if (word != 0) break;
+      last -= 8;
+    }
+    while (last > 0 && data[last - 1] == 0) --last;
+  }
+  return last;
+}
+
 }  // namespace
 
 std::string EncodeCheckpointHeader(const StoreIdentity& identity) {
@@ -129,12 +148,15 @@ absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name, Stor
         return Damaged(name, offset, "unknown record type");
     }
     absl::Status status_of_record = record(r);
-    if (!status_of_record.ok()) {
-      return Damaged(name, offset, absl::StrCat("bad record (", status_of_record.message(), ")"));
-    }
+    if (!status_of_record.ok()) return BadCheckpointRecord(name, offset, status_of_record);
     ++count;
     offset += frame.size;
   }
+}
+
+absl::Status BadCheckpointRecord(absl::string_view name, uint64_t offset,
+                                 const absl::Status& refusal) {
+  return Damaged(name, offset, absl::StrCat("bad record (", refusal.message(), ")"));
 }
 
 std::string HeaderStatusText(HeaderStatus status) {
@@ -156,9 +178,7 @@ std::string HeaderStatusText(HeaderStatus status) {
 SegmentScan ScanSegment(absl::string_view file) {
   SegmentScan scan;
   scan.header_status = ReadSegmentHeader(file, &scan.header);
-  size_t last = file.size();
-  while (last > 0 && file[last - 1] == 0) --last;
-  scan.data_end = last;
+  scan.data_end = DataEnd(file);
   if (scan.header_status != HeaderStatus::kOk) return scan;
   uint64_t offset = kSegmentHeaderSize;
   for (;;) {

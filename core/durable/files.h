@@ -48,6 +48,13 @@ struct CheckpointRecord {
 absl::Status ReadCheckpoint(absl::string_view file, absl::string_view name, StoreIdentity* identity,
                             absl::FunctionRef<absl::Status(const CheckpointRecord&)> record);
 
+// ReadCheckpoint's error for the record at `offset` of checkpoint `name`
+// that `record` refused with `refusal` (DATA_LOSS: "<name>: bad record
+// (<refusal's message>) at byte offset <offset>"), for a caller that applies
+// records later than it reads them.
+absl::Status BadCheckpointRecord(absl::string_view name, uint64_t offset,
+                                 const absl::Status& refusal);
+
 // --- journal segments ---------------------------------------------------------------------
 
 struct JournalRecord {

@@ -160,7 +160,9 @@ TEST_F(JournalTapTest, TheTapFollowsTheJournalAcrossSegmentsAndCheckpoints) {
   ASSERT_THAT(before, IsOk());
   for (int i = 0; i < 600; ++i) {
     ASSERT_THAT(Create(store.get(), absl::StrCat("user", i)), IsOk());
-    if (i % 200 == 199) ASSERT_THAT(store->Checkpoint(), IsOk());
+    if (i % 200 == 199) {
+      ASSERT_THAT(store->Checkpoint(), IsOk());
+    }
   }
   const std::vector<uint64_t> sequences = tap.sequences();
   ASSERT_EQ(sequences.size(), 600u);
