@@ -159,6 +159,9 @@ class Journal {
     uint64_t base = 0;    // journal position of offset kSegmentHeaderSize
     uint64_t tail = 0;    // offset of the next frame
     uint64_t synced = 0;  // offset up to which the file is durable
+    // Offset up to which the background thread has prefaulted the mapping
+    // (or is prefaulting it); guarded by the journal's mu_.
+    uint64_t prefaulted = 0;
     char* data() { return file->data(); }
   };
   struct Waiter : public boost::intrusive::list_base_hook<> {
@@ -188,8 +191,10 @@ class Journal {
   // (so the spare is ready before an append needs it), or to stop.
   bool NeedsSpareLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BackgroundShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Prefaults the current or the spare segment if it is newer than the last
-  // prefaulted one (mu_ released meanwhile).
+  // Prefaults the current segment up to a window past its tail and the
+  // spare's first pages, what of them is not yet (mu_ released meanwhile).
+  // Called at each wake of the background thread, so the work follows the
+  // writes in small steps rather than a whole segment at once.
   void PrefaultLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BackgroundLoop();
 
@@ -210,10 +215,6 @@ class Journal {
   uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;  // of the last record appended
   JournalTap* tap_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
-  // The highest segment number the background thread has prefaulted
-  // (MappedFile::Prefault): the current segment from its tail at start, then
-  // each spare as it is made.
-  uint64_t prefaulted_number_ ABSL_GUARDED_BY(mu_) = 0;
   bool final_sync_ = false;  // set by the destructor, alone by then
   WaiterList waiters_ ABSL_GUARDED_BY(mu_);
   // Group commit: writers the last sync covered (its leader included), how
