@@ -130,7 +130,8 @@ struct DurableOptions {
   //   kAuto: in a forked child process (Redis's BGSAVE: the state at one
   //          instant, copy-on-write, the writers paused only for the fork)
   //          when the Env supports it and the build is not under
-  //          ThreadSanitizer; otherwise kInProcess.
+  //          ThreadSanitizer or AddressSanitizer (whose runtimes here do not
+  //          make fork safe in a threaded process); otherwise kInProcess.
   //   kInProcess: the state is copied under the store lock (writers wait
   //          for the copy, O(n)), then written by a background thread.
   enum class CheckpointWriter : uint8_t { kAuto = 0, kInProcess = 1, kFork = 2 };
