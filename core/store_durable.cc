@@ -240,12 +240,7 @@ absl::Status StoreImpl::RestoreUsers(absl::Span<const RestoredUser> users, size_
           return MakeError(ErrorCode::kUserAlreadyExists);  // the SID is taken
         }
         svc->next_user_position = position;  // LinkUser takes it
-        const UserRecord::Text text{u.identity, u.friendly_name, u.attributes};
-        UserRecord* record = LinkUser(svc, &shard, &identity_shard, key, u.sid, role, text,
-                                      u.date_created, u.date_updated, [](const UserRecord&) {});
-        record->set_is_online(u.is_online);
-        record->set_is_notifiable(u.is_notifiable);
-        record->set_joined_channels_count(u.joined_channels_count);
+        (void)LinkImageLocked(svc, &shard, &identity_shard, key, role, u);
       }
       ++k;
       ++*restored;

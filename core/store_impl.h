@@ -603,6 +603,14 @@ class StoreImpl {
                        const UserRecord::Text& text, int64_t date_created, int64_t date_updated,
                        absl::FunctionRef<void(const UserRecord&)> prepare)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
+  // LinkUser for the user that image `u` describes (a create: its SID, texts,
+  // dates, presence and channel count), with LinkUser's requirements: the
+  // shards locked, the SID free, `identity_key` the image's. The applied
+  // event's and the restored checkpoint record's insert.
+  UserRecord* LinkImageLocked(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
+                              const HashedIdentityKey& identity_key, RoleRecord* role,
+                              const UserEventImage& u)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
   // Unlinks and destroys `record`.
   void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
   // Role check, identity check, insert, publish. Returns the new record.

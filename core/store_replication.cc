@@ -411,12 +411,7 @@ absl::Status StoreImpl::ApplyUserImageLocked(ServiceState* svc, const EncodedEve
       }
       if (u.identity.empty()) return MakeError(ErrorCode::kIdentityNotProvided);
       if (holder != nullptr) return MakeError(ErrorCode::kUserAlreadyExists);
-      const UserRecord::Text text{u.identity, u.friendly_name, u.attributes};
-      record = LinkUser(svc, &shard, &identity_shard, key, u.sid, role, text, u.date_created,
-                        u.date_updated, [](const UserRecord&) {});
-      record->set_is_online(u.is_online);
-      record->set_is_notifiable(u.is_notifiable);
-      record->set_joined_channels_count(u.joined_channels_count);
+      record = LinkImageLocked(svc, &shard, &identity_shard, key, role, u);
     }
     bus_.Publish(make, encode);
     return absl::OkStatus();
@@ -434,6 +429,18 @@ absl::Status StoreImpl::ApplyUserImageLocked(ServiceState* svc, const EncodedEve
   }
   bus_.Publish(make, encode);
   return absl::OkStatus();
+}
+
+UserRecord* StoreImpl::LinkImageLocked(ServiceState* svc, SidShard* shard, SidShard* identity_shard,
+                                       const HashedIdentityKey& identity_key, RoleRecord* role,
+                                       const UserEventImage& u) {
+  const UserRecord::Text text{u.identity, u.friendly_name, u.attributes};
+  UserRecord* record = LinkUser(svc, shard, identity_shard, identity_key, u.sid, role, text,
+                                u.date_created, u.date_updated, [](const UserRecord&) {});
+  record->set_is_online(u.is_online);
+  record->set_is_notifiable(u.is_notifiable);
+  record->set_joined_channels_count(u.joined_channels_count);
+  return record;
 }
 
 void StoreImpl::ReplaceUserStateLocked(ServiceState* svc, UserRecord* record, RoleRecord* role,

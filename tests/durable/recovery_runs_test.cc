@@ -52,7 +52,9 @@ uint64_t Populate(FaultInjectionEnv* env, bool checkpoint) {
     request.identity = absl::StrCat("u", i);
     EXPECT_TRUE((*store)->CreateUser(service, request).ok());
   }
-  if (checkpoint) EXPECT_TRUE((*store)->Checkpoint().ok());
+  if (checkpoint) {
+    EXPECT_TRUE((*store)->Checkpoint().ok());
+  }
   return before;
 }
 
@@ -227,9 +229,24 @@ class JournalRunTest : public ::testing::Test {
     std::string event = file_.substr(previous_event_at, previous.event.size());
     durable::PutU64(&event[4], r.sequence);  // the sequence field: bytes 4..11
     file_.replace(event_at, event.size(), event);
+    Reseal(i);
+    ASSERT_EQ(durable::ScanSegment(file_).records.size(), records_.size());
+  }
+
+  // Makes record `i` claim a sequence two past its predecessor's (a gap
+  // before it), with its checksum good.
+  void SkipSequence(size_t i) {
+    const durable::JournalRecord& r = records_[i];
+    // The event's sequence field: bytes 4..11, after the draw count.
+    durable::PutU64(&file_[r.offset + durable::kFrameHeaderSize + 8 + 4], r.sequence + 1);
+    Reseal(i);
+  }
+
+  // Recomputes record `i`'s frame checksum over its changed bytes.
+  void Reseal(size_t i) {
+    const durable::JournalRecord& r = records_[i];
     durable::SealFrame(&file_[r.offset], durable::RecordType::kEvent,
                        static_cast<uint32_t>(r.size - durable::kFrameHeaderSize));
-    ASSERT_EQ(durable::ScanSegment(file_).records.size(), records_.size());
   }
 
   std::unique_ptr<FaultInjectionEnv> env_ = NewFaultInjectionEnv();
@@ -258,21 +275,14 @@ TEST_F(JournalRunTest, ARecordRefusedInARunIsReportedAtItsOffsetAndSalvageKeepsT
 
 TEST_F(JournalRunTest, ASequenceGapAfterARefusedRecordInTheSameRunIsNotTheOneReported) {
   RefuseRecord(301);
-  // Record 320 claims a sequence two past its predecessor's (checksum good).
-  const durable::JournalRecord& r = records_[320];
-  durable::PutU64(&file_[r.offset + durable::kFrameHeaderSize + 8 + 4], r.sequence + 1);
-  durable::SealFrame(&file_[r.offset], durable::RecordType::kEvent,
-                     static_cast<uint32_t>(r.size - durable::kFrameHeaderSize));
+  SkipSequence(320);
   env_->SetContents(path_, file_);
   EXPECT_TRUE(IsDamageAt(OpenStatus(env_.get(), RecoveryMode::kStrict), records_[301].offset,
                          "record does not apply"));
 }
 
 TEST_F(JournalRunTest, ASequenceGapMidRunKeepsTheRecordsBeforeIt) {
-  const durable::JournalRecord& r = records_[400];
-  durable::PutU64(&file_[r.offset + durable::kFrameHeaderSize + 8 + 4], r.sequence + 1);
-  durable::SealFrame(&file_[r.offset], durable::RecordType::kEvent,
-                     static_cast<uint32_t>(r.size - durable::kFrameHeaderSize));
+  SkipSequence(400);
   env_->SetContents(path_, file_);
   EXPECT_TRUE(IsDamageAt(OpenStatus(env_.get(), RecoveryMode::kStrict), records_[400].offset,
                          "sequence gap"));
