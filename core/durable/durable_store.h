@@ -1,7 +1,7 @@
 // DurableStore: what a `UserStore` opened on a directory (durable.h) owns
 // besides its engine: the directory's lock, the journal, and the checkpoints
-// (docs/durability.md). `OpenUserStore` builds it: recovery, then the journal
-// attached to the engine's event bus.
+// (docs/durability.md). `OpenUserStore` builds it: recovery (recovery.cc),
+// then the journal attached to the engine's event bus.
 //
 // Checkpoints. One at a time, on a thread of their own (automatic, when the
 // journal since the last one outgrows DurableOptions' threshold) or on the

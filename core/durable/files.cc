@@ -219,6 +219,18 @@ SegmentScan ScanSegment(absl::string_view file) {
   return scan;
 }
 
+absl::StatusOr<DirListing> ListDirectory(Env* env, const std::string& dir) {
+  auto names = env->ListDir(dir);
+  if (!names.ok()) return names.status();
+  DirListing listing;
+  for (const std::string& name : *names) {
+    if (auto n = ParseCheckpointName(name)) listing.checkpoints[*n] = name;
+    if (auto n = ParseCheckpointTempName(name)) listing.temps[*n] = name;
+    if (auto n = ParseSegmentName(name)) listing.segments[*n] = name;
+  }
+  return listing;
+}
+
 absl::Status WriteSyncedFile(Env* env, const std::string& path, absl::string_view contents) {
   auto file = env->NewWritableFile(path);
   if (!file.ok()) return file.status();

@@ -9,11 +9,13 @@
 #define USERSTORE_CORE_DURABLE_FILES_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 #include "userstore/env.h"
@@ -83,6 +85,19 @@ SegmentScan ScanSegment(absl::string_view file);
 
 // "<name>: bad header (...)" for a header status.
 std::string HeaderStatusText(HeaderStatus status);
+
+// --- the directory ----------------------------------------------------------------------
+
+// A store directory's files by kind: checkpoints and unfinished checkpoints
+// by sequence, journal segments by number (other names are left out).
+struct DirListing {
+  std::map<uint64_t, std::string> checkpoints;  // sequence -> name
+  std::map<uint64_t, std::string> temps;
+  std::map<uint64_t, std::string> segments;  // number -> name
+};
+
+// Lists `dir`; the Env's error when it cannot.
+absl::StatusOr<DirListing> ListDirectory(Env* env, const std::string& dir);
 
 // --- writing ----------------------------------------------------------------------------
 
