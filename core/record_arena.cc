@@ -5,9 +5,7 @@
 #include <cstdint>
 #include <new>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
+#include "core/huge_pages.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define USERSTORE_ARENA_ASAN 1
@@ -32,31 +30,13 @@ namespace {
 
 constexpr size_t kHuge = RecordArena::kHugeChunkBytes;
 
-// A chunk of `bytes`. Below 2 MiB, from operator new. Otherwise (a multiple
-// of 2 MiB) aligned to 2 MiB: on Linux mapped directly (an over-sized
-// anonymous mapping trimmed to the aligned part, so no address space is
-// wasted) and advised into huge pages; malloc cannot give 2 MiB alignment
-// without keeping the slack mapped.
+// A chunk of `bytes`: below 2 MiB from operator new, otherwise (a multiple
+// of 2 MiB) a huge chunk (core/huge_pages.h).
 void* AllocateChunk(size_t bytes) {
   if (bytes < kHuge) return ::operator new(bytes);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const size_t span = bytes + kHuge;
-  void* mapped = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapped == MAP_FAILED) throw std::bad_alloc();
-  char* const base = static_cast<char*>(mapped);
-  // Pointer arithmetic, not integer-to-pointer casts: the offset to the next
-  // 2 MiB boundary, then the parts before and after the chunk go back.
-  const size_t head = (kHuge - (reinterpret_cast<uintptr_t>(base) & (kHuge - 1))) & (kHuge - 1);
-  char* const chunk = base + head;
-  const size_t tail = span - head - bytes;
-  if (head > 0) munmap(base, head);
-  if (tail > 0) munmap(chunk + bytes, tail);
-  // Advice only: where THP is off the chunk keeps ordinary pages.
-  (void)madvise(chunk, bytes, MADV_HUGEPAGE);
+  void* chunk = AllocateHugeChunk(bytes);
+  if (chunk == nullptr) throw std::bad_alloc();
   return chunk;
-#else
-  return ::operator new (bytes, std::align_val_t{kHuge});
-#endif
 }
 
 // Returns a chunk from AllocateChunk(`bytes`).
@@ -65,12 +45,7 @@ void FreeChunk(void* chunk, size_t bytes) noexcept {
     ::operator delete(chunk);
     return;
   }
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  munmap(chunk, bytes);
-#else
-  (void)bytes;
-  ::operator delete (chunk, std::align_val_t{kHuge});
-#endif
+  FreeHugeChunk(chunk, bytes);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "core/durable/event_encoding.h"
 #include "core/durable/files.h"
 #include "core/durable/format.h"
+#include "core/huge_pages.h"
 #include "core/store_impl.h"
 #include "core/store_rules.h"
 
@@ -225,6 +226,9 @@ absl::Status DurableStore::CheckpointLocked() {
     do {
       waited = waitpid(child, &wstatus, 0);
     } while (waited < 0 && errno == EINTR);
+    // The fork split the huge pages this process wrote while the child ran
+    // (core/huge_pages.h); gathered again, the next fork stays short.
+    (void)internal::CollapseHugeChunks();
     if (waited != child || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
       (void)env_->RemoveFile(JoinPath(dir_, durable::CheckpointTempName(identity.sequence)));
       return absl::InternalError(
