@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testing/tsan_absl_mutex.h"
 #include <gtest/gtest.h>
 
 #include "core/record_arena.h"
