@@ -36,6 +36,16 @@ std::map<uintptr_t, size_t>& Registry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_m
   return *registry;
 }
 
+// Gives back the memory of a chunk from AllocateHugeChunk (registered or not).
+void Release(void* chunk, size_t bytes) noexcept {
+#if defined(USERSTORE_HUGE_MAPPED)
+  munmap(chunk, bytes);
+#else
+  (void)bytes;
+  ::operator delete (chunk, std::align_val_t{kHugePageBytes});
+#endif
+}
+
 }  // namespace
 
 void* AllocateHugeChunk(size_t bytes) noexcept {
@@ -74,11 +84,7 @@ void* AllocateHugeChunk(size_t bytes) noexcept {
     }
   }
   if (!registered) {
-#if defined(USERSTORE_HUGE_MAPPED)
-    munmap(chunk, bytes);
-#else
-    ::operator delete (chunk, std::align_val_t{kHugePageBytes});
-#endif
+    Release(chunk, bytes);
     return nullptr;
   }
   return chunk;
@@ -90,12 +96,7 @@ void FreeHugeChunk(void* chunk, size_t bytes) noexcept {
     absl::MutexLock lock(&registry_mu);
     Registry().erase(reinterpret_cast<uintptr_t>(chunk));
   }
-#if defined(USERSTORE_HUGE_MAPPED)
-  munmap(chunk, bytes);
-#else
-  (void)bytes;
-  ::operator delete (chunk, std::align_val_t{kHugePageBytes});
-#endif
+  Release(chunk, bytes);
 }
 
 size_t CollapseHugeChunks() noexcept {

@@ -38,6 +38,8 @@
 
 #include <boost/intrusive/slist.hpp>
 
+#include "core/huge_pages.h"
+
 namespace userstore {
 namespace internal {
 
@@ -46,7 +48,7 @@ class RecordArena {
   static constexpr size_t kGranule = 16;
   static constexpr size_t kMaxSmallBytes = 2048;
   static constexpr size_t kFirstChunkBytes = size_t{16} << 10;
-  static constexpr size_t kHugeChunkBytes = size_t{2} << 20;
+  static constexpr size_t kHugeChunkBytes = kHugePageBytes;  // a chunk of core/huge_pages.h
 
   RecordArena() = default;
   ~RecordArena();
