@@ -67,8 +67,7 @@ void StoreImpl::WriteCheckpointRecords(absl::FunctionRef<void(absl::string_view)
   // 20 KB per user).
   std::string buffer;
   size_t used = 0;
-  std::string frame;
-  std::string event;
+  std::string head;
   constexpr size_t kFlushBytes = size_t{1} << 20;
   const size_t bound = JournalRecordBound();
   auto room = [&](size_t n) {
@@ -80,39 +79,16 @@ void StoreImpl::WriteCheckpointRecords(absl::FunctionRef<void(absl::string_view)
       used = 0;
     }
   };
-  auto append_frame = [&](durable::RecordType type) {
-    frame.clear();
-    durable::AppendFrame(&frame, type, event);
-    room(frame.size());
-    std::memcpy(&buffer[used], frame.data(), frame.size());
-    used += frame.size();
-  };
   auto service = [&](const ServiceState* svc) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    event.clear();
-    durable::AppendU64(&event, svc->position);
-    durable::AppendU64(&event, svc->next_user_position);
-    durable::AppendU64(&event, svc->next_role_position);
-    (void)EncodeChangeEvent(ServiceChange(ChangeEvent::Op::kCreate, *svc, svc == default_service_),
-                            &event);
-    append_frame(durable::RecordType::kService);
-    for (const auto& entry : svc->roles) {
-      event.clear();
-      durable::AppendU64(&event, entry.second->position);
-      (void)EncodeChangeEvent(RoleChange(ChangeEvent::Op::kCreate, *entry.second), &event);
-      append_frame(durable::RecordType::kRole);
-    }
+    head.clear();
+    AppendServiceHead(*svc, &head);
+    room(head.size());
+    std::memcpy(&buffer[used], head.data(), head.size());
+    used += head.size();
     flush_if_full();
     for (const auto& entry : svc->by_order) {
-      const UserRecord& record = *entry.second;
-      // The frame is written in place: header, position, then the event.
       room(bound);
-      char* out = &buffer[used];
-      char* payload = out + durable::kFrameHeaderSize;
-      durable::PutU64(payload, record.position());
-      char* end = EncodeUser(ChangeEvent::Op::kCreate, 0, record, payload + 8);
-      const uint32_t length = static_cast<uint32_t>(end - payload);
-      durable::SealFrame(out, durable::RecordType::kUser, length);
-      used += durable::kFrameHeaderSize + length;
+      used += EncodeUserFrame(*entry.second, &buffer[used]);
       flush_if_full();
     }
   };

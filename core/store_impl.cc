@@ -366,6 +366,7 @@ UserRecord* StoreImpl::LinkUser(ServiceState* svc, SidShard* shard, SidShard* id
 void StoreImpl::EraseUser(ServiceState* svc, UserRecord* record) {
   // The order index is guarded by the service lock, which is held
   // exclusively; the shard locks guard the tables and the record's lifetime.
+  SaveForCheckpoint(svc, *record);
   --record->role()->user_count;
   const Sid128 sid = record->sid();
   SidShard& shard = ShardFor(sid);
@@ -646,6 +647,7 @@ absl::Status StoreImpl::UpdateReporting(absl::string_view service_sid, absl::str
       updated = ToUserEvent(HookType::kOnUserUpdated, patched(*record, *role, e, now));
     }
     if (changed) {
+      SaveForCheckpoint(svc, *record);
       ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
       if (e.text) {
         const std::optional<absl::string_view> fn =

@@ -31,7 +31,9 @@
 //                    roles (by position, owns RoleRecord) + roles_by_sid,
 //                    records (RecordArena: the memory of its user records),
 //                    by_order (OrderIndex: position -> record),
-//                    next_user_position, next_role_position
+//                    next_user_position, next_role_position,
+//                    checkpoint (a concurrent checkpoint's state for this
+//                    service while one walks it: core/store_checkpoint.h)
 //
 // A user is reachable three ways: from its SID shard's SidTable (the owner),
 // from its identity shard's IdentityTable and from its service's
@@ -92,7 +94,9 @@
 //     SID or by identity.
 //
 // The record rule: a UserRecord is mutated only while its service's mu, its
-// SID shard's mu and its identity shard's mu are ALL held exclusively. A
+// SID shard's mu and its identity shard's mu are ALL held exclusively, and
+// only after SaveForCheckpoint(svc, record) (a concurrent checkpoint that
+// has not written it yet keeps its image as of the checkpoint's instant). A
 // reader that holds ANY one of them (shared) therefore sees a stable record.
 // This is what lets GetUser take only one shard reader lock:
 //
@@ -142,6 +146,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -163,6 +168,7 @@
 #include "core/page_token.h"
 #include "core/record_arena.h"
 #include "core/sid.h"
+#include "core/store_checkpoint.h"
 #include "core/user_table.h"
 
 namespace userstore {
@@ -217,6 +223,10 @@ struct ServiceState {
   // Owns the memory of the service's user records (the SID tables own the
   // records themselves). Declared before the index, so destroyed after.
   RecordArena records ABSL_GUARDED_BY(mu);
+  // The concurrent checkpoint walking this service, if any
+  // (core/store_checkpoint.h): set and cleared under mu_ exclusively or
+  // under this mu exclusively; writers read it under this mu exclusively.
+  ServiceCheckpoint* checkpoint ABSL_GUARDED_BY(mu) = nullptr;
   OrderIndex by_order ABSL_GUARDED_BY(mu);
   uint64_t next_user_position ABSL_GUARDED_BY(mu) = 1;
 };
@@ -429,6 +439,19 @@ class StoreImpl {
   // or in a child process forked there (it reads without locks).
   void WriteCheckpointRecords(absl::FunctionRef<void(absl::string_view)> sink) const
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // A concurrent checkpoint (core/store_checkpoint.h), the third way to
+  // write WriteCheckpointRecords' records of one instant. Start: REQUIRES
+  // the store frozen (called inside Frozen's fn); throws std::bad_alloc
+  // (nothing attached then). Write: walks the services in runs, handing
+  // whole frames to `sink` with no lock held; stops at the first error of
+  // `sink` and returns it, or a ResourceExhausted error when a writer could
+  // not save a user's frame. Before it returns, whatever the outcome, no
+  // service refers to `checkpoint` any more.
+  std::unique_ptr<ConcurrentCheckpoint> StartConcurrentCheckpoint() const
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  absl::Status WriteConcurrentCheckpoint(ConcurrentCheckpoint* checkpoint,
+                                         absl::FunctionRef<absl::Status(absl::string_view)> sink)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Recovery, on a store built with create_default_service = false and no
   // journal: a checkpoint's records (each an event) at their positions, then
@@ -613,6 +636,22 @@ class StoreImpl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu, shard->mu, identity_shard->mu);
   // Unlinks and destroys `record`.
   void EraseUser(ServiceState* svc, UserRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // Every change to a user's stored state and every erase calls this first,
+  // holding the service's lock exclusively: a concurrent checkpoint that has
+  // not written the user yet saves its frame as it is (one branch when none
+  // runs).
+  void SaveForCheckpoint(ServiceState* svc, const UserRecord& record) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu) {
+    if (ABSL_PREDICT_FALSE(svc->checkpoint != nullptr)) SaveForCheckpointSlow(svc, record);
+  }
+  void SaveForCheckpointSlow(ServiceState* svc, const UserRecord& record) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(svc->mu);
+  // A user's checkpoint frame (header, position, its create event) written
+  // at `out`, which has JournalRecordBound() bytes of room; returns its size.
+  size_t EncodeUserFrame(const UserRecord& record, char* out) const;
+  // Appends the frames of `svc` and of its roles, as a checkpoint holds them.
+  void AppendServiceHead(const ServiceState& svc, std::string* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(svc.mu, mu_);
   // Role check, identity check, insert, publish. Returns the new record.
   // With `added_event`, also builds the post-event hooks' event into it
   // (before the insert, as the feed's event is).

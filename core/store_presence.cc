@@ -49,6 +49,7 @@ absl::StatusOr<User> StoreImpl::SetPresence(absl::string_view service_sid, absl:
       updated = ToUserEvent(HookType::kOnUserUpdated, presented());
     }
     if (changed) {
+      SaveForCheckpoint(svc, *record);
       ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
       if (update.is_online.has_value()) record->set_is_online(update.is_online);
       if (update.is_notifiable.has_value()) record->set_is_notifiable(update.is_notifiable);
@@ -90,6 +91,7 @@ absl::StatusOr<User> StoreImpl::ChangeChannels(absl::string_view service_sid,
       joined.date_updated = FromSeconds(now);
       return UserChange(ChangeEvent::Op::kUpdate, std::move(joined));
     });
+    SaveForCheckpoint(svc, *record);
     ShardLocks shard_locks(&ShardFor(record->sid()), &IdentityShardFor(*record));
     record->set_joined_channels_count(static_cast<int>(next));
     record->set_date_updated(now);

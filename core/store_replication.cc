@@ -448,7 +448,7 @@ void StoreImpl::ReplaceUserStateLocked(ServiceState* svc, UserRecord* record, Ro
                                        absl::string_view attributes, std::optional<bool> is_online,
                                        std::optional<bool> is_notifiable, int joined_channels_count,
                                        int64_t date_updated) {
-  (void)svc;  // (for the lock annotation: `record` is a user of `svc`)
+  SaveForCheckpoint(svc, *record);
   record->SetText(friendly_name, attributes);
   if (role != record->role()) {
     --record->role()->user_count;

@@ -126,6 +126,12 @@ void StoreImpl::DestroyServiceLocked(ServiceState* svc) {
     // GetUser treats every user of the service as gone.
     svc->deleted.store(true, std::memory_order_release);
     while (!svc->by_order.empty()) EraseUser(svc, svc->by_order.begin()->second);
+    // A concurrent checkpoint has every user it had not written saved now;
+    // it writes the rest of this service from its own state.
+    if (svc->checkpoint != nullptr) {
+      svc->checkpoint->svc = nullptr;
+      svc->checkpoint = nullptr;
+    }
     {
       absl::MutexLock ids_lock(&ids_mu_);
       for (const auto& entry : svc->roles) role_sids_.erase(entry.second->sid);

@@ -313,7 +313,9 @@ class Runner {
       // The background thread decides on automatic checkpoints once per
       // interval (it syncs nothing in this mode): often, for a short script.
       durable_options_.sync_interval = absl::Milliseconds(1);
-      durable_options_.checkpoint_writer = userstore::DurableOptions::CheckpointWriter::kInProcess;
+      // The concurrent checkpoint (the default's): its walk runs beside
+      // the script's writes, and reopen-and-compare checks its files.
+      durable_options_.checkpoint_writer = userstore::DurableOptions::CheckpointWriter::kConcurrent;
       auto opened = userstore::OpenUserStore(userstore::fuzz::kDurableDir, durable_options_);
       FUZZ_CHECK(opened.ok(), "open: %s", opened.status().ToString().c_str());
       store_ = std::move(*opened);

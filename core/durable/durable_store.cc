@@ -28,21 +28,6 @@
 #include "core/store_impl.h"
 #include "core/store_rules.h"
 
-// Builds whose sanitizer runtime does not make fork() safe in a threaded
-// process: ThreadSanitizer's, and the AddressSanitizer of GCC 12 and clang 14,
-// which do not lock their allocator around a fork (a child forked while
-// another thread held an allocator lock deadlocks at its first allocation,
-// and the checkpoint waits for it for ever: seen once in a full ASan run of
-// the kill -9 test). Under them kAuto checkpoints in process.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define USERSTORE_FORK_UNSAFE_SANITIZER 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define USERSTORE_FORK_UNSAFE_SANITIZER 1
-#endif
-
 namespace userstore {
 namespace internal {
 
@@ -93,14 +78,18 @@ DurableStore::~DurableStore() {
   journal_.reset();  // syncs
 }
 
-bool DurableStore::UseFork() const {
+DurableOptions::CheckpointWriter DurableStore::EffectiveWriter() const {
   using Writer = DurableOptions::CheckpointWriter;
-  if (options_.checkpoint_writer == Writer::kInProcess) return false;
-  if (!env_->SupportsForkedWriters()) return false;
-#if defined(USERSTORE_FORK_UNSAFE_SANITIZER)
-  if (options_.checkpoint_writer == Writer::kAuto) return false;
-#endif
-  return true;
+  switch (options_.checkpoint_writer) {
+    case Writer::kInProcess:
+    case Writer::kConcurrent:
+      return options_.checkpoint_writer;
+    case Writer::kFork:
+      return env_->SupportsForkedWriters() ? Writer::kFork : Writer::kInProcess;
+    case Writer::kAuto:
+      break;
+  }
+  return Writer::kConcurrent;
 }
 
 absl::Status DurableStore::Start(uint64_t segment, uint64_t sequence, uint64_t journal_base,
@@ -175,16 +164,23 @@ absl::Status DurableStore::CheckpointLocked() {
   durable::StoreIdentity identity;
   identity.created = NowUnix();
   absl::StatusOr<uint64_t> rotated = absl::UnknownError("not rotated");
-  const bool fork_writer = UseFork();
+  using Writer = DurableOptions::CheckpointWriter;
+  const Writer writer = EffectiveWriter();
+  const bool fork_writer = writer == Writer::kFork;
   pid_t child = -1;
   std::string image;
-  const std::string temp = JoinPath(dir_, durable::CheckpointTempName(0));
+  std::unique_ptr<ConcurrentCheckpoint> concurrent;
   // The new segment is made before the store freezes (Rotate then only
   // switches to it, unless a write took it meanwhile).
   USERSTORE_RETURN_IF_ERROR(journal_->PrepareRotate());
   impl_->Frozen(&identity, [&] {
     rotated = journal_->Rotate(identity.sequence + 1);
     if (!rotated.ok()) return;
+    if (writer == Writer::kConcurrent) {
+      // Only the instant is taken here; the walk runs below, writers going on.
+      concurrent = impl_->StartConcurrentCheckpoint();
+      return;
+    }
     if (fork_writer) {
       const pid_t parent = getpid();
       child = fork();
@@ -215,9 +211,10 @@ absl::Status DurableStore::CheckpointLocked() {
     });
     image += Trailer(records);
   });
-  (void)temp;
   if (!rotated.ok()) return rotated.status();
-  if (fork_writer) {
+  if (concurrent != nullptr) {
+    USERSTORE_RETURN_IF_ERROR(WriteConcurrentCheckpointFile(identity, concurrent.get()));
+  } else if (fork_writer) {
     if (child < 0) {
       return absl::InternalError(absl::StrCat("checkpoint: fork failed: ", std::strerror(errno)));
     }
@@ -247,6 +244,26 @@ absl::Status DurableStore::CheckpointLocked() {
   journal_base_ = 0;
   if (size.ok()) checkpoint_bytes_ = *size;
   return absl::OkStatus();
+}
+
+absl::Status DurableStore::WriteConcurrentCheckpointFile(const durable::StoreIdentity& identity,
+                                                         ConcurrentCheckpoint* checkpoint) {
+  const std::string path = JoinPath(dir_, durable::CheckpointTempName(identity.sequence));
+  absl::Status status = [&]() -> absl::Status {
+    USERSTORE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env_->NewWritableFile(path));
+    USERSTORE_RETURN_IF_ERROR(file->Append(durable::EncodeCheckpointHeader(identity)));
+    uint64_t records = 0;
+    USERSTORE_RETURN_IF_ERROR(
+        impl_->WriteConcurrentCheckpoint(checkpoint, [&](absl::string_view piece) {
+          records += CountFrames(piece);
+          return file->Append(piece);
+        }));
+    USERSTORE_RETURN_IF_ERROR(file->Append(Trailer(records)));
+    USERSTORE_RETURN_IF_ERROR(file->Sync());
+    return file->Close();
+  }();
+  if (!status.ok()) (void)env_->RemoveFile(path);
+  return status;
 }
 
 absl::Status DurableStore::WriteCheckpointFile(uint64_t sequence, absl::string_view image) {

@@ -31,7 +31,9 @@
 #include "userstore/env.h"
 #include "userstore/user_store.h"
 
+#include "core/durable/format.h"
 #include "core/durable/journal.h"
+#include "core/store_checkpoint.h"
 
 namespace userstore {
 namespace internal {
@@ -80,7 +82,15 @@ class DurableStore {
   // temporary file, synced, renamed, the directory synced.
   absl::Status WriteCheckpointFile(uint64_t sequence, absl::string_view image);
   absl::Status PublishCheckpoint(uint64_t sequence);
-  bool UseFork() const;
+  // The writer kAuto stands for here: kConcurrent, or kInProcess where the
+  // Env cannot write files from another thread's (never: all can); a kFork
+  // asked for on an Env that cannot fork is kInProcess.
+  DurableOptions::CheckpointWriter EffectiveWriter() const;
+  // The concurrent checkpoint's file: its header, the walk's frames and the
+  // trailer, synced and closed as checkpoint `identity.sequence`'s
+  // temporary file (removed on failure).
+  absl::Status WriteConcurrentCheckpointFile(const durable::StoreIdentity& identity,
+                                             ConcurrentCheckpoint* checkpoint);
   void OnTick();
   void CheckpointLoop();
 

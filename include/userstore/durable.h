@@ -126,15 +126,26 @@ struct DurableOptions {
   uint64_t checkpoint_min_journal_bytes = uint64_t{64} << 20;
   double checkpoint_ratio = 1.0;
 
-  // Where the checkpoint is written:
-  //   kAuto: in a forked child process (Redis's BGSAVE: the state at one
-  //          instant, copy-on-write, the writers paused only for the fork)
-  //          when the Env supports it and the build is not under
-  //          ThreadSanitizer or AddressSanitizer (whose runtimes here do not
-  //          make fork safe in a threaded process); otherwise kInProcess.
+  // How the checkpoint is written. Every way writes the same file: the
+  // store as it was at one instant (the journal is cut there).
+  //   kAuto: kConcurrent.
+  //   kConcurrent: by the checkpoint thread while writers go on: each
+  //          service's users are walked in runs of 256 under the service's
+  //          reader lock; a writer about to change a user the walk has not
+  //          reached saves the user's image first. Writers pause only for
+  //          the instant (the store frozen while each service's own record
+  //          is copied) and for at most one run of their service. Extra
+  //          memory: one saved image per user changed during the walk. A
+  //          service deleted during the walk saves its remaining users.
+  //   kFork: in a forked child process (Redis's BGSAVE: copy-on-write, the
+  //          writers paused for the fork, then paying its page copies);
+  //          kInProcess on an Env that cannot fork. Not safe under
+  //          ThreadSanitizer, or under the AddressSanitizer of GCC 12 and
+  //          clang 14, whose runtimes do not make fork safe in a threaded
+  //          process.
   //   kInProcess: the state is copied under the store lock (writers wait
   //          for the copy, O(n)), then written by a background thread.
-  enum class CheckpointWriter : uint8_t { kAuto = 0, kInProcess = 1, kFork = 2 };
+  enum class CheckpointWriter : uint8_t { kAuto = 0, kInProcess = 1, kFork = 2, kConcurrent = 3 };
   CheckpointWriter checkpoint_writer = CheckpointWriter::kAuto;
 
   // The file system. Default (nullptr): Env::Default(). Must outlive the store.

@@ -192,7 +192,8 @@ class Env {
 
   // True when a process started by fork() may write files through this Env
   // (the real file system: yes; a simulated one in this process's memory:
-  // no). The store checkpoints in a forked child only where this is true.
+  // no). A store asked for forked checkpoints (CheckpointWriter::kFork)
+  // forks only where this is true.
   virtual bool SupportsForkedWriters() const { return false; }
 };
 

@@ -545,7 +545,10 @@ class UserStore {
   // durable; the journal it covers is then removed. Writers are paused only
   // for a moment (docs/durability.md). Errors: 400/20001 on an in-memory
   // store; the file system's failure (env.h), with nothing lost (the journal
-  // is kept). Thread-safe; concurrent calls take turns. O(n).
+  // is kept), or a kResourceExhausted status when memory ran out saving the
+  // images of users changed during a concurrent checkpoint (nothing is
+  // published; writes were not affected). Thread-safe; concurrent calls take
+  // turns. O(n).
   absl::Status Checkpoint();
 
   // UserStore::Sync()

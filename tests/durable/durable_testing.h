@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "userstore/durable.h"
+#include "userstore/env.h"
 #include "userstore/event_codec.h"
 #include "userstore/user_store.h"
 
@@ -29,6 +30,45 @@
 
 namespace userstore {
 namespace durable_testing {
+
+// An Env that hands every call to `base`: a test overrides the calls it
+// watches or changes.
+class ForwardingEnv : public Env {
+ public:
+  explicit ForwardingEnv(Env* base) : base_(base) {}
+  absl::Status CreateDir(const std::string& path) override { return base_->CreateDir(path); }
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) override {
+    return base_->ListDir(path);
+  }
+  bool Exists(const std::string& path) override { return base_->Exists(path); }
+  absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
+    return base_->FileSize(path);
+  }
+  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
+    return base_->ReadFile(path);
+  }
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return base_->NewWritableFile(path);
+  }
+  absl::StatusOr<std::unique_ptr<MappedFile>> NewMappedFile(const std::string& path,
+                                                            uint64_t size) override {
+    return base_->NewMappedFile(path, size);
+  }
+  absl::StatusOr<std::unique_ptr<MappedFile>> OpenMappedFile(const std::string& path) override {
+    return base_->OpenMappedFile(path);
+  }
+  absl::Status RenameFile(const std::string& from, const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  absl::Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
+  absl::Status SyncDir(const std::string& path) override { return base_->SyncDir(path); }
+  absl::StatusOr<std::unique_ptr<FileLock>> LockDir(const std::string& path) override {
+    return base_->LockDir(path);
+  }
+
+ protected:
+  Env* const base_;
+};
 
 // The options of a store on a simulated disk (FaultInjectionEnv) whose every
 // run is the same: fixed seed and clock, synced on each write, 16 KiB

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/durable/durable_testing.h"
 #include "tests/testing/tsan_absl_mutex.h"  // TSan builds: absl::Mutex made visible
 
 #include "userstore/durable.h"
@@ -68,37 +69,15 @@ class RecordingMappedFile : public MappedFile {
 };
 
 // The simulated disk, with its mapped files' prefaults recorded.
-class RecordingEnv : public Env {
+class RecordingEnv : public durable_testing::ForwardingEnv {
  public:
-  RecordingEnv(Env* base, PrefaultLog* log) : base_(base), log_(log) {}
-  absl::Status CreateDir(const std::string& path) override { return base_->CreateDir(path); }
-  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_->ListDir(path);
-  }
-  bool Exists(const std::string& path) override { return base_->Exists(path); }
-  absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
-    return base_->FileSize(path);
-  }
-  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
-    return base_->ReadFile(path);
-  }
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    return base_->NewWritableFile(path);
-  }
+  RecordingEnv(Env* base, PrefaultLog* log) : ForwardingEnv(base), log_(log) {}
   absl::StatusOr<std::unique_ptr<MappedFile>> NewMappedFile(const std::string& path,
                                                             uint64_t size) override {
     return Wrap(base_->NewMappedFile(path, size));
   }
   absl::StatusOr<std::unique_ptr<MappedFile>> OpenMappedFile(const std::string& path) override {
     return Wrap(base_->OpenMappedFile(path));
-  }
-  absl::Status RenameFile(const std::string& from, const std::string& to) override {
-    return base_->RenameFile(from, to);
-  }
-  absl::Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
-  absl::Status SyncDir(const std::string& path) override { return base_->SyncDir(path); }
-  absl::StatusOr<std::unique_ptr<FileLock>> LockDir(const std::string& path) override {
-    return base_->LockDir(path);
   }
 
  private:
@@ -108,7 +87,6 @@ class RecordingEnv : public Env {
     return std::unique_ptr<MappedFile>(new RecordingMappedFile(std::move(*file), log_));
   }
 
-  Env* const base_;
   PrefaultLog* const log_;
 };
 
