@@ -48,6 +48,7 @@ namespace userstore {
 namespace {
 
 constexpr size_t kWritableBufferSize = 64 * 1024;
+constexpr uint64_t kWritebackBytes = uint64_t{8} << 20;
 
 // strerror_r comes in two flavours (XSI returns int, GNU returns char*);
 // these overloads accept either.
@@ -267,14 +268,34 @@ class PosixWritableFile final : public WritableFile {
   absl::Status Write(const char* data, size_t length) {
     if (int error = WriteAll(fd_, data, length); error != 0) {
       status_ = PosixError("Append (write)", path_, error);
+      return status_;
     }
+    written_ += length;
+    StartWriteback();
     return status_;
   }
 
+  // Every kWritebackBytes written, the kernel is asked to start writing
+  // them back (RocksDB's bytes_per_sync), so that dirty pages do not pile
+  // up for the final fdatasync: a checkpoint of 10^6 users is written about
+  // a tenth faster so (docs/performance.md). Only a start: Sync() is what
+  // makes the data durable and reports errors, so this call's own result is
+  // not needed.
+  void StartWriteback() {
+    if (written_ - writeback_from_ < kWritebackBytes) return;
+#if defined(__linux__)
+    (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_),
+                            static_cast<off_t>(written_ - writeback_from_), SYNC_FILE_RANGE_WRITE);
+#endif
+    writeback_from_ = written_;
+  }
+
   const std::string path_;
-  int fd_;               // -1 once closed.
-  std::string buffer_;   // Appended, not yet written.
-  absl::Status status_;  // The first failure; every later call returns it.
+  int fd_;                       // -1 once closed.
+  std::string buffer_;           // Appended, not yet written.
+  uint64_t written_ = 0;         // bytes written to the file
+  uint64_t writeback_from_ = 0;  // where the next writeback range starts
+  absl::Status status_;          // The first failure; every later call returns it.
 };
 
 // ---------------------------------------------------------------------------
