@@ -298,9 +298,7 @@ class LeaderAdapter : public DurableAdapter {
   bool DeleteByIdentity(absl::string_view identity) {
     return Retrying([&] { return DurableAdapter::DeleteByIdentity(identity); });
   }
-  int64_t backpressure_waits() const {
-    return backpressure_waits_.load(std::memory_order_relaxed);
-  }
+  int64_t backpressure_waits() const { return backpressure_waits_.load(std::memory_order_relaxed); }
 
  private:
   template <typename Write>
