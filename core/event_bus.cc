@@ -16,16 +16,10 @@
 
 #include "core/event_bus.h"
 
-#include <cstring>
-
-#include "userstore/event_codec.h"
-
-#include "core/durable/event_encoding.h"
-#include "core/durable/journal.h"
-
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -35,7 +29,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
+#include "userstore/event_codec.h"
 #include "userstore/status.h"
+
+#include "core/durable/event_encoding.h"
+#include "core/durable/journal.h"
 
 namespace userstore {
 namespace internal {
@@ -292,14 +290,13 @@ uint64_t EventBus::CommitJournaled(PreparedEvent prepared, absl::FunctionRef<Cha
   std::unique_ptr<std::string> encoded = std::move(prepared.encoded_);
   std::unique_ptr<QueuedEvent> node = std::move(prepared.node_);
   prepared.bus_ = nullptr;  // Append uses the reservation
-  return journal_->Append(
-      [&]() { return Number(std::move(node), make); },
-      [&](uint64_t sequence, char* out) -> char* {
-        if (encoded == nullptr) return (*encode)(sequence, out);
-        std::memcpy(out, encoded->data(), encoded->size());
-        PatchEventSequence(out, sequence);
-        return out + encoded->size();
-      });
+  return journal_->Append([&]() { return Number(std::move(node), make); },
+                          [&](uint64_t sequence, char* out) -> char* {
+                            if (encoded == nullptr) return (*encode)(sequence, out);
+                            std::memcpy(out, encoded->data(), encoded->size());
+                            PatchEventSequence(out, sequence);
+                            return out + encoded->size();
+                          });
 }
 
 void EventBus::Enqueue(std::unique_ptr<QueuedEvent> node) {

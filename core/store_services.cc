@@ -79,7 +79,8 @@ RoleRecord* StoreImpl::InsertRole(ServiceState* svc, const Sid128& sid,
 ServiceState* StoreImpl::CreateServiceLocked(absl::string_view friendly_name, bool is_default) {
   // A durable store's journal takes the five records (the service and its
   // roles) before anything changes: they are published after.
-  EventBus::JournalReservation reservation = bus_.ReserveJournal(1 + static_cast<int>(DefaultRoles().size()));
+  EventBus::JournalReservation reservation =
+      bus_.ReserveJournal(1 + static_cast<int>(DefaultRoles().size()));
   const int64_t now = NowSeconds();
   Sid128 sid;
   do {

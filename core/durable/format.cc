@@ -17,7 +17,8 @@ namespace {
 std::optional<uint64_t> ParseNumbered(absl::string_view name, absl::string_view prefix,
                                       absl::string_view suffix) {
   if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, suffix)) return std::nullopt;
-  absl::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  absl::string_view digits =
+      name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
   if (digits.size() != 20) return std::nullopt;
   for (char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;
