@@ -49,9 +49,23 @@ void AppendEntry(absl::string_view event, std::string* entries) {
   entries->append(event.data(), event.size());
 }
 
+char* WriteEntry(absl::string_view event, char* out) {
+  PutU32(out, static_cast<uint32_t>(event.size()));
+  std::memcpy(out + kEntryLengthBytes, event.data(), event.size());
+  return out + kEntryLengthBytes + event.size();
+}
+
 void FrameBatch(const BatchHeader& header, uint32_t count, absl::string_view entries,
                 std::string* out) {
+  FrameBatch(header, count, absl::MakeConstSpan(&entries, 1), out);
+}
+
+void FrameBatch(const BatchHeader& header, uint32_t count,
+                absl::Span<const absl::string_view> entries, std::string* out) {
+  size_t bytes = kHeaderBytes + kCrcBytes;
+  for (absl::string_view piece : entries) bytes += piece.size();
   const size_t start = out->size();
+  out->reserve(start + bytes);
   out->resize(start + kHeaderBytes);
   char* h = &(*out)[start];
   std::memcpy(h, kMagic, sizeof(kMagic));
@@ -60,7 +74,7 @@ void FrameBatch(const BatchHeader& header, uint32_t count, absl::string_view ent
   PutU64(h + 16, header.sid_draws);
   PutU64(h + 24, static_cast<uint64_t>(header.made_micros));
   PutU32(h + kCountOffset, count);
-  out->append(entries.data(), entries.size());
+  for (absl::string_view piece : entries) out->append(piece.data(), piece.size());
   // The checksum extends the header's with the entries', in place.
   const uint32_t crc = crc32c::Value(out->data() + start, out->size() - start);
   char crc_bytes[kCrcBytes];

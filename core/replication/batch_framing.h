@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace userstore {
 namespace internal {
@@ -40,12 +41,21 @@ struct BatchHeader {
 // event.size() < 2^32.
 void AppendEntry(absl::string_view event, std::string* entries);
 
+// Writes one entry at `out`, which has room for kEntryLengthBytes +
+// event.size() bytes; returns its end. REQUIRES: event.size() < 2^32.
+char* WriteEntry(absl::string_view event, char* out);
+
 // Appends a whole batch to `*out`: the header, `count`, the `entries` as they
 // are (each length:u32 event, as AppendEntry writes them) and the checksum.
 // REQUIRES: `entries` holds exactly `count` well-formed entries of events
 // with consecutive sequences (the caller's invariant: nothing is checked).
 void FrameBatch(const BatchHeader& header, uint32_t count, absl::string_view entries,
                 std::string* out);
+
+// The same with the entries in pieces, back to back in the order given (an
+// entry may not span two pieces: each piece is whole entries).
+void FrameBatch(const BatchHeader& header, uint32_t count,
+                absl::Span<const absl::string_view> entries, std::string* out);
 
 // A batch whose framing was checked (magic, version, entry lengths, no
 // trailing bytes, checksum) and whose events were not decoded. Views the

@@ -152,6 +152,8 @@ struct ChangelogOptions {
   // kAsync: events committed but not yet acknowledged by the log past which
   // new writes answer 503/20503 (nothing changed) until the log catches up:
   // the bound on memory and on what a lost leader can lose. Default: 2^20.
+  // (The leader's queue holds these events' bytes in 1 MiB blocks that it
+  // reuses; it keeps the most it ever held until it stops.)
   uint64_t max_unshipped_events = uint64_t{1} << 20;
 
   // Between two attempts to reach a log that failed. Default: 100 ms.

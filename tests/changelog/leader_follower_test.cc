@@ -355,6 +355,57 @@ TEST_F(ChangelogTest, AnAppendWhoseAnswerWasLostIsNotAppendedTwice) {
   EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
 }
 
+// The leader's queue is a list of 1 MiB blocks: a backlog of several MiB
+// (the log down), batches that straddle blocks, an event bigger than a
+// block, and lost answers: every event reaches the stream once, in order.
+TEST_F(ChangelogTest, ABacklogSpanningManyQueueBlocksShipsEveryEventOnceInOrder) {
+  DurableOptions options = Options();
+  options.store.max_attributes_bytes = size_t{3} << 20;
+  auto opened = OpenUserStore("/leader", options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<UserStore> store = std::move(*opened);
+  ChangelogOptions lead;
+  lead.retry_interval = absl::Milliseconds(5);
+  lead.max_batch_events = 7;
+  auto leader = Lead(store.get(), lead);
+  ASSERT_NE(leader, nullptr);
+  stream_->SetAvailable(false);
+  const std::string service = store->default_conversation_service_sid();
+  const std::string pad(9000, 'p');
+  const std::string huge((size_t{3} << 19), 'h');  // 1.5 MiB: more than a block
+  for (int i = 0; i < 700; ++i) {
+    CreateUserRequest create;
+    create.identity = absl::StrCat("b", i);
+    create.attributes = absl::StrCat(R"({"pad":")", i == 350 ? huge : pad, R"("})");
+    auto user = store->CreateUser(service, create);
+    ASSERT_TRUE(user.ok()) << i << ": " << user.status();
+    if (i % 4 == 0) ASSERT_TRUE(store->DeleteUser(service, user->sid).ok());
+  }
+  EXPECT_EQ(leader->stats().shipped_sequence < store->last_sequence(), true);
+  stream_->LoseAcks(3);
+  stream_->SetAvailable(true);
+  ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+  EXPECT_EQ(leader->stats().shipped_sequence, store->last_sequence());
+  uint64_t next = 0;
+  uint64_t events = 0;
+  for (const auto& entry : stream_->Entries()) {
+    auto batch = DecodeChangelogBatch(entry.data);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_LE(batch->events.size(), 7u);
+    for (const ChangeEvent& e : batch->events) {
+      if (next != 0) ASSERT_EQ(e.sequence, next);
+      next = e.sequence + 1;
+      ++events;
+    }
+  }
+  EXPECT_EQ(next, store->last_sequence() + 1);
+  EXPECT_EQ(events, 700u + 175u);  // the creates and deletes, nothing twice
+  auto follower = ChangelogFollower::Open("/f", options, Log());
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  ASSERT_TRUE((*follower)->CatchUp(absl::Seconds(30)).ok());
+  EXPECT_TRUE(SameState(Fingerprint((*follower)->store()), Fingerprint(*store)));
+}
+
 TEST_F(ChangelogTest, APromotedFollowerFencesTheOldLeader) {
   auto old_store = OpenStore("/leader");
   ChangelogOptions options;
