@@ -42,17 +42,16 @@ absl::Status BatchError(absl::string_view what) {
 
 }  // namespace
 
-void AppendEntry(absl::string_view event, std::string* entries) {
-  char length[kEntryLengthBytes];
-  PutU32(length, static_cast<uint32_t>(event.size()));
-  entries->append(length, kEntryLengthBytes);
-  entries->append(event.data(), event.size());
-}
-
 char* WriteEntry(absl::string_view event, char* out) {
   PutU32(out, static_cast<uint32_t>(event.size()));
   std::memcpy(out + kEntryLengthBytes, event.data(), event.size());
   return out + kEntryLengthBytes + event.size();
+}
+
+void AppendEntry(absl::string_view event, std::string* entries) {
+  const size_t at = entries->size();
+  entries->resize(at + kEntryLengthBytes + event.size());
+  WriteEntry(event, &(*entries)[at]);
 }
 
 void FrameBatch(const BatchHeader& header, uint32_t count, absl::string_view entries,
