@@ -150,6 +150,16 @@ class PosixMappedFile final : public MappedFile {
       while (::msync(base_ + begin, end - begin, MS_SYNC) != 0) {
         if (errno != EINTR) return PosixError("Sync (msync)", path_, errno);
       }
+#if defined(__linux__)
+      // Linux's msync(MS_SYNC) is fdatasync over the range (it calls
+      // vfs_fsync_range with datasync set): it writes the pages, commits the
+      // metadata needed to read them back (a preallocated extent's change
+      // from unwritten to written), flushes the device's cache, and reports
+      // a failed writeback. A second fdatasync would only flush the device's
+      // cache again: measured, one sync of a 300-byte record took 236 us
+      // alone and 301 us with both.
+      return absl::OkStatus();
+#endif
     }
     if (int error = FdatasyncRetrying(fd_); error != 0) {
       return PosixError("Sync (fdatasync)", path_, error);

@@ -65,8 +65,9 @@ class MappedFile {
   virtual char* data() = 0;
   virtual uint64_t size() const = 0;
 
-  // Makes the bytes [offset, offset + length) durable (msync MS_SYNC, then
-  // fdatasync, on the real file system; the msync covers whole pages). A
+  // Makes the bytes [offset, offset + length) durable (on the real file
+  // system msync MS_SYNC over the range's whole pages, which on Linux is
+  // fdatasync of that range; elsewhere an fdatasync follows). A
   // range beyond `size()` is OUT_OF_RANGE. A failure is final for this file:
   // the store stops writing (docs/durability.md, "a failed sync").
   virtual absl::Status Sync(uint64_t offset, uint64_t length) = 0;

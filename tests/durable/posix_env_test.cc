@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -112,6 +113,41 @@ TEST_F(PosixEnvTest, PrefaultChangesNoByteWhileAnotherThreadWrites) {
   ASSERT_EQ(bytes->size(), kSize);
   EXPECT_EQ((*bytes)[12345], static_cast<char>(12345 * 7));
   EXPECT_EQ((*bytes)[kSize - 1], static_cast<char>((kSize - 1) * 13));
+}
+
+TEST_F(PosixEnvTest, SyncTakesRangesAtAnyOffsetAndRefusesRangesOutsideTheFile) {
+  const std::string path = root_ + "/segment";
+  constexpr uint64_t kSize = 64 << 10;
+  absl::StatusOr<std::unique_ptr<MappedFile>> file = env_->NewMappedFile(path, kSize);
+  ASSERT_TRUE(file.ok()) << file.status();
+  char* data = (*file)->data();
+  // Records synced one by one as kSyncEachWrite does: ranges that start and
+  // end inside pages, and one that crosses a page boundary.
+  const uint64_t ranges[][2] = {{0, 300}, {300, 300}, {4000, 200}, {kSize - 7, 7}};
+  for (const auto& range : ranges) {
+    for (uint64_t i = range[0]; i < range[0] + range[1]; ++i)
+      data[i] = static_cast<char>('a' + i % 26);
+    ASSERT_TRUE((*file)->Sync(range[0], range[1]).ok()) << range[0];
+  }
+  EXPECT_TRUE((*file)->Sync(kSize, 0).ok());
+  for (const auto& bad : {std::pair<uint64_t, uint64_t>{kSize + 1, 0},
+                          {kSize - 7, 8},
+                          {0, kSize + 1},
+                          {UINT64_MAX, 1}}) {
+    absl::Status refused = (*file)->Sync(bad.first, bad.second);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kOutOfRange) << bad.first << " +" << bad.second;
+    EXPECT_THAT(refused.message(), HasSubstr("Sync " + path));
+  }
+  file->reset();
+  absl::StatusOr<std::string> bytes = env_->ReadFile(path);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_EQ(bytes->size(), kSize);
+  for (const auto& range : ranges) {
+    for (uint64_t i = range[0]; i < range[0] + range[1]; ++i) {
+      ASSERT_EQ((*bytes)[i], static_cast<char>('a' + i % 26)) << i;
+    }
+  }
+  EXPECT_EQ((*bytes)[1000], '\0');  // never written: the preallocated zeros
 }
 
 TEST_F(PosixEnvTest, ErrorsNameTheOperationPathAndReason) {
