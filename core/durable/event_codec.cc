@@ -628,6 +628,13 @@ void PatchEventSequence(char* encoded, uint64_t sequence) {
   PutFixed64LE(encoded + kEventSequenceOffset, sequence);
 }
 
+bool IsUserCreateEvent(absl::string_view encoded) {
+  return encoded.size() >= kEventHeaderBytes &&
+         static_cast<uint8_t>(encoded[0]) == kChangeEventEncodingVersion &&
+         static_cast<uint8_t>(encoded[1]) == kEntityUser &&
+         static_cast<uint8_t>(encoded[2]) == static_cast<uint8_t>(ChangeEvent::Op::kCreate);
+}
+
 }  // namespace internal
 
 absl::Status EncodeChangeEvent(const ChangeEvent& event, std::string* out) {

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "absl/strings/string_view.h"
+
 #include "userstore/events.h"
 #include "userstore/resources.h"
 
@@ -55,6 +57,13 @@ char* EncodeUserEvent(ChangeEvent::Op op, uint64_t sequence, const UserView& use
 // 11, little-endian) with `sequence`. REQUIRES: `encoded` holds at least the
 // 12-byte header.
 void PatchEventSequence(char* encoded, uint64_t sequence);
+
+// IsUserCreateEvent()
+//
+// Whether the header of `encoded` says: a v1 user create. Reads the first
+// three bytes only, nothing after them is checked (a caller that sizes
+// tables ahead of a replay counts with it; decoding checks the rest). O(1).
+bool IsUserCreateEvent(absl::string_view encoded);
 
 // IsWholeSeconds()
 //

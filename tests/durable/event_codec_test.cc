@@ -303,6 +303,22 @@ TEST(EventCodec, KnownRoleEventEncodesToTheHandWrittenBytes) {
   ExpectSameEvent(KnownRoleEvent(), *decoded);
 }
 
+TEST(EventCodec, IsUserCreateEventReadsTheHeaderOnly) {
+  const std::string create = Encode(UserEventOf(SampleUser()));
+  EXPECT_TRUE(internal::IsUserCreateEvent(create));
+  // The header alone is enough: nothing after it is looked at.
+  EXPECT_TRUE(internal::IsUserCreateEvent(absl::string_view(create).substr(0, 12)));
+  EXPECT_FALSE(internal::IsUserCreateEvent(absl::string_view(create).substr(0, 11)));
+  EXPECT_FALSE(internal::IsUserCreateEvent(""));
+  EXPECT_FALSE(internal::IsUserCreateEvent(Encode(UserEventOf(SampleUser(), Op::kUpdate))));
+  EXPECT_FALSE(internal::IsUserCreateEvent(Encode(UserEventOf(SampleUser(), Op::kDelete))));
+  EXPECT_FALSE(internal::IsUserCreateEvent(Encode(ServiceEventOf(SampleService()))));
+  EXPECT_FALSE(internal::IsUserCreateEvent(Encode(RoleEventOf(SampleRole()))));
+  std::string other_version = create;
+  other_version[0] = 2;
+  EXPECT_FALSE(internal::IsUserCreateEvent(other_version));
+}
+
 // The hex dump of the worked example in docs/file-format.md: the lines
 // "OOOOOOOO  hh hh ...  |...|" of the first text block after "### Worked example".
 std::string DocumentedExampleBytes() {
