@@ -346,10 +346,10 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
     return {end_block, end_at};
   }
 
-  // Drops the first `n` unshipped entries (they are in the log); the blocks
-  // they emptied wait in shipped_blocks_ for the next Take.
-  void DropShipped(uint64_t n) {
-    const auto end = SpanUnshipped(n, [](absl::string_view) {});
+  // Drops the first `n` unshipped entries (they are in the log), which end
+  // at `end` (SpanUnshipped(n)'s answer); the blocks they emptied wait in
+  // shipped_blocks_ for the next Take.
+  void DropShipped(uint64_t n, std::pair<TapBlock*, size_t> end) {
     if (end.first == nullptr) return;
     while (&unshipped_.front() != end.first) {
       TapBlock& block = unshipped_.front();
@@ -374,7 +374,8 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
       // The next batch: up to max_batch_events entries from the front.
       const uint64_t n = std::min<uint64_t>(unshipped_count_, options_.max_batch_events);
       pieces.clear();
-      SpanUnshipped(n, [&](absl::string_view piece) { pieces.push_back(piece); });
+      const auto batch_end =
+          SpanUnshipped(n, [&](absl::string_view piece) { pieces.push_back(piece); });
       const uint64_t last = unshipped_first_ + n - 1;
       data.clear();
       framing::FrameBatch(LeaderBatchHeader(*store_, epoch_), static_cast<uint32_t>(n), pieces,
@@ -401,7 +402,11 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
         landed = last;
       }
       if (landed != 0) {
-        DropShipped(landed - unshipped_first_ + 1);
+        // Where the batch ends is known; a lost answer's shorter append is
+        // walked again.
+        const uint64_t dropped = landed - unshipped_first_ + 1;
+        DropShipped(dropped,
+                    dropped == n ? batch_end : SpanUnshipped(dropped, [](absl::string_view) {}));
         shipped_.store(landed, std::memory_order_release);
         absl::MutexLock lock(&mu_);
         ++batches_;
