@@ -35,6 +35,16 @@
 //   BM_ShipSync_Create/<N>[/threads:4]  the same in kSync: a create returns
 //                 once the log has its event; concurrent writers share a
 //                 batch (group shipping).
+//   BM_LogAppend/<bytes>, BM_LogAppend_Script/<bytes>  the log alone
+//                 (core/changelog/redis_log.h): one appender appends batches
+//                 of <bytes> (256, 8192, 65536) to a fresh stream, one at a
+//                 time, trimming behind a stored checkpoint every 1000
+//                 appends (as a leader does after each checkpoint). _Script
+//                 runs the fence's Lua script for every append (the
+//                 baseline); the other takes the watched append for batches
+//                 of 4 KiB or more. Counter server_us_per_append:
+//                 redis-server's CPU time (user + system, /proc) per append;
+//                 the rates are over the wall clock.
 //   BM_Follower_Apply/<N>    a stream holding N creates (shipped by a leader
 //                 from an empty store); each iteration opens a follower in a
 //                 fresh directory (bootstrapping from the stream's
@@ -64,6 +74,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -95,6 +106,9 @@
 #include "userstore/durable.h"
 #include "userstore/events.h"
 #include "userstore/user_store.h"
+
+#include "core/changelog/log_url.h"
+#include "core/changelog/redis_log.h"
 
 namespace userstore_bench {
 namespace {
@@ -351,6 +365,77 @@ void BM_LeaderCreate(benchmark::State& state) {
   state.counters["flush_ms"] = std::chrono::duration<double, std::milli>(end - flush_start).count();
 }
 
+// --- the log alone ---------------------------------------------------------------
+
+// redis-server's CPU time so far, in seconds (user + system, /proc); -1 when
+// it cannot be read.
+double ServerCpuSeconds() {
+  std::ifstream stat(absl::StrCat("/proc/", g_redis_pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return -1;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return -1;
+  // After the command's ')': state, then fields 4-13, then utime and stime.
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(line).substr(paren + 1), ' ', absl::SkipEmpty());
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+template <bool kWatched>
+void BM_LogAppend(benchmark::State& state) {
+  const size_t bytes = static_cast<size_t>(state.range(0));
+  absl::StatusOr<userstore::internal::changelog::LogUrl> url =
+      userstore::internal::changelog::ParseLogUrl(FreshStreamUrl());
+  userstore::internal::changelog::RedisLogOptions options;
+  options.watched_appends = kWatched;
+  absl::StatusOr<std::unique_ptr<userstore::internal::changelog::RedisLog>> log =
+      url.ok()
+          ? userstore::internal::changelog::RedisLog::Open(*url, options)
+          : absl::StatusOr<std::unique_ptr<userstore::internal::changelog::RedisLog>>(url.status());
+  if (!log.ok()) {
+    state.SkipWithError(("open: " + log.status().ToString()).c_str());
+    return;
+  }
+  absl::Status put = (*log)->PutCheckpoint(std::numeric_limits<uint64_t>::max(), "bench");
+  if (!put.ok()) {
+    state.SkipWithError(("checkpoint: " + put.ToString()).c_str());
+    return;
+  }
+  std::string batch(bytes, '\0');
+  for (size_t i = 0; i < bytes; ++i) batch[i] = static_cast<char>(i * 131 + 7);
+  std::string last;
+  uint64_t sequence = 0;
+  const double cpu_before = ServerCpuSeconds();
+  for (auto _ : state) {
+    sequence += 512;
+    absl::StatusOr<std::string> id = (*log)->AppendIf(last, sequence, 1, batch);
+    if (!id.ok()) {
+      state.SkipWithError(("append: " + id.status().ToString()).c_str());
+      return;
+    }
+    last = std::move(*id);
+    if (sequence % (512 * 1000) == 0) {
+      absl::Status trimmed = (*log)->TrimThrough(sequence - 512);
+      if (!trimmed.ok()) {
+        state.SkipWithError(("trim: " + trimmed.ToString()).c_str());
+        return;
+      }
+    }
+  }
+  const double cpu = ServerCpuSeconds() - cpu_before;
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  if (cpu_before >= 0 && state.iterations() > 0) {
+    state.counters["server_us_per_append"] = cpu * 1e6 / static_cast<double>(state.iterations());
+  }
+}
+
 // --- the follower's rows ---------------------------------------------------------
 
 // A stream holding N creates: a leader started on an empty durable store,
@@ -569,6 +654,12 @@ void RegisterAll(const std::vector<int64_t>& sizes, int64_t lag_rate) {
         ->Arg(n)
         ->Threads(4);
     benchmark::RegisterBenchmark("BM_Follower_Apply", &BM_Follower_Apply)->Arg(n);
+  }
+  for (const int64_t bytes : {256, 8192, 65536}) {
+    benchmark::RegisterBenchmark("BM_LogAppend_Script", &BM_LogAppend<false>)
+        ->Arg(bytes)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("BM_LogAppend", &BM_LogAppend<true>)->Arg(bytes)->UseRealTime();
   }
   benchmark::RegisterBenchmark("BM_Follower_Lag", &BM_Follower_Lag)
       ->Arg(lag_rate)

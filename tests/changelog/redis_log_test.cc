@@ -196,6 +196,20 @@ class RedisLogTest : public ::testing::Test {
     return server_->Run({"XLEN", stream});
   }
 
+  // How often the server ran `command` since it started or its last CONFIG
+  // RESETSTAT (INFO commandstats); 0 when never.
+  int64_t Calls(const std::string& command) {
+    const std::string info = server_->Run({"INFO", "commandstats"});
+    const std::string key = absl::StrCat("cmdstat_", command, ":calls=");
+    const size_t at = info.find(key);
+    if (at == std::string::npos) return 0;
+    int64_t calls = 0;
+    for (size_t i = at + key.size(); i < info.size() && info[i] >= '0' && info[i] <= '9'; ++i) {
+      calls = calls * 10 + (info[i] - '0');
+    }
+    return calls;
+  }
+
   std::unique_ptr<RedisServer> server_;
 };
 
@@ -432,6 +446,111 @@ TEST_F(RedisLogTest, ScriptsSurviveAScriptFlush) {
   ASSERT_EQ(server_->Run({"SCRIPT", "FLUSH"}), "OK");
   ExpectFenced(log->AppendIf("", 2, 1, "b").status(), "1-1");
   EXPECT_THAT(log->AppendIf("1-1", 2, 1, "b"), IsOkAndHolds(std::string("2-1")));
+}
+
+// The watched append (redis_log.h): after an append of its own of 4 KiB or
+// more, a log appends such batches with MULTI/XADD/EXEC under a WATCH of the
+// stream instead of the script, and any write to the stream in between sends
+// it back to the script.
+
+// A batch of `bytes` bytes, all `c`.
+std::string Batch(char c, size_t bytes = 5000) { return std::string(bytes, c); }
+
+TEST_F(RedisLogTest, LargeAppendsAfterAnOwnAppendGoThroughTheWatchNotTheScript) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  std::unique_ptr<ChangelogLog> other = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(server_->Run({"CONFIG", "RESETSTAT"}), "OK");
+  ASSERT_THAT(log->AppendIf("", 1, 1, Batch('a')), IsOkAndHolds(std::string("1-1")));
+  ASSERT_THAT(log->AppendIf("1-1", 2, 1, Batch('b')), IsOkAndHolds(std::string("2-1")));
+  ASSERT_THAT(log->AppendIf("2-1", 5, 1, Batch('c', 4096)), IsOkAndHolds(std::string("5-1")));
+  EXPECT_EQ(Calls("evalsha"), 1);  // the first append
+  EXPECT_EQ(Calls("exec"), 2);
+  EXPECT_EQ(Calls("xadd"), 3);
+  // A small batch takes the script (and drops the WATCH its XADD trips).
+  ASSERT_THAT(log->AppendIf("5-1", 6, 1, "small"), IsOkAndHolds(std::string("6-1")));
+  EXPECT_EQ(Calls("evalsha"), 2);
+  EXPECT_EQ(Calls("exec"), 2);
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      other->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(Ids(*entries), ElementsAre("1-1", "2-1", "5-1", "6-1"));
+  EXPECT_EQ((*entries)[1].data, Batch('b'));
+  EXPECT_EQ((*entries)[2].data, Batch('c', 4096));
+  EXPECT_EQ((*entries)[3].data, "small");
+  EXPECT_THAT(other->LastId(), IsOkAndHolds(std::string("6-1")));
+  EXPECT_EQ(server_->Run({"GET", "users-p0/last"}), "6-1");  // the script's last append
+  ASSERT_THAT(log->AppendIf("6-1", 7, 1, Batch('d')), IsOkAndHolds(std::string("7-1")));
+  ASSERT_THAT(log->AppendIf("7-1", 8, 1, Batch('e')), IsOkAndHolds(std::string("8-1")));
+  EXPECT_EQ(Calls("evalsha"), 3 + 1);  // (LastId above is a script too)
+  EXPECT_EQ(Calls("exec"), 3);
+
+  // Another appender that knows the last entry (a promoted follower's fence)
+  // takes the stream: the watched appender is fenced and appends nothing.
+  ASSERT_THAT(other->AppendIf("8-1", 8, 2, Batch('f')), IsOkAndHolds(std::string("8-2")));
+  ExpectFenced(log->AppendIf("8-1", 9, 1, Batch('x')).status(), "8-2");
+  ExpectFenced(log->AppendIf("8-1", 9, 1, Batch('x')).status(), "8-2");
+  EXPECT_EQ(Xlen(), "7");
+  // The other goes on through its own WATCH: the refused appends wrote nothing.
+  const int64_t scripts = Calls("evalsha");
+  EXPECT_THAT(other->AppendIf("8-2", 9, 2, Batch('g')), IsOkAndHolds(std::string("9-2")));
+  EXPECT_EQ(Calls("evalsha"), scripts);
+  EXPECT_THAT(other->LastId(), IsOkAndHolds(std::string("9-2")));
+}
+
+TEST_F(RedisLogTest, WithoutWatchedAppendsEveryAppendRunsTheScript) {
+  RedisLogOptions options;
+  options.watched_appends = false;
+  std::unique_ptr<RedisLog> log = OpenWith(options);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(server_->Run({"CONFIG", "RESETSTAT"}), "OK");
+  ASSERT_THAT(log->AppendIf("", 1, 1, Batch('a')), IsOk());
+  ASSERT_THAT(log->AppendIf("1-1", 2, 1, Batch('b')), IsOk());
+  ASSERT_THAT(log->AppendIf("2-1", 3, 1, Batch('c')), IsOk());
+  EXPECT_EQ(Calls("evalsha"), 3);
+  EXPECT_EQ(Calls("exec"), 0);
+  EXPECT_EQ(Calls("watch"), 0);
+  EXPECT_EQ(server_->Run({"GET", "users-p0/last"}), "3-1");
+}
+
+TEST_F(RedisLogTest, ACheckpointCommitsThoughTheWatchedStreamChanged) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, Batch('a')), IsOk());
+  ASSERT_THAT(log->AppendIf("1-1", 2, 1, Batch('b')), IsOk());
+  // A write the log's WATCH sees: a transaction of the log's own would be
+  // aborted by it, were the WATCH not dropped first.
+  ASSERT_EQ(server_->Run({"XADD", "users-p0", "9-9", "b", "x"}), "9-9");
+  ASSERT_THAT(log->PutCheckpoint(2, "state at 2"), IsOk());
+  absl::StatusOr<ChangelogLog::Checkpoint> checkpoint = log->GetCheckpoint();
+  ASSERT_THAT(checkpoint, IsOk());
+  EXPECT_EQ(checkpoint->sequence, 2u);
+  EXPECT_EQ(checkpoint->bytes, "state at 2");
+  ExpectFenced(log->AppendIf("2-1", 3, 1, Batch('c')).status(), "9-9");
+  EXPECT_EQ(Xlen(), "3");
+}
+
+TEST_F(RedisLogTest, AnAppendAfterATrimGoesStraightToTheScript) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, Batch('a')), IsOk());
+  ASSERT_THAT(log->AppendIf("1-1", 2, 1, Batch('b')), IsOk());
+  ASSERT_THAT(log->PutCheckpoint(2, "state at 2"), IsOk());
+  ASSERT_THAT(log->TrimThrough(1), IsOk());
+  ASSERT_EQ(server_->Run({"CONFIG", "RESETSTAT"}), "OK");
+  // The trim wrote to the stream: a transaction would be aborted, so the
+  // batch is sent once, to the script.
+  EXPECT_THAT(log->AppendIf("2-1", 3, 1, Batch('c')), IsOkAndHolds(std::string("3-1")));
+  EXPECT_EQ(Calls("exec"), 0);
+  EXPECT_EQ(Calls("evalsha"), 1);
+  EXPECT_THAT(log->AppendIf("3-1", 4, 1, Batch('d')), IsOkAndHolds(std::string("4-1")));
+  EXPECT_EQ(Calls("exec"), 1);
+  EXPECT_EQ(Calls("evalsha"), 1);
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      log->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(Ids(*entries), ElementsAre("2-1", "3-1", "4-1"));
 }
 
 TEST_F(RedisLogTest, CheckpointRoundTrips) {
@@ -679,6 +798,23 @@ TEST_F(RedisLogRestartTest, AServerDownAnswers503AndComesBackWithWhatItAcknowled
   EXPECT_THAT(log->LastId(), IsOkAndHolds(std::string("6-1")));
   ExpectFenced(log->AppendIf("", 7, 2, "x").status(), "6-1");
   EXPECT_EQ(Xlen(), "0");
+}
+
+TEST_F(RedisLogRestartTest, AWatchedAppendAfterARestartGoesToTheScriptOnANewConnection) {
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->AppendIf("", 1, 1, Batch('a')), IsOk());
+  ASSERT_THAT(log->AppendIf("1-1", 2, 1, Batch('b')), IsOk());  // the next would be watched
+  absl::Status started = server_->Restart();
+  ASSERT_TRUE(started.ok()) << started;
+  // The WATCH died with the connection; the transaction was not sent (the
+  // socket is closed), so the script runs on a new connection.
+  EXPECT_THAT(log->AppendIf("2-1", 3, 1, Batch('c')), IsOkAndHolds(std::string("3-1")));
+  EXPECT_THAT(log->AppendIf("3-1", 4, 1, Batch('d')), IsOkAndHolds(std::string("4-1")));
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      log->ReadAfter(0, 100, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(Ids(*entries), ElementsAre("1-1", "2-1", "3-1", "4-1"));
 }
 
 TEST_F(RedisLogRestartTest, ABlockedReadAnswers503WhenTheServerDies) {
