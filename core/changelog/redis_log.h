@@ -83,9 +83,9 @@
 // (DEL, then HSETs): a Redis string holds at most 512 MB
 // (proto-max-bulk-len), which the parts remove as a cap on a checkpoint's
 // size; a reader sees the old checkpoint or the new one, never a mix, and
-// a connection lost before EXEC changes nothing. The parts are written one
-// at a time, so the client holds one formatted part at a time besides the
-// caller's bytes. GetCheckpoint() is one HGETALL (atomic), O(size).
+// a connection lost before EXEC changes nothing. Each part is written from
+// the caller's bytes (WriteCommand), so the client holds no copy of it.
+// GetCheckpoint() is one HGETALL (atomic), O(size).
 //
 // Trimming, TrimThrough(S). One Lua script, atomic: refuse (400/20001) when
 // there is no checkpoint or S is after its sequence; otherwise
@@ -135,6 +135,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include <sys/uio.h>
 
 #include "userstore/changelog.h"
 
@@ -229,6 +230,14 @@ class RedisLog final : public ChangelogLog {
   absl::StatusOr<std::vector<Reply>> SendAndReceive(
       const std::vector<std::vector<absl::string_view>>& commands, absl::Duration timeout,
       size_t* sent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes one command to the connection with writev, from the caller's
+  // bytes (hiredis would format it into a buffer of its own and copy that
+  // into its output buffer: two copies and two allocations of a batch's
+  // size per append, and a freed buffer the allocator may give back to the
+  // system, unmapping pages and interrupting every core). An I/O error or
+  // the socket's timeout drops the connection: 503.
+  absl::Status WriteCommand(const std::vector<absl::string_view>& command)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Reply> Command(const std::vector<absl::string_view>& args, absl::Duration timeout)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // EVALSHA, then EVAL on NOSCRIPT. Returns the reply (an error reply too).
@@ -265,6 +274,10 @@ class RedisLog final : public ChangelogLog {
   // log just before. "" when the connection watches nothing usable (after a
   // reconnection, a trim, a checkpoint, a refused or foreign append).
   std::string watched_last_ ABSL_GUARDED_BY(mu_);
+  // WriteCommand's headers and pieces, kept between calls.
+  std::string header_ ABSL_GUARDED_BY(mu_);
+  std::vector<struct iovec> iov_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> pieces_from_ ABSL_GUARDED_BY(mu_);
   std::string xrange_start_ ABSL_GUARDED_BY(mu_);
 };
 

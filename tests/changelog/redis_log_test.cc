@@ -248,6 +248,26 @@ TEST_F(RedisLogTest, AppendsAndReadsBackInOrder) {
   EXPECT_EQ((*entries)[1].data, binary);
 }
 
+TEST_F(RedisLogTest, ABatchLargerThanTheSocketBufferRoundTripsByteForByte) {
+  // Commands are written with writev from the caller's bytes: a batch many
+  // times the socket's buffer goes out in partial writes.
+  std::unique_ptr<ChangelogLog> log = Open();
+  ASSERT_NE(log, nullptr);
+  std::string batch(size_t{3} << 20, '\0');
+  for (size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<char>((i * 7919) >> 3);
+  const std::string small(31, '\r');  // beside its header; CR LF inside data
+  ASSERT_THAT(log->AppendIf("", 1, 1, batch), IsOkAndHolds(std::string("1-1")));
+  ASSERT_THAT(log->AppendIf("1-1", 2, 1, batch), IsOkAndHolds(std::string("2-1")));  // watched
+  ASSERT_THAT(log->AppendIf("2-1", 3, 1, small), IsOkAndHolds(std::string("3-1")));
+  absl::StatusOr<std::vector<ChangelogLog::Entry>> entries =
+      log->ReadAfter(0, 10, absl::ZeroDuration());
+  ASSERT_THAT(entries, IsOk());
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_TRUE((*entries)[0].data == batch);
+  EXPECT_TRUE((*entries)[1].data == batch);
+  EXPECT_EQ((*entries)[2].data, small);
+}
+
 TEST_F(RedisLogTest, LastIdIsTheLastAppended) {
   std::unique_ptr<ChangelogLog> log = Open();
   ASSERT_NE(log, nullptr);
