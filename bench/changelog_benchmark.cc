@@ -32,6 +32,10 @@
 //                 log_events_per_second, the events (creates and the untimed
 //                 deletes) from the run's start until a Flush() after its end
 //                 returned, over that whole time; flush_ms, that last Flush.
+//   BM_ShipLocal_Create/<N>  BM_Ship_Create's leader shipping to a log in
+//                 its own process that keeps only the last ID (LocalLog
+//                 below; each append copies its batch once): the leader's
+//                 own cost, with no log server on the same cores.
 //   BM_ShipSync_Create/<N>[/threads:4]  the same in kSync: a create returns
 //                 once the log has its event; concurrent writers share a
 //                 batch (group shipping).
@@ -77,6 +81,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -285,16 +290,68 @@ userstore::DurableOptions FollowerOptions() {
 // (started once the users are loaded: the stream begins with their
 // checkpoint). The leader is declared after the store's adapter base, so it
 // goes first.
-template <ChangelogOptions::Mode kMode>
+// A log in the leader's own process that keeps nothing but the last entry's
+// ID and the checkpoint: each append copies the batch once (as a socket
+// write would) and compares the expected ID. Shipping to it is what the
+// leader's own threads cost, without a log server on the same cores.
+class LocalLog : public userstore::ChangelogLog {
+ public:
+  std::string url() const override { return "local:"; }
+  absl::StatusOr<std::string> LastId() override { return last_id_; }
+  absl::StatusOr<std::string> AppendIf(absl::string_view expected_last_id, uint64_t last_sequence,
+                                       uint64_t epoch, absl::string_view data) override {
+    if (expected_last_id != last_id_) {
+      return absl::PermissionDeniedError(absl::StrCat("fenced: last is ", last_id_));
+    }
+    sent_.assign(data.data(), data.size());
+    last_id_ = EntryId(last_sequence, epoch);
+    return last_id_;
+  }
+  absl::StatusOr<std::vector<Entry>> ReadAfter(uint64_t, size_t, absl::Duration) override {
+    return std::vector<Entry>();
+  }
+  absl::Status PutCheckpoint(uint64_t sequence, absl::string_view bytes) override {
+    checkpoint_ = Checkpoint{sequence, std::string(bytes)};
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Checkpoint> GetCheckpoint() override {
+    if (!checkpoint_.has_value()) return absl::NotFoundError("no checkpoint");
+    return *checkpoint_;
+  }
+  absl::Status TrimThrough(uint64_t) override { return absl::OkStatus(); }
+
+ private:
+  // Called by the leader's threads one at a time (Start, then its shipping
+  // thread), so no lock.
+  std::string last_id_;
+  std::string sent_;
+  std::optional<Checkpoint> checkpoint_;
+};
+
+template <ChangelogOptions::Mode kMode, bool kLocalLog = false>
 class LeaderAdapter : public DurableAdapter {
  public:
-  static constexpr const char* kName =
-      kMode == ChangelogOptions::Mode::kAsync ? "Ship" : "ShipSync";
+  static constexpr const char* kName = kLocalLog                                 ? "ShipLocal"
+                                       : kMode == ChangelogOptions::Mode::kAsync ? "Ship"
+                                                                                 : "ShipSync";
 
   static std::unique_ptr<LeaderAdapter> MakeEmpty() { return std::make_unique<LeaderAdapter>(); }
   static void BuildFixture(int64_t n, Fixture<LeaderAdapter>* fx) {
     BuildStandardFixture(n, fx);
-    fx->impl->leader_ = StartLeaderOrDie(fx->impl->store(), FreshStreamUrl(), kMode);
+    if constexpr (kLocalLog) {
+      ChangelogOptions options;
+      options.mode = kMode;
+      auto leader =
+          ChangelogLeader::Start(fx->impl->store(), std::make_unique<LocalLog>(), options);
+      if (!leader.ok()) {
+        std::fprintf(stderr, "ChangelogLeader::Start(local): %s\n",
+                     leader.status().ToString().c_str());
+        std::abort();
+      }
+      fx->impl->leader_ = std::move(*leader);
+    } else {
+      fx->impl->leader_ = StartLeaderOrDie(fx->impl->store(), FreshStreamUrl(), kMode);
+    }
   }
   static int64_t EngineBytes() { return -1; }
 
@@ -335,6 +392,7 @@ class LeaderAdapter : public DurableAdapter {
 
 using ShipAdapter = LeaderAdapter<ChangelogOptions::Mode::kAsync>;
 using ShipSyncAdapter = LeaderAdapter<ChangelogOptions::Mode::kSync>;
+using ShipLocalAdapter = LeaderAdapter<ChangelogOptions::Mode::kAsync, /*kLocalLog=*/true>;
 
 // The harness's Create on a leader's store, and (on one thread) the time
 // until the log has everything the run committed.
@@ -651,6 +709,7 @@ void RegisterAll(const std::vector<int64_t>& sizes, int64_t lag_rate) {
     benchmark::RegisterBenchmark("BM_Ship_Create", &BM_LeaderCreate<ShipAdapter>)
         ->Arg(n)
         ->Threads(4);
+    benchmark::RegisterBenchmark("BM_ShipLocal_Create", &BM_LeaderCreate<ShipLocalAdapter>)->Arg(n);
     benchmark::RegisterBenchmark("BM_ShipSync_Create", &BM_LeaderCreate<ShipSyncAdapter>)->Arg(n);
     benchmark::RegisterBenchmark("BM_ShipSync_Create", &BM_LeaderCreate<ShipSyncAdapter>)
         ->Arg(n)
