@@ -517,6 +517,9 @@ std::optional<absl::StatusOr<std::string>> RedisLog::AppendWatched(absl::string_
   // (docs/performance.md). Not retried on a new connection, which would not
   // watch.
   watched_last_.clear();
+  // (Disconnect() clears watched_last_, so the connection is the watching
+  // one; SendAndReceive would otherwise connect anew, with no WATCH.)
+  if (context_ == nullptr) return std::nullopt;
   size_t sent = 0;
   absl::StatusOr<std::vector<Reply>> replies = SendAndReceive({{"MULTI"},
                                                                {"XADD", stream_key_, id, "b", data},
