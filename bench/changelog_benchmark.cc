@@ -265,11 +265,12 @@ std::unique_ptr<userstore::ChangelogLog> OpenLogOrDie(const std::string& url) {
 }
 
 std::unique_ptr<ChangelogLeader> StartLeaderOrDie(userstore::UserStore* store,
-                                                  const std::string& url,
+                                                  std::unique_ptr<userstore::ChangelogLog> log,
                                                   ChangelogOptions::Mode mode) {
   ChangelogOptions options;
   options.mode = mode;
-  auto leader = ChangelogLeader::Start(store, OpenLogOrDie(url), options);
+  const std::string url = log->url();
+  auto leader = ChangelogLeader::Start(store, std::move(log), options);
   if (!leader.ok()) {
     std::fprintf(stderr, "ChangelogLeader::Start(%s): %s\n", url.c_str(),
                  leader.status().ToString().c_str());
@@ -286,10 +287,6 @@ userstore::DurableOptions FollowerOptions() {
 
 // --- the leader's rows --------------------------------------------------------
 
-// A durable store of N users whose leader ships to a fresh stream in `kMode`
-// (started once the users are loaded: the stream begins with their
-// checkpoint). The leader is declared after the store's adapter base, so it
-// goes first.
 // A log in the leader's own process that keeps nothing but the last entry's
 // ID and the checkpoint: each append copies the batch once (as a socket
 // write would) and compares the expected ID. Shipping to it is what the
@@ -328,6 +325,10 @@ class LocalLog : public userstore::ChangelogLog {
   std::optional<Checkpoint> checkpoint_;
 };
 
+// A durable store of N users whose leader ships in `kMode` to a fresh stream
+// (with kLocalLog, to a LocalLog), started once the users are loaded: the
+// stream begins with their checkpoint. The leader is declared after the
+// store's adapter base, so it goes first.
 template <ChangelogOptions::Mode kMode, bool kLocalLog = false>
 class LeaderAdapter : public DurableAdapter {
  public:
@@ -338,20 +339,13 @@ class LeaderAdapter : public DurableAdapter {
   static std::unique_ptr<LeaderAdapter> MakeEmpty() { return std::make_unique<LeaderAdapter>(); }
   static void BuildFixture(int64_t n, Fixture<LeaderAdapter>* fx) {
     BuildStandardFixture(n, fx);
+    std::unique_ptr<userstore::ChangelogLog> log;
     if constexpr (kLocalLog) {
-      ChangelogOptions options;
-      options.mode = kMode;
-      auto leader =
-          ChangelogLeader::Start(fx->impl->store(), std::make_unique<LocalLog>(), options);
-      if (!leader.ok()) {
-        std::fprintf(stderr, "ChangelogLeader::Start(local): %s\n",
-                     leader.status().ToString().c_str());
-        std::abort();
-      }
-      fx->impl->leader_ = std::move(*leader);
+      log = std::make_unique<LocalLog>();
     } else {
-      fx->impl->leader_ = StartLeaderOrDie(fx->impl->store(), FreshStreamUrl(), kMode);
+      log = OpenLogOrDie(FreshStreamUrl());
     }
+    fx->impl->leader_ = StartLeaderOrDie(fx->impl->store(), std::move(log), kMode);
   }
   static int64_t EngineBytes() { return -1; }
 
@@ -452,12 +446,14 @@ void BM_LogAppend(benchmark::State& state) {
   const uint64_t trim_every = static_cast<uint64_t>(state.range(1));
   absl::StatusOr<userstore::internal::changelog::LogUrl> url =
       userstore::internal::changelog::ParseLogUrl(FreshStreamUrl());
+  if (!url.ok()) {
+    state.SkipWithError(("url: " + url.status().ToString()).c_str());
+    return;
+  }
   userstore::internal::changelog::RedisLogOptions options;
   options.watched_appends = kWatched;
   absl::StatusOr<std::unique_ptr<userstore::internal::changelog::RedisLog>> log =
-      url.ok()
-          ? userstore::internal::changelog::RedisLog::Open(*url, options)
-          : absl::StatusOr<std::unique_ptr<userstore::internal::changelog::RedisLog>>(url.status());
+      userstore::internal::changelog::RedisLog::Open(*url, options);
   if (!log.ok()) {
     state.SkipWithError(("open: " + log.status().ToString()).c_str());
     return;
@@ -508,7 +504,7 @@ class ApplySource : public DurableAdapter {
     fx->impl = std::make_unique<ApplySource>();
     ApplySource& s = *fx->impl;
     s.url_ = FreshStreamUrl();
-    s.leader_ = StartLeaderOrDie(s.store(), s.url_, ChangelogOptions::Mode::kAsync);
+    s.leader_ = StartLeaderOrDie(s.store(), OpenLogOrDie(s.url_), ChangelogOptions::Mode::kAsync);
     std::vector<SidText> sids(static_cast<size_t>(n));
     s.Load(GetDataset(n), sids.data());
     const absl::Status flushed = s.leader_->Flush(absl::Seconds(300));
@@ -609,7 +605,7 @@ void BM_Follower_Lag(benchmark::State& state) {
     DurableAdapter leader_store("lag_leader");
     const std::string url = FreshStreamUrl();
     std::unique_ptr<ChangelogLeader> leader =
-        StartLeaderOrDie(leader_store.store(), url, ChangelogOptions::Mode::kAsync);
+        StartLeaderOrDie(leader_store.store(), OpenLogOrDie(url), ChangelogOptions::Mode::kAsync);
     TempDir follower_dir("lag_follower");
     auto opened = ChangelogFollower::Open(follower_dir.path() + "/store", FollowerOptions(),
                                           OpenLogOrDie(url));
