@@ -226,10 +226,12 @@ void RedisLog::Disconnect() {
   watched_last_.clear();  // a WATCH lives and dies with its connection
 }
 
-absl::Status RedisLog::IoError(absl::string_view doing) {
-  const std::string why = context_->errstr[0] != '\0' ? context_->errstr : "connection lost";
+absl::Status RedisLog::IoError(absl::string_view doing, absl::string_view why) {
+  const std::string reason = !why.empty()                  ? std::string(why)
+                             : context_->errstr[0] != '\0' ? context_->errstr
+                                                           : "connection lost";
   Disconnect();
-  return Unavailable(absl::StrCat(doing, ": ", why));
+  return Unavailable(absl::StrCat(doing, ": ", reason));
 }
 
 absl::Status RedisLog::SetSocketTimeout(absl::Duration timeout) {
@@ -386,10 +388,8 @@ absl::Status RedisLog::WriteCommand(const std::vector<absl::string_view>& comman
     if (n < 0) {
       if (errno == EINTR) continue;
       const int error = errno;
-      Disconnect();
-      return Unavailable(absl::StrCat(
-          command[0], ": ",
-          error == EAGAIN || error == EWOULDBLOCK ? "timed out" : std::strerror(error)));
+      return IoError(command[0],
+                     error == EAGAIN || error == EWOULDBLOCK ? "timed out" : std::strerror(error));
     }
     size_t left = static_cast<size_t>(n);
     while (at < iov_.size() && left >= iov_[at].iov_len) left -= iov_[at++].iov_len;

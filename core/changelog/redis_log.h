@@ -216,8 +216,10 @@ class RedisLog final : public ChangelogLog {
   // scripts loaded.
   absl::Status EnsureConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The connection's I/O error, `doing` what, as 503; drops the connection.
-  absl::Status IoError(absl::string_view doing) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The connection's I/O error, `doing` what, as 503 (`why`, or else what
+  // hiredis recorded); drops the connection.
+  absl::Status IoError(absl::string_view doing, absl::string_view why = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetSocketTimeout(absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends the commands as one pipeline and reads their replies (error
   // replies included). An I/O error drops the connection: 503. Sent again,
