@@ -27,10 +27,13 @@
 // called while a store still runs on the Env: every mapping made before it
 // keeps its own bytes and no longer reaches the file (its writes and syncs go
 // nowhere, and no byte is copied under a running writer); open writable files
-// keep working on the new contents. To pull the plug on a running store at an
-// exact point, fail the syncs first (`FailAfter` on kMappedSync,
-// kWritableSync, kSyncDir and kRename: nothing more becomes durable), destroy
-// the store, `ClearFailures()`, then `SimulatePowerLoss()` and reopen. Locks
+// keep working on the new contents. A store that goes on running after it can
+// therefore make durable what no real power loss would (a background
+// checkpoint that syncs and renames a file whose first bytes the loss
+// dropped). To pull the plug on a running store at an exact point, fail the
+// syncs first (`FailAfter` on kMappedSync, kWritableSync, kSyncDir and
+// kRename: nothing more becomes durable), destroy the store,
+// `ClearFailures()`, then `SimulatePowerLoss()` and reopen. Locks
 // stay held until their `FileLock` is destroyed. A mapping made before its
 // file changed size (`SetContents`, an `Append` or truncation through
 // `NewWritableFile`) keeps its own bytes and no longer reaches the file too.

@@ -30,6 +30,7 @@ namespace userstore {
 namespace {
 
 using durable_testing::Fingerprint;
+using durable_testing::PullThePlug;
 using durable_testing::SameState;
 using durable_testing::TempDir;
 using ::testing::HasSubstr;
@@ -226,12 +227,7 @@ TEST_F(DurableStoreTest, SyncModeLosesNoAcknowledgedWriteToAPowerLoss) {
   }
   const std::string fingerprint = Fingerprint(*store);
   // The plug is pulled with the store still open: nothing more is synced.
-  env_->SimulatePowerLoss();
-  env_->FailAfter(FaultInjectionEnv::Op::kMappedSync, 1, absl::StatusCode::kInternal);
-  env_->FailAfter(FaultInjectionEnv::Op::kSyncDir, 1, absl::StatusCode::kInternal);
-  store.reset();
-  env_->ClearFailures();
-  env_->SimulatePowerLoss();
+  PullThePlug(env_.get(), &store);
   auto recovered = Open(Options());
   ASSERT_NE(recovered, nullptr);
   EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
@@ -254,11 +250,7 @@ TEST_F(DurableStoreTest, BackgroundModeRecoversAPrefixAfterAPowerLoss) {
       ASSERT_THAT(store->Sync(), IsOk());
     }
   }
-  env_->SimulatePowerLoss();
-  env_->FailAfter(FaultInjectionEnv::Op::kMappedSync, 1, absl::StatusCode::kInternal);
-  store.reset();
-  env_->ClearFailures();
-  env_->SimulatePowerLoss();
+  PullThePlug(env_.get(), &store);
   auto recovered = Open(options);
   ASSERT_NE(recovered, nullptr);
   const std::string got = Fingerprint(*recovered);
@@ -353,12 +345,7 @@ TEST_F(DurableStoreTest, ACheckpointFailingAtAnyStepLosesNothing) {
     request.identity = "after";
     ASSERT_THAT(store->CreateUser(service, request), IsOk());
     const std::string fingerprint = Fingerprint(*store);
-    env_->SimulatePowerLoss();
-    env_->FailAfter(Op::kMappedSync, 1, absl::StatusCode::kInternal);
-    env_->FailAfter(Op::kSyncDir, 1, absl::StatusCode::kInternal);
-    store.reset();
-    env_->ClearFailures();
-    env_->SimulatePowerLoss();
+    PullThePlug(env_.get(), &store);
     auto recovered = Open(Options());
     ASSERT_NE(recovered, nullptr);
     EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
@@ -498,11 +485,7 @@ TEST_F(DurableStoreTest, SyncModeGroupCommitsConcurrentWriters) {
   // Every write waited for a sync that covered it; none needed its own.
   EXPECT_LE(store->durability_stats().syncs, 400u);
   const std::string fingerprint = Fingerprint(*store);
-  env_->SimulatePowerLoss();
-  env_->FailAfter(FaultInjectionEnv::Op::kMappedSync, 1, absl::StatusCode::kInternal);
-  store.reset();
-  env_->ClearFailures();
-  env_->SimulatePowerLoss();
+  PullThePlug(env_.get(), &store);
   auto recovered = Open(Options());
   ASSERT_NE(recovered, nullptr);
   EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
@@ -721,13 +704,7 @@ TEST(DurableDifferentialTest, RandomOperationsWithReopensMatchAnInMemoryStore) {
         default: {
           // Close and reopen (or, in sync mode, pull the plug first).
           if (options.durability == Durability::kSyncEachWrite && pick(2) == 0) {
-            env->SimulatePowerLoss();
-            env->FailAfter(FaultInjectionEnv::Op::kMappedSync, 1, absl::StatusCode::kInternal);
-            env->FailAfter(FaultInjectionEnv::Op::kSyncDir, 1, absl::StatusCode::kInternal);
-            env->FailAfter(FaultInjectionEnv::Op::kRename, 1, absl::StatusCode::kInternal);
-            store->reset();
-            env->ClearFailures();
-            env->SimulatePowerLoss();
+            PullThePlug(env.get(), &store);
           } else {
             store->reset();
           }

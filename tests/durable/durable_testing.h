@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -23,6 +25,7 @@
 #include "userstore/durable.h"
 #include "userstore/env.h"
 #include "userstore/event_codec.h"
+#include "userstore/fault_injection_env.h"
 #include "userstore/user_store.h"
 
 #include "core/durable/files.h"
@@ -69,6 +72,27 @@ class ForwardingEnv : public Env {
  protected:
   Env* const base_;
 };
+
+// Pulls the plug on `*store`, running on `env`, as fault_injection_env.h
+// says to: first nothing more becomes durable (renames, directory syncs and
+// file syncs fail), then the store is destroyed, then the power is lost. A
+// power loss simulated while the store still runs would let its background
+// threads (automatic checkpoints, syncs) go on renaming and syncing files
+// whose contents the loss had just reset, which no real power loss allows.
+inline void PullThePlug(FaultInjectionEnv* env, std::unique_ptr<UserStore>* store) {
+  using Op = FaultInjectionEnv::Op;
+  for (Op op : {Op::kRename, Op::kSyncDir, Op::kWritableSync, Op::kMappedSync}) {
+    env->FailAfter(op, 1, absl::StatusCode::kInternal);
+  }
+  store->reset();
+  env->ClearFailures();
+  env->SimulatePowerLoss();
+}
+
+// The same for a store as OpenUserStore returns it. REQUIRES: store->ok().
+inline void PullThePlug(FaultInjectionEnv* env, absl::StatusOr<std::unique_ptr<UserStore>>* store) {
+  PullThePlug(env, &store->value());
+}
 
 // The options of a store on a simulated disk (FaultInjectionEnv) whose every
 // run is the same: fixed seed and clock, synced on each write, 16 KiB
