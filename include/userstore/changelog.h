@@ -175,12 +175,15 @@ class ChangelogLeader {
  public:
   struct Stats {
     uint64_t epoch = 0;
-    uint64_t committed_sequence = 0;  // the store's last_sequence()
-    uint64_t shipped_sequence = 0;    // the last one the log acknowledged
-    uint64_t batches = 0;             // appended
-    uint64_t retries = 0;             // appends retried after an error
-    bool fenced = false;              // another leader took the stream
-    absl::Status last_error;          // the last append's error (OK: none)
+    // The store's last_sequence() (or, while a write commits, the event the
+    // log already has): never below shipped_sequence, so committed_sequence -
+    // shipped_sequence is the events not yet shipped.
+    uint64_t committed_sequence = 0;
+    uint64_t shipped_sequence = 0;  // the last one the log acknowledged
+    uint64_t batches = 0;           // appended
+    uint64_t retries = 0;           // appends retried after an error
+    bool fenced = false;            // another leader took the stream
+    absl::Status last_error;        // the last append's error (OK: none)
   };
 
   // Takes the lead of `log`'s stream for `store` (a durable store,

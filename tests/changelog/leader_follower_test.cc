@@ -91,6 +91,27 @@ class ChangelogTest : public ::testing::Test {
     }
   }
 
+  // The stream's batches hold `events` events, at most `max_batch` each,
+  // with consecutive sequences ending at `last_sequence`: each event once.
+  void ExpectEventsOnceInOrder(uint64_t last_sequence, uint64_t events, size_t max_batch) {
+    uint64_t next = 0;
+    uint64_t seen = 0;
+    for (const auto& entry : stream_->Entries()) {
+      auto batch = DecodeChangelogBatch(entry.data);
+      ASSERT_TRUE(batch.ok()) << batch.status();
+      EXPECT_LE(batch->events.size(), max_batch);
+      for (const ChangeEvent& e : batch->events) {
+        if (next != 0) {
+          ASSERT_EQ(e.sequence, next);
+        }
+        next = e.sequence + 1;
+        ++seen;
+      }
+    }
+    EXPECT_EQ(next, last_sequence + 1);
+    EXPECT_EQ(seen, events);
+  }
+
   std::unique_ptr<FaultInjectionEnv> env_ = NewFaultInjectionEnv();
   std::shared_ptr<MemoryStream> stream_ = std::make_shared<MemoryStream>();
 };
@@ -337,18 +358,9 @@ TEST_F(ChangelogTest, AnAppendWhoseAnswerWasLostIsNotAppendedTwice) {
   Work(store.get(), "x", 20);
   ASSERT_TRUE(leader->Flush(absl::Seconds(10)).ok());
   EXPECT_FALSE(leader->stats().fenced);
-  // Entries are consecutive, each event once.
-  uint64_t next = 0;
-  for (const auto& entry : stream_->Entries()) {
-    auto batch = DecodeChangelogBatch(entry.data);
-    ASSERT_TRUE(batch.ok()) << batch.status();
-    for (const ChangeEvent& e : batch->events) {
-      if (next != 0) {
-        EXPECT_EQ(e.sequence, next);
-      }
-      next = e.sequence + 1;
-    }
-  }
+  // Entries are consecutive, each event once: Work's 20 creates, 7 updates
+  // and 4 deletes.
+  ExpectEventsOnceInOrder(store->last_sequence(), 20 + 7 + 4, options.max_batch_events);
   auto follower = Follow("/f");
   ASSERT_NE(follower, nullptr);
   ASSERT_TRUE(follower->CatchUp(absl::Seconds(10)).ok());
@@ -379,31 +391,86 @@ TEST_F(ChangelogTest, ABacklogSpanningManyQueueBlocksShipsEveryEventOnceInOrder)
     create.attributes = absl::StrCat(R"({"pad":")", i == 350 ? huge : pad, R"("})");
     auto user = store->CreateUser(service, create);
     ASSERT_TRUE(user.ok()) << i << ": " << user.status();
-    if (i % 4 == 0) ASSERT_TRUE(store->DeleteUser(service, user->sid).ok());
+    if (i % 4 == 0) {
+      ASSERT_TRUE(store->DeleteUser(service, user->sid).ok());
+    }
   }
   EXPECT_EQ(leader->stats().shipped_sequence < store->last_sequence(), true);
   stream_->LoseAcks(3);
   stream_->SetAvailable(true);
   ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
   EXPECT_EQ(leader->stats().shipped_sequence, store->last_sequence());
-  uint64_t next = 0;
-  uint64_t events = 0;
-  for (const auto& entry : stream_->Entries()) {
-    auto batch = DecodeChangelogBatch(entry.data);
-    ASSERT_TRUE(batch.ok()) << batch.status();
-    EXPECT_LE(batch->events.size(), 7u);
-    for (const ChangeEvent& e : batch->events) {
-      if (next != 0) ASSERT_EQ(e.sequence, next);
-      next = e.sequence + 1;
-      ++events;
-    }
-  }
-  EXPECT_EQ(next, store->last_sequence() + 1);
-  EXPECT_EQ(events, 700u + 175u);  // the creates and deletes, nothing twice
+  // The creates and deletes, nothing twice.
+  ExpectEventsOnceInOrder(store->last_sequence(), 700 + 175, 7);
   auto follower = ChangelogFollower::Open("/f", options, Log());
   ASSERT_TRUE(follower.ok()) << follower.status();
   ASSERT_TRUE((*follower)->CatchUp(absl::Seconds(30)).ok());
   EXPECT_TRUE(SameState(Fingerprint((*follower)->store()), Fingerprint(*store)));
+}
+
+// Several writers and the shipping thread share the tap's queue: blocks are
+// filled while the thread ships from them, shipped blocks are reused by the
+// tap, and Flushes wake a thread waiting for a batch to fill. In every mode,
+// no write is refused (the log keeps up) and every event reaches the stream
+// once, in order.
+TEST_F(ChangelogTest, TheTapAndTheShippingThreadShareTheQueueWhileBlocksAreReused) {
+  struct Mode {
+    ChangelogOptions::Mode mode;
+    absl::Duration batch_delay;
+  };
+  const Mode modes[] = {{ChangelogOptions::Mode::kAsync, absl::Milliseconds(1)},
+                        {ChangelogOptions::Mode::kAsync, absl::ZeroDuration()},
+                        {ChangelogOptions::Mode::kSync, absl::Milliseconds(1)}};
+  int round = 0;
+  for (const Mode& mode : modes) {
+    SCOPED_TRACE(round);
+    stream_ = std::make_shared<MemoryStream>();
+    const std::string dir = absl::StrCat("/leader", round);
+    auto store = OpenStore(dir);
+    ASSERT_NE(store, nullptr);
+    ChangelogOptions lead;
+    lead.mode = mode.mode;
+    lead.batch_delay = mode.batch_delay;
+    lead.max_batch_events = 16;
+    lead.ack_timeout = absl::Seconds(30);
+    auto leader = Lead(store.get(), lead);
+    ASSERT_NE(leader, nullptr);
+    const std::string service = store->default_conversation_service_sid();
+    // ~6 KiB per event, 1,200 events: about seven 1 MiB blocks, and the
+    // first ones shipped and reused long before the last is written.
+    const std::string pad(6000, 'p');
+    std::atomic<bool> writing{true};
+    std::thread flusher([&] {
+      while (writing.load()) {
+        EXPECT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+        const ChangelogLeader::Stats stats = leader->stats();
+        EXPECT_GE(stats.committed_sequence, stats.shipped_sequence);
+      }
+    });
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 3; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 400; ++i) {
+          CreateUserRequest create;
+          create.identity = absl::StrCat("w", t, "-", i);
+          create.attributes = absl::StrCat(R"({"pad":")", pad, R"("})");
+          auto user = store->CreateUser(service, create);
+          ASSERT_TRUE(user.ok()) << user.status();
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    writing.store(false);
+    flusher.join();
+    ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+    EXPECT_EQ(leader->stats().shipped_sequence, store->last_sequence());
+    ExpectEventsOnceInOrder(store->last_sequence(), 1200, 16);
+    auto follower = Follow(absl::StrCat("/f", round));
+    ASSERT_NE(follower, nullptr);
+    ASSERT_TRUE(follower->CatchUp(absl::Seconds(30)).ok());
+    EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+    ++round;
+  }
 }
 
 TEST_F(ChangelogTest, APromotedFollowerFencesTheOldLeader) {
