@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <new>
 #include <string>
@@ -21,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/store_testing.h"
 
+#include "userstore/durable.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
@@ -407,6 +409,114 @@ TEST_F(OutOfMemoryTest, WatchedServiceDeleteChangesNothingWhenMemoryRunsOut) {
   EXPECT_EQ(events_.back().entity, ChangeEvent::Entity::kService);
   EXPECT_EQ(events_.back().op, ChangeEvent::Op::kDelete);
 }
+
+// A checkpoint that runs out of memory on its caller's thread, at any of its
+// allocations, answers an error instead of throwing (the automatic one runs
+// on a thread of its own, where an exception would end the process),
+// publishes nothing, and leaves the store as it was and unfrozen; once
+// memory is back, a checkpoint succeeds and the directory recovers to the
+// same state. With the fork writer, an allocation that fails in the child
+// (which inherits the countdown) ends the child only: the parent answers
+// the writer's failure, and the test process is never continued by the
+// child.
+class CheckpointOutOfMemoryTest
+    : public ::testing::TestWithParam<DurableOptions::CheckpointWriter> {};
+
+TEST_P(CheckpointOutOfMemoryTest, AnswersAnErrorAndPublishesNothing) {
+#if defined(USERSTORE_OOM_SKIP)
+  GTEST_SKIP() << "operator new cannot be replaced under this sanitizer's runtime";
+#endif
+  const std::string dir = ::testing::TempDir() + "userstore-oom-checkpoint-" +
+                          std::to_string(static_cast<int>(GetParam())) + "-" +
+                          std::to_string(::testing::UnitTest::GetInstance()->random_seed());
+  std::filesystem::remove_all(dir);
+  struct RemoveAtEnd {
+    const std::string& dir;
+    ~RemoveAtEnd() { std::filesystem::remove_all(dir); }
+  } remove_at_end{dir};
+  DurableOptions options;
+  options.store.seed = 7;
+  options.durability = Durability::kNoSync;
+  options.checkpoint_writer = GetParam();
+  options.segment_bytes = 1 << 20;
+  auto opened = OpenUserStore(dir, options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<UserStore> store = std::move(*opened);
+  const std::string service = store->default_conversation_service_sid();
+  for (int i = 0; i < 40; ++i) {
+    CreateUserRequest user;
+    user.identity = "user" + std::to_string(i);
+    user.attributes = R"({"level":1})";
+    ASSERT_TRUE(store->CreateUser(service, user).ok());
+  }
+  const UserStore::SnapshotData before = store->Snapshot();
+  const uint64_t checkpoints = store->durability_stats().checkpoints;
+  int failed = 0;
+  int injected = 0;
+  for (int k = 0;; ++k) {
+    ASSERT_LT(k, 20000) << "the checkpoint never completed";
+    failure_injected = false;
+    allocations_until_failure = k;
+    const absl::Status status = store->Checkpoint();
+    allocations_until_failure = -1;
+    if (failure_injected) ++injected;
+    if (status.ok()) {
+      EXPECT_FALSE(failure_injected) << "a failed allocation was swallowed, at " << k;
+      break;
+    }
+    ++failed;
+    // This thread's failures are out of memory. The fork writer's child
+    // inherits the countdown: its failure is the writer process's (and the
+    // parent may then fail an allocation of its clean-up, which it skips).
+    if (status.code() != absl::StatusCode::kResourceExhausted) {
+      EXPECT_EQ(GetParam(), DurableOptions::CheckpointWriter::kFork) << k << ": " << status;
+      EXPECT_NE(status.message().find("the writer process failed"), absl::string_view::npos)
+          << k << ": " << status;
+    }
+    EXPECT_EQ(store->durability_stats().checkpoints, checkpoints) << "allocation " << k;
+    EXPECT_FALSE(store->durability_stats().last_checkpoint_error.empty()) << "allocation " << k;
+    EXPECT_TRUE(SameState(before, store->Snapshot())) << "allocation " << k;
+    // No file left behind by each attempt: the segment the first one began
+    // is kept by the next (nothing was written), and temporary files go.
+    int files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      ++files;
+      EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+          << entry.path() << " after allocation " << k;
+    }
+    ASSERT_LE(files, 8) << "allocation " << k;
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(injected, 0);
+  EXPECT_EQ(store->durability_stats().checkpoints, checkpoints + 1);
+  EXPECT_TRUE(store->durability_stats().last_checkpoint_error.empty());
+  // Still writable, and what the directory holds recovers to the same state.
+  CreateUserRequest late;
+  late.identity = "late";
+  ASSERT_TRUE(store->CreateUser(service, late).ok());
+  const UserStore::SnapshotData after = store->Snapshot();
+  store.reset();
+  auto reopened = OpenUserStore(dir, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE(SameState(after, (*reopened)->Snapshot()));
+  EXPECT_TRUE((*reopened)->CheckInvariants().ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Writers, CheckpointOutOfMemoryTest,
+    ::testing::Values(DurableOptions::CheckpointWriter::kInProcess,
+                      DurableOptions::CheckpointWriter::kFork,
+                      DurableOptions::CheckpointWriter::kConcurrent),
+    [](const ::testing::TestParamInfo<DurableOptions::CheckpointWriter>& info) {
+      switch (info.param) {
+        case DurableOptions::CheckpointWriter::kInProcess:
+          return std::string("InProcess");
+        case DurableOptions::CheckpointWriter::kFork:
+          return std::string("Fork");
+        default:
+          return std::string("Concurrent");
+      }
+    });
 
 }  // namespace
 }  // namespace userstore

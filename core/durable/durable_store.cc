@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -154,7 +155,24 @@ void DurableStore::CheckpointLoop() {
 
 absl::Status DurableStore::Checkpoint() {
   absl::MutexLock lock(&checkpoint_mu_);
-  absl::Status status = CheckpointLocked();
+  absl::Status status;
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    status = CheckpointLocked();
+#if defined(__cpp_exceptions)
+  } catch (const std::bad_alloc&) {
+    // A step ran out of memory (building the image, the concurrent walk's
+    // state or buffer, a path). The journal, perhaps cut into a new
+    // segment, still holds every write the checkpoint would cover (its
+    // segments go only after a published checkpoint), and the store was
+    // unfrozen on the way out. An error, not an exception: the automatic
+    // checkpoint runs on a thread of its own, where one would end the
+    // process.
+    status = absl::ResourceExhaustedError("checkpoint: out of memory (the journal is kept)");
+  }
+#endif
+  if (!status.ok()) RemoveCheckpointTemps();
   last_checkpoint_status_ = status;
   if (status.ok()) ++checkpoints_;
   return status;
@@ -186,22 +204,32 @@ absl::Status DurableStore::CheckpointLocked() {
       child = fork();
       if (child != 0) return;
       // The child: its memory is the store at this instant. It writes the
-      // file and leaves (no destructor, no atexit handler of the parent's).
+      // file and leaves (no destructor, no atexit handler of the parent's),
+      // whatever happens: an exception must not unwind into the parent's
+      // code running on in the child.
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(3);
-      const std::string path = JoinPath(dir_, durable::CheckpointTempName(identity.sequence));
-      auto file = env_->NewWritableFile(path);
-      if (!file.ok()) _exit(4);
-      bool ok = (*file)->Append(durable::EncodeCheckpointHeader(identity)).ok();
-      uint64_t records = 0;
-      impl_->WriteCheckpointRecords([&](absl::string_view piece) {
-        records += CountFrames(piece);
-        if (ok) ok = (*file)->Append(piece).ok();
-      });
-      if (ok) ok = (*file)->Append(Trailer(records)).ok();
-      if (ok) ok = (*file)->Sync().ok();
-      if (ok) ok = (*file)->Close().ok();
-      _exit(ok ? 0 : 5);
+#if defined(__cpp_exceptions)
+      try {
+#endif
+        const std::string path = JoinPath(dir_, durable::CheckpointTempName(identity.sequence));
+        auto file = env_->NewWritableFile(path);
+        if (!file.ok()) _exit(4);
+        bool ok = (*file)->Append(durable::EncodeCheckpointHeader(identity)).ok();
+        uint64_t records = 0;
+        impl_->WriteCheckpointRecords([&](absl::string_view piece) {
+          records += CountFrames(piece);
+          if (ok) ok = (*file)->Append(piece).ok();
+        });
+        if (ok) ok = (*file)->Append(Trailer(records)).ok();
+        if (ok) ok = (*file)->Sync().ok();
+        if (ok) ok = (*file)->Close().ok();
+        _exit(ok ? 0 : 5);
+#if defined(__cpp_exceptions)
+      } catch (...) {
+        _exit(6);
+      }
+#endif
     }
     image = durable::EncodeCheckpointHeader(identity);
     uint64_t records = 0;
@@ -244,6 +272,20 @@ absl::Status DurableStore::CheckpointLocked() {
   journal_base_ = 0;
   if (size.ok()) checkpoint_bytes_ = *size;
   return absl::OkStatus();
+}
+
+void DurableStore::RemoveCheckpointTemps() {
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    auto listing = durable::ListDirectory(env_, dir_);
+    if (!listing.ok()) return;
+    for (const auto& entry : listing->temps) (void)env_->RemoveFile(JoinPath(dir_, entry.second));
+#if defined(__cpp_exceptions)
+  } catch (const std::bad_alloc&) {
+    // Recovery removes what is left (docs/durability.md).
+  }
+#endif
 }
 
 absl::Status DurableStore::WriteConcurrentCheckpointFile(const durable::StoreIdentity& identity,

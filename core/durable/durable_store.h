@@ -82,6 +82,10 @@ class DurableStore {
   // temporary file, synced, renamed, the directory synced.
   absl::Status WriteCheckpointFile(uint64_t sequence, absl::string_view image);
   absl::Status PublishCheckpoint(uint64_t sequence);
+  // After a failed checkpoint: removes the temporary checkpoint files (only
+  // a checkpoint makes them, one at a time), whichever step failed, an
+  // exception included. Best effort: recovery removes any left.
+  void RemoveCheckpointTemps() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_);
   // The writer kAuto stands for here: kConcurrent, or kInProcess where the
   // Env cannot write files from another thread's (never: all can); a kFork
   // asked for on an Env that cannot fork is kInProcess.

@@ -5,7 +5,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 #include "core/durable/crc32c.h"
 
@@ -34,15 +33,23 @@ uint32_t FrameCrc(const char* type_and_pad, absl::string_view payload) {
   return crc32c::Extend(crc, payload.data(), payload.size());
 }
 
+// `prefix`, `n` in 20 decimal digits (zero-padded, so that names sort by
+// number), `suffix`. Not absl::StrFormat: its sink flushes into the string
+// from a destructor, so an allocation failing there ends the process
+// instead of throwing std::bad_alloc (found by tests/out_of_memory_test.cc).
+std::string Numbered(absl::string_view prefix, uint64_t n, absl::string_view suffix) {
+  char digits[20];
+  for (int i = 19; i >= 0; --i, n /= 10) digits[i] = static_cast<char>('0' + n % 10);
+  return absl::StrCat(prefix, absl::string_view(digits, sizeof(digits)), suffix);
+}
+
 }  // namespace
 
-std::string CheckpointName(uint64_t sequence) {
-  return absl::StrFormat("checkpoint-%020u.ckpt", sequence);
-}
+std::string CheckpointName(uint64_t sequence) { return Numbered("checkpoint-", sequence, ".ckpt"); }
 std::string CheckpointTempName(uint64_t sequence) {
-  return absl::StrFormat("checkpoint-%020u.tmp", sequence);
+  return Numbered("checkpoint-", sequence, ".tmp");
 }
-std::string SegmentName(uint64_t number) { return absl::StrFormat("journal-%020u.seg", number); }
+std::string SegmentName(uint64_t number) { return Numbered("journal-", number, ".seg"); }
 
 std::optional<uint64_t> ParseCheckpointName(absl::string_view name) {
   return ParseNumbered(name, "checkpoint-", ".ckpt");

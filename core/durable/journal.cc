@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -112,15 +113,41 @@ absl::Status Journal::EnsureSpareLocked() {
   making_spare_ = true;
   const uint64_t number = next_number_++;
   mu_.Unlock();
-  absl::StatusOr<std::unique_ptr<Segment>> made = MakeSegment(number);
-  absl::Status status = made.status();
-  // The new file's name must be durable before a record in it is.
-  if (status.ok()) status = options_.env->SyncDir(options_.dir);
+  // Nothing may leave this stretch by an exception: the caller's lock must
+  // be held again, and making_spare_ cleared, on every way out.
+  std::unique_ptr<Segment> made;
+  absl::Status status;
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    absl::StatusOr<std::unique_ptr<Segment>> segment = MakeSegment(number);
+    status = segment.status();
+    if (status.ok()) made = std::move(*segment);
+    // The new file's name must be durable before a record in it is.
+    if (status.ok()) status = options_.env->SyncDir(options_.dir);
+#if defined(__cpp_exceptions)
+  } catch (const std::bad_alloc&) {
+    status = absl::ResourceExhaustedError("journal: out of memory making a segment");
+  }
+#endif
+  if (!status.ok()) {
+    // A file made before the failure holds no record: it goes, or each
+    // failed attempt would leave one of segment_bytes behind.
+    made.reset();
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      (void)options_.env->RemoveFile(durable::JoinPath(options_.dir, durable::SegmentName(number)));
+#if defined(__cpp_exceptions)
+    } catch (const std::bad_alloc&) {
+    }
+#endif
+  }
   mu_.Lock();
   making_spare_ = false;
   state_cv_.SignalAll();
   if (!status.ok()) return status;
-  spare_ = std::move(*made);
+  spare_ = std::move(made);
   return absl::OkStatus();
 }
 
@@ -332,6 +359,15 @@ absl::Status Journal::PrepareRotate() {
 absl::StatusOr<uint64_t> Journal::Rotate(uint64_t first_sequence) {
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) return Unavailable(failed_.message());
+  if (current_->tail == durable::kSegmentHeaderSize) {
+    // Nothing appended since the current segment began, so it begins at
+    // `first_sequence` already: the checkpoint needs no new one. (Each
+    // checkpoint of an idle store, or each retry of one that failed, would
+    // otherwise leave an empty segment file of segment_bytes behind until
+    // a checkpoint succeeds.)
+    rotate_position_ = written_;
+    return current_->number;
+  }
   absl::Status made = EnsureSpareLocked();
   if (!made.ok()) return made;
   SwitchToSpareLocked(first_sequence);

@@ -545,10 +545,12 @@ class UserStore {
   // durable; the journal it covers is then removed. Writers are paused only
   // for a moment (docs/durability.md). Errors: 400/20001 on an in-memory
   // store; the file system's failure (env.h), with nothing lost (the journal
-  // is kept), or a kResourceExhausted status when memory ran out saving the
-  // images of users changed during a concurrent checkpoint (nothing is
-  // published; writes were not affected). Thread-safe; concurrent calls take
-  // turns. O(n).
+  // is kept), or a kResourceExhausted status when memory ran out, at any
+  // step, or in a writer saving the image of a user it changed during a
+  // concurrent checkpoint (the journal is kept; writes were not affected).
+  // A failed checkpoint leaves no temporary file behind, and never throws:
+  // an allocation that fails is this error. Thread-safe; concurrent calls
+  // take turns. O(n).
   absl::Status Checkpoint();
 
   // UserStore::Sync()

@@ -352,6 +352,35 @@ TEST_F(DurableStoreTest, ACheckpointFailingAtAnyStepLosesNothing) {
   }
 }
 
+// Checkpoints that fail while nothing is written leave no segment behind
+// each: a segment that holds no record already begins where a new one
+// would, so the journal keeps it (64 MiB a file by default).
+TEST_F(DurableStoreTest, FailedCheckpointsOfAnIdleStoreLeaveNoSegmentBehindEach) {
+  auto store = Open(Options(Durability::kSyncEachWrite));
+  ASSERT_NE(store, nullptr);
+  MakeHistory(store.get());
+  auto segments = [&] {
+    int n = 0;
+    for (const std::string& name : Names())
+      n += internal::durable::ParseSegmentName(name).has_value();
+    return n;
+  };
+  for (int i = 0; i < 6; ++i) {
+    env_->FailOnce(FaultInjectionEnv::Op::kRename, 1, absl::StatusCode::kInternal);
+    EXPECT_FALSE(store->Checkpoint().ok());
+    env_->ClearFailures();
+  }
+  // The history's segment, the one the first attempt began, and a spare.
+  EXPECT_LE(segments(), 3);
+  const std::string fingerprint = Fingerprint(*store);
+  ASSERT_THAT(store->Checkpoint(), IsOk());
+  EXPECT_LE(segments(), 2);  // the current one, and a spare
+  PullThePlug(env_.get(), &store);
+  auto recovered = Open(Options());
+  ASSERT_NE(recovered, nullptr);
+  EXPECT_TRUE(SameState(Fingerprint(*recovered), fingerprint));
+}
+
 TEST_F(DurableStoreTest, DamageBeforeTheTailIsRefusedWithFileAndOffset) {
   {
     auto store = Open(Options());
