@@ -42,7 +42,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <utility>
@@ -170,7 +173,7 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
     const size_t need = framing::kEntryLengthBytes + encoded.size();
     TapBlock* block = tail_;
     if (block->capacity - block->used < need) {
-      TapBlock* const next = NewBlock(need);
+      TapBlock* const next = NewBlockOrDie(need, sequence);
       block->next.store(next, std::memory_order_release);  // block->used is final
       tail_ = block = next;
     }
@@ -342,6 +345,27 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
       }
     }
     return new TapBlock(std::max(need, TapBlock::kBytes));
+  }
+
+  // NewBlock, for the tap, which cannot fail: the event is committed, and
+  // the leader can neither ship it nor skip it (a follower would see a gap).
+  // Out of memory ends the process with a message on stderr, as the store's
+  // tables do (docs/reliability.md): a leader lost like one killed, whose
+  // failover docs/scaling.md describes.
+  TapBlock* NewBlockOrDie(size_t need, uint64_t sequence) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      return NewBlock(need);
+#if defined(__cpp_exceptions)
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr,
+                   "userstore: out of memory queuing event %llu for the changelog (a block of %zu "
+                   "bytes); the leader can neither ship nor skip it\n",
+                   static_cast<unsigned long long>(sequence), std::max(need, TapBlock::kBytes));
+      std::abort();
+    }
+#endif
   }
 
   // Moves the shipped blocks to the free list, but for oversized ones.
