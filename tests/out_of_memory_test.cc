@@ -9,7 +9,7 @@
 // hooks attached: a failed write publishes nothing and runs no hook, a
 // write that succeeds publishes exactly its one event and runs its hook once. The nothrow operator
 // new is left alone: it is what the engine's indexes allocate through (core/table_allocator.h),
-// which end the process when it fails instead of throwing.
+// which end the process when it fails instead of throwing (tests/testing/failing_operator_new.h).
 
 #include <cstddef>
 #include <cstdlib>
@@ -20,24 +20,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/failing_operator_new.h"
 #include "tests/testing/store_testing.h"
 
 #include "userstore/durable.h"
 #include "userstore/options.h"
 #include "userstore/resources.h"
 #include "userstore/user_store.h"
-
-// ThreadSanitizer's runtime (and clang's AddressSanitizer runtime, linked
-// statically) defines operator new itself, so the replacement below cannot
-// be linked there; the tests are skipped in those builds and run in the
-// plain and the g++ ASan + UBSan builds.
-#if defined(__SANITIZE_THREAD__)
-#define USERSTORE_OOM_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define USERSTORE_OOM_SKIP 1
-#endif
-#endif
 
 namespace {
 
@@ -59,37 +48,17 @@ class NoFailures {
   long saved_;
 };
 
-#if !defined(USERSTORE_OOM_SKIP)
+}  // namespace
 
-void* Allocate(std::size_t size) {
+bool userstore_testing::AllocationShouldFail(std::size_t) {
   if (allocations_until_failure == 0) {
     allocations_until_failure = -1;
     failure_injected = true;
-    throw std::bad_alloc();
+    return true;
   }
   if (allocations_until_failure > 0) --allocations_until_failure;
-  void* p = std::malloc(size == 0 ? 1 : size);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
+  return false;
 }
-#endif  // !USERSTORE_OOM_SKIP
-
-}  // namespace
-
-#if !defined(USERSTORE_OOM_SKIP)
-void* operator new(std::size_t size) { return Allocate(size); }
-void* operator new[](std::size_t size) { return Allocate(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif  // !USERSTORE_OOM_SKIP
 
 namespace userstore {
 namespace {

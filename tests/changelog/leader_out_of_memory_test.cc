@@ -1,9 +1,10 @@
 // A changelog leader whose journal tap cannot allocate the next block of its
 // shipping queue: the event is committed, and the leader can neither ship
 // nor skip it, so the process ends with a message naming the event
-// (docs/reliability.md, "Out of memory"). This binary replaces the throwing
-// operator new with one that fails allocations of a megabyte or more on a
-// thread that asks for it: only the tap's blocks are that large here.
+// (docs/reliability.md, "Out of memory"). This binary's operator new
+// (tests/testing/failing_operator_new.h) fails allocations of a megabyte or
+// more on a thread that asks for it: only the tap's blocks are that large
+// here.
 
 #include <cstddef>
 #include <cstdlib>
@@ -16,53 +17,22 @@
 #include "gtest/gtest.h"
 #include "tests/changelog/memory_log.h"
 #include "tests/durable/durable_testing.h"
+#include "tests/testing/failing_operator_new.h"
 
 #include "userstore/changelog.h"
 #include "userstore/durable.h"
 #include "userstore/fault_injection_env.h"
 #include "userstore/user_store.h"
 
-// As in tests/out_of_memory_test.cc: the sanitizers' runtimes define
-// operator new themselves.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define USERSTORE_OOM_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define USERSTORE_OOM_SKIP 1
-#endif
-#endif
-
 namespace {
-
 // Set on a thread whose allocations of kLarge bytes or more fail.
 thread_local bool fail_large_allocations = false;
 constexpr std::size_t kLarge = std::size_t{1} << 20;
-
-#if !defined(USERSTORE_OOM_SKIP)
-void* Allocate(std::size_t size) {
-  if (fail_large_allocations && size >= kLarge) throw std::bad_alloc();
-  void* p = std::malloc(size == 0 ? 1 : size);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-#endif  // !USERSTORE_OOM_SKIP
-
 }  // namespace
 
-#if !defined(USERSTORE_OOM_SKIP)
-void* operator new(std::size_t size) { return Allocate(size); }
-void* operator new[](std::size_t size) { return Allocate(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return std::malloc(size == 0 ? 1 : size);
+bool userstore_testing::AllocationShouldFail(std::size_t size) {
+  return fail_large_allocations && size >= kLarge;
 }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif  // !USERSTORE_OOM_SKIP
 
 namespace userstore {
 namespace {
