@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/durable/durable_testing.h"
 #include "tests/testing/failing_operator_new.h"
 #include "tests/testing/store_testing.h"
 
@@ -395,14 +396,9 @@ TEST_P(CheckpointOutOfMemoryTest, AnswersAnErrorAndPublishesNothing) {
 #if defined(USERSTORE_OOM_SKIP)
   GTEST_SKIP() << "operator new cannot be replaced under this sanitizer's runtime";
 #endif
-  const std::string dir = ::testing::TempDir() + "userstore-oom-checkpoint-" +
-                          std::to_string(static_cast<int>(GetParam())) + "-" +
-                          std::to_string(::testing::UnitTest::GetInstance()->random_seed());
-  std::filesystem::remove_all(dir);
-  struct RemoveAtEnd {
-    const std::string& dir;
-    ~RemoveAtEnd() { std::filesystem::remove_all(dir); }
-  } remove_at_end{dir};
+  const durable_testing::TempDir temp;  // removed with its files at the end
+  const std::string& dir = temp.path();
+  ASSERT_FALSE(dir.empty());
   DurableOptions options;
   options.store.seed = 7;
   options.durability = Durability::kNoSync;
