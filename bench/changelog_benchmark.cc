@@ -31,7 +31,9 @@
 //                 path, what the leader's callers see. Counters (one thread):
 //                 log_events_per_second, the events (creates and the untimed
 //                 deletes) from the run's start until a Flush() after its end
-//                 returned, over that whole time; flush_ms, that last Flush.
+//                 returned, over that whole time; flush_ms, that last Flush;
+//                 server_vcpus, redis-server's CPU time (user + system,
+//                 /proc) over that time: the share of the cores it took.
 //   BM_ShipLocal_Create/<N>  BM_Ship_Create's leader shipping to a log in
 //                 its own process that keeps only the last ID (LocalLog
 //                 below; each append copies its batch once): the leader's
@@ -64,6 +66,9 @@
 //                 store's): counters lag_p50_ms, lag_p99_ms, lag_max_ms;
 //                 writes_per_second is the rate achieved.
 //
+// The context says what new memory costs the machine (memory_first_touch,
+// FirstTouchContext below): a log server whose stream grows pays it.
+//
 // Flags: the usual --benchmark_* ones, plus --sizes=100000,1000000 (the N of
 // the Create and Apply rows), --lag_rate=100000 and --lag_seconds=3, and
 // --abseil_deadlock_detection (off by default, as in userstore_bench).
@@ -93,6 +98,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
@@ -103,6 +109,7 @@
 #include "bench/store_adapter.h"
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -325,6 +332,26 @@ class LocalLog : public userstore::ChangelogLog {
   std::optional<Checkpoint> checkpoint_;
 };
 
+// redis-server's CPU time so far, in seconds (user + system, /proc); -1 when
+// it cannot be read.
+double ServerCpuSeconds() {
+  std::ifstream stat(absl::StrCat("/proc/", g_redis_pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return -1;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return -1;
+  // After the command's ')': state, then fields 4-13, then utime and stime.
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(line).substr(paren + 1), ' ', absl::SkipEmpty());
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // A durable store of N users whose leader ships in `kMode` to a fresh stream
 // (with kLocalLog, to a LocalLog), started once the users are loaded: the
 // stream begins with their checkpoint. The leader is declared after the
@@ -332,6 +359,7 @@ class LocalLog : public userstore::ChangelogLog {
 template <ChangelogOptions::Mode kMode, bool kLocalLog = false>
 class LeaderAdapter : public DurableAdapter {
  public:
+  static constexpr bool kLocal = kLocalLog;
   static constexpr const char* kName = kLocalLog                                 ? "ShipLocal"
                                        : kMode == ChangelogOptions::Mode::kAsync ? "Ship"
                                                                                  : "ShipSync";
@@ -395,6 +423,7 @@ void BM_LeaderCreate(benchmark::State& state) {
   Fixture<A>& fx = GetFixture<A>(state.range(0));
   ChangelogLeader* leader = fx.impl->leader();
   const auto start = std::chrono::steady_clock::now();
+  const double server_cpu_before = ServerCpuSeconds();
   const uint64_t first = leader->stats().committed_sequence;
   const int64_t waits_before = fx.impl->backpressure_waits();
   BM_Create<A, /*kWallClock=*/true>(state);
@@ -416,29 +445,38 @@ void BM_LeaderCreate(benchmark::State& state) {
   state.counters["log_events_per_second"] =
       static_cast<double>(stats.shipped_sequence - first) / seconds;
   state.counters["flush_ms"] = std::chrono::duration<double, std::milli>(end - flush_start).count();
+  const double server_cpu_after = ServerCpuSeconds();
+  if (!A::kLocal && server_cpu_before >= 0 && server_cpu_after >= 0) {
+    state.counters["server_vcpus"] = (server_cpu_after - server_cpu_before) / seconds;
+  }
+}
+
+// What writing to memory costs this machine the first time and again, as
+// "<fresh> MB/s fresh, <again> MB/s again": 64 MiB of new anonymous pages
+// written one byte a page (each write a page fault, the page cleared), then
+// written whole again. A log server whose stream grows writes into new
+// memory, at the first rate: the Ship rows' server_vcpus is mostly that on a
+// machine where it is slow (docs/scaling.md, "Measured").
+std::string FirstTouchContext() {
+  constexpr size_t kBytes = size_t{64} << 20;
+  void* mapped = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) return "unknown (mmap failed)";
+  volatile char* bytes = static_cast<volatile char*>(mapped);
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < kBytes; i += 4096) bytes[i] = 1;
+  const auto touched = std::chrono::steady_clock::now();
+  std::memset(mapped, 2, kBytes);
+  benchmark::DoNotOptimize(mapped);
+  const auto written = std::chrono::steady_clock::now();
+  munmap(mapped, kBytes);
+  const auto mb_per_second = [](std::chrono::steady_clock::duration d) {
+    return static_cast<double>(kBytes) / 1e6 / std::chrono::duration<double>(d).count();
+  };
+  return absl::StrFormat("%.0f MB/s fresh, %.0f MB/s again", mb_per_second(touched - start),
+                         mb_per_second(written - touched));
 }
 
 // --- the log alone ---------------------------------------------------------------
-
-// redis-server's CPU time so far, in seconds (user + system, /proc); -1 when
-// it cannot be read.
-double ServerCpuSeconds() {
-  std::ifstream stat(absl::StrCat("/proc/", g_redis_pid, "/stat"));
-  std::string line;
-  if (!std::getline(stat, line)) return -1;
-  const size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return -1;
-  // After the command's ')': state, then fields 4-13, then utime and stime.
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(line).substr(paren + 1), ' ', absl::SkipEmpty());
-  uint64_t utime = 0;
-  uint64_t stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
-    return -1;
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 template <bool kWatched>
 void BM_LogAppend(benchmark::State& state) {
@@ -775,6 +813,7 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("redis-server",
                               "unix socket, --save \"\" --appendonly no (the log in memory)");
+  benchmark::AddCustomContext("memory_first_touch", userstore_bench::FirstTouchContext());
   userstore_bench::RegisterAll(sizes, lag_rate);
   benchmark::RunSpecifiedBenchmarks();
   // The stores close (their leaders first) and their directories go; then
