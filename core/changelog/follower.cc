@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -142,10 +143,18 @@ class ReadAhead {
       const size_t max = max_;
       mu_.Unlock();
       ChangelogLog* log = log_->get();
-      absl::StatusOr<std::vector<ChangelogLog::Entry>> read =
-          log != nullptr ? log->ReadAfter(after, max, absl::ZeroDuration())
-                         : absl::StatusOr<std::vector<ChangelogLog::Entry>>(
-                               absl::FailedPreconditionError("no log"));
+      absl::StatusOr<std::vector<ChangelogLog::Entry>> read = out_of_memory_;
+#if defined(__cpp_exceptions)
+      try {
+#endif
+        read = log != nullptr ? log->ReadAfter(after, max, absl::ZeroDuration())
+                              : absl::StatusOr<std::vector<ChangelogLog::Entry>>(
+                                    absl::FailedPreconditionError("no log"));
+#if defined(__cpp_exceptions)
+      } catch (const std::bad_alloc&) {
+        // Nothing read ahead: the follower's next Poll reads for itself.
+      }
+#endif
       mu_.Lock();
       result_ = std::move(read);
       result_after_ = after;
@@ -166,6 +175,9 @@ class ReadAhead {
   bool has_result_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t result_after_ ABSL_GUARDED_BY(mu_) = 0;
   absl::StatusOr<std::vector<ChangelogLog::Entry>> result_ ABSL_GUARDED_BY(mu_);
+  // A read that ran out of memory (made in advance: copying it allocates
+  // nothing).
+  const absl::Status out_of_memory_ = absl::ResourceExhaustedError("out of memory reading ahead");
   std::thread thread_;
 };
 
@@ -207,6 +219,30 @@ class ChangelogFollower::Impl : public WriteGate {
 
   absl::StatusOr<uint64_t> Poll(absl::Duration wait) {
     absl::MutexLock poll_lock(&poll_mu_);
+    bool applying = false;
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      return PollLocked(wait, &applying);
+#if defined(__cpp_exceptions)
+    } catch (const std::bad_alloc&) {
+      // Before the store applies anything (reading, checking the entries,
+      // the log's client): nothing changed, and the follower retries (503,
+      // as when the log cannot be reached). While it applies: the store may
+      // hold a change it has not numbered (docs/reliability.md, "Out of
+      // memory"), so the follower stops; reopening it recovers what its
+      // directory holds, and it resumes from there.
+      if (!applying) return out_of_memory_reading_;
+      absl::MutexLock lock(&mu_);
+      stopped_ = out_of_memory_applying_;
+      return stopped_;
+    }
+#endif
+  }
+
+  // Poll, under poll_mu_; `*applying` is true while the store applies.
+  absl::StatusOr<uint64_t> PollLocked(absl::Duration wait, bool* applying)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_) {
     {
       absl::MutexLock lock(&mu_);
       if (!stopped_.ok()) return stopped_;
@@ -289,8 +325,10 @@ class ChangelogFollower::Impl : public WriteGate {
       }
       if (skip < events_.size()) {
         size_t done = 0;
+        *applying = true;
         const absl::Status status =
             store_->ApplyEncoded(absl::MakeConstSpan(events_).subspan(skip), &done);
+        *applying = false;
         applied_through += done;
         applied += done;
         if (!status.ok()) {
@@ -431,6 +469,16 @@ class ChangelogFollower::Impl : public WriteGate {
   const absl::Duration retry_interval_;
   Env* const env_;
   const std::string dir_;
+  // Poll's answers when it runs out of memory (made in advance: copying
+  // them allocates nothing).
+  const absl::Status out_of_memory_reading_ = MakeError(
+      ErrorCode::kServiceUnavailable,
+      absl::StrCat("the changelog ", log_->url(),
+                   ": out of memory reading or checking its entries; the follower retries"));
+  const absl::Status out_of_memory_applying_ = absl::ResourceExhaustedError(absl::StrCat(
+      "the changelog ", log_->url(),
+      ": out of memory applying its events; the follower stopped and applies nothing more "
+      "(reopened, it resumes from what its directory holds)"));
 
   absl::Mutex poll_mu_;                           // one Poll at a time
   uint64_t epoch_ ABSL_GUARDED_BY(poll_mu_) = 0;  // of the last applied entry

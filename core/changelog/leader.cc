@@ -433,6 +433,59 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
     unshipped_count_ -= n;
   }
 
+  // Frames the first `n` unshipped entries as a batch (their pieces in
+  // `*pieces`, the batch in `*data`, both kept for their capacity) and
+  // appends it. Returns the last sequence of them the log now holds: all n
+  // (`*batch_end` is where they end), or fewer when an earlier append whose
+  // answer was lost landed after all. Returns 0 when the log holds none of
+  // them, with why in `*error`: 403 once fenced; the log's error; or
+  // RESOURCE_EXHAUSTED when this thread runs out of memory framing the
+  // batch or in the log's client (a ChangelogLog leaves its connection
+  // consistent then), retried like the log's errors rather than ending the
+  // process.
+  uint64_t AppendBatch(uint64_t n, absl::InlinedVector<absl::string_view, 4>* pieces,
+                       std::string* data, std::pair<TapBlock*, size_t>* batch_end,
+                       absl::Status* error) {
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      const uint64_t last = unshipped_first_ + n - 1;
+      pieces->clear();
+      *batch_end = SpanUnshipped(n, [&](absl::string_view piece) { pieces->push_back(piece); });
+      data->clear();
+      framing::FrameBatch(LeaderBatchHeader(*store_, epoch_), static_cast<uint32_t>(n), *pieces,
+                          data);
+      absl::StatusOr<std::string> id = log_->AppendIf(last_id_, last, epoch_, *data);
+      if (id.ok()) {
+        last_id_ = *std::move(id);
+        return last;
+      }
+      // Refused: fenced, unless the stream ends with an entry of this epoch
+      // (only this leader appends in it): an earlier append whose answer was
+      // lost (a timeout, the log restarting, this thread out of memory) landed
+      // after all, possibly with fewer events than this attempt. What it
+      // holds is shipped.
+      if (absl::IsPermissionDenied(id.status())) {
+        absl::StatusOr<std::string> log_end = log_->LastId();
+        uint64_t end_sequence = 0;
+        uint64_t end_epoch = 0;
+        if (log_end.ok() && ChangelogLog::ParseEntryId(*log_end, &end_sequence, &end_epoch) &&
+            end_epoch == epoch_ && *log_end != last_id_ && end_sequence >= unshipped_first_ &&
+            end_sequence <= last) {
+          last_id_ = *std::move(log_end);
+          return end_sequence;
+        }
+      }
+      *error = id.status();
+      return 0;
+#if defined(__cpp_exceptions)
+    } catch (const std::bad_alloc&) {
+      *error = out_of_memory_;  // a copy: no allocation
+      return 0;
+    }
+#endif
+  }
+
   // The shipping thread.
   void Ship() {
     std::string data;
@@ -440,34 +493,9 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
     while (Take()) {
       // The next batch: up to max_batch_events entries from the front.
       const uint64_t n = std::min<uint64_t>(unshipped_count_, options_.max_batch_events);
-      pieces.clear();
-      const auto batch_end =
-          SpanUnshipped(n, [&](absl::string_view piece) { pieces.push_back(piece); });
-      const uint64_t last = unshipped_first_ + n - 1;
-      data.clear();
-      framing::FrameBatch(LeaderBatchHeader(*store_, epoch_), static_cast<uint32_t>(n), pieces,
-                          &data);
-      absl::StatusOr<std::string> id = log_->AppendIf(last_id_, last, epoch_, data);
-      // Refused: fenced, unless the stream ends with an entry of this epoch
-      // (only this leader appends in it): an earlier append whose answer was
-      // lost (a timeout, the log restarting) landed after all, possibly with
-      // fewer events than this attempt. What it holds is shipped.
-      uint64_t landed = 0;
-      if (!id.ok() && absl::IsPermissionDenied(id.status())) {
-        auto log_end = log_->LastId();
-        uint64_t end_sequence = 0;
-        uint64_t end_epoch = 0;
-        if (log_end.ok() && ChangelogLog::ParseEntryId(*log_end, &end_sequence, &end_epoch) &&
-            end_epoch == epoch_ && *log_end != last_id_ && end_sequence >= unshipped_first_ &&
-            end_sequence <= last) {
-          last_id_ = *log_end;
-          landed = end_sequence;
-        }
-      }
-      if (id.ok()) {
-        last_id_ = *id;
-        landed = last;
-      }
+      std::pair<TapBlock*, size_t> batch_end;
+      absl::Status error;
+      const uint64_t landed = AppendBatch(n, &pieces, &data, &batch_end, &error);
       if (landed != 0) {
         // Where the batch ends is known; a lost answer's shorter append is
         // walked again.
@@ -482,8 +510,8 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
       }
       {
         absl::MutexLock lock(&mu_);
-        last_error_ = id.status();
-        if (absl::IsPermissionDenied(id.status())) {
+        last_error_ = error;
+        if (absl::IsPermissionDenied(error)) {
           // Fenced: nothing more is shipped.
           fenced_.store(true, std::memory_order_release);
           cv_.SignalAll();
@@ -565,6 +593,10 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retries_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  // AppendBatch's answer when the shipping thread runs out of memory, made
+  // in advance: copying it allocates nothing.
+  const absl::Status out_of_memory_ = absl::ResourceExhaustedError(
+      "out of memory framing or appending a batch; the shipping thread retries");
 };
 
 namespace internal {

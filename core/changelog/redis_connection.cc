@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -126,22 +127,35 @@ absl::StatusOr<std::vector<RedisLog::Reply>> RedisLog::SendAndReceive(
   if (!status.ok()) return status;
 
   ScopedSigpipeBlock no_sigpipe;
-  for (const std::vector<absl::string_view>& command : commands) {
-    absl::Status written = WriteCommand(command);
-    if (!written.ok()) return written;
-    ++*sent;
-  }
-  std::vector<Reply> replies;
-  replies.reserve(commands.size());
-  for (const std::vector<absl::string_view>& command : commands) {
-    void* reply = nullptr;
-    if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) {
-      if (reply != nullptr) freeReplyObject(reply);
-      return IoError(command[0]);
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    for (const std::vector<absl::string_view>& command : commands) {
+      absl::Status written = WriteCommand(command);
+      if (!written.ok()) return written;
+      ++*sent;
     }
-    replies.emplace_back(static_cast<redisReply*>(reply));
+    std::vector<Reply> replies;
+    replies.reserve(commands.size());
+    for (const std::vector<absl::string_view>& command : commands) {
+      void* reply = nullptr;
+      if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) {
+        if (reply != nullptr) freeReplyObject(reply);
+        return IoError(command[0]);
+      }
+      replies.emplace_back(static_cast<redisReply*>(reply));
+    }
+    return replies;
+#if defined(__cpp_exceptions)
+  } catch (const std::bad_alloc&) {
+    // Out of memory between two commands, or before their replies are read:
+    // the connection is in the middle of the exchange, and its next command
+    // would read a reply meant for another. Dropped; the caller's next
+    // command connects anew (a WATCH is lost with it, as on any drop).
+    Disconnect();
+    throw;
   }
-  return replies;
+#endif
 }
 
 absl::Status RedisLog::WriteCommand(const std::vector<absl::string_view>& command) {

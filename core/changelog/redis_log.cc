@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -176,6 +177,21 @@ absl::StatusOr<std::unique_ptr<RedisLog>> RedisLog::Open(const LogUrl& url,
 
 absl::Status RedisLog::EnsureConnected() {
   if (context_ != nullptr) return absl::OkStatus();
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    return Connect();
+#if defined(__cpp_exceptions)
+  } catch (const std::bad_alloc&) {
+    // Connected but not yet checked (the version, the scripts): dropped,
+    // so that the next call starts again instead of taking it as ready.
+    Disconnect();
+    throw;
+  }
+#endif
+}
+
+absl::Status RedisLog::Connect() {
   const struct timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
   redisContext* context =
       parsed_url_.scheme == "redis+unix"

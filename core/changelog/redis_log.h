@@ -111,6 +111,15 @@
 // is no entry ID, a new ID not after it, a trim past the checkpoint) are
 // 400/20001; no checkpoint is 404/20404.
 //
+// Out of memory. A call that runs out of memory throws std::bad_alloc, as
+// the store's writes do (the changelog's leader and follower catch it and
+// retry). When it does so in the middle of an exchange (between two
+// commands, before their replies are read, during the connection's
+// checks), the connection is dropped first, so that the next call never
+// reads a reply meant for another. (hiredis allocates with malloc, which
+// throws nothing: its failures to allocate are its own errors, an I/O
+// error here, 503, which drops the connection too.)
+//
 // Redis Cluster: the scripts touch one key (AppendIf, LastId) or two
 // (TrimThrough: the stream and its checkpoint), which Cluster allows only in
 // one hash slot; this class speaks to one server (or a replicated primary)
@@ -215,6 +224,8 @@ class RedisLog final : public ChangelogLog {
   // Connects when not connected: a new context, the version check, the
   // scripts loaded.
   absl::Status EnsureConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // EnsureConnected's work, when not connected.
+  absl::Status Connect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The connection's I/O error, `doing` what, as 503 (`why`, or else what
   // hiredis recorded); drops the connection.

@@ -51,7 +51,10 @@ namespace userstore {
 // One stream of a distributed log, as the leader and followers use it.
 // Errors common to every call: UNAVAILABLE (503/20503) when the log cannot
 // be reached or answers with an error (the message says which); the call
-// may be retried.
+// may be retried. A call that runs out of memory may throw std::bad_alloc
+// (the leader and followers catch it and retry): an implementation must
+// stay usable then, and never let a later call read an answer meant for
+// the failed one (the Redis log drops its connection first).
 class ChangelogLog {
  public:
   struct Entry {
@@ -183,7 +186,10 @@ class ChangelogLeader {
     uint64_t batches = 0;           // appended
     uint64_t retries = 0;           // appends retried after an error
     bool fenced = false;            // another leader took the stream
-    absl::Status last_error;        // the last append's error (OK: none)
+    // The last append's error (OK: none); RESOURCE_EXHAUSTED when the
+    // shipping thread ran out of memory framing or appending a batch (it
+    // retries after retry_interval, as after the log's errors).
+    absl::Status last_error;
   };
 
   // Takes the lead of `log`'s stream for `store` (a durable store,
@@ -271,8 +277,11 @@ class ChangelogFollower {
   // an event that does not apply (the follower stops before it); the
   // follower then stops for good: every later call fails the same way.
   // 503/20503 when the log cannot be reached, or the store's own journal
-  // cannot take an event (those before it stay applied): retry. O(bytes
-  // read) plus each event's apply.
+  // cannot take an event (those before it stay applied), or when it runs
+  // out of memory before applying anything: retry. Out of memory while the
+  // store applies: RESOURCE_EXHAUSTED, and the follower stops for good (its
+  // store may hold a change it has not numbered); reopened, it resumes from
+  // what its directory holds. O(bytes read) plus each event's apply.
   absl::StatusOr<uint64_t> Poll(absl::Duration wait);
 
   // Polls until it has applied everything the log held when called.

@@ -2,7 +2,8 @@
 // tests: one `MemoryStream` shared by any number of `MemoryLog` handles (as
 // several connections to one stream), with the log's failures on demand: an
 // outage (every call answers 503/20503) and a lost acknowledgement (the
-// append is made, its answer is an error).
+// append is made, its answer is an error). A call that runs out of memory
+// throws std::bad_alloc and changes nothing.
 
 #ifndef USERSTORE_TESTS_CHANGELOG_MEMORY_LOG_H_
 #define USERSTORE_TESTS_CHANGELOG_MEMORY_LOG_H_
@@ -80,9 +81,12 @@ class MemoryLog : public ChangelogLog {
       return MakeError(ErrorCode::kForbidden,
                        absl::StrCat("fenced: the last entry is '", stream_->last_id, "'"));
     }
+    // Everything allocated before the stream changes (the out-of-memory
+    // tests fail these allocations): an append is made whole or not at all.
     std::string id = EntryId(last_sequence, epoch);
+    std::string last_id = id;
     stream_->entries.push_back({id, std::string(data)});
-    stream_->last_id = id;
+    stream_->last_id.swap(last_id);
     ++stream_->appends;
     stream_->appended.SignalAll();
     if (stream_->lose_acks > 0) {
