@@ -249,6 +249,23 @@ class ChangelogLeader::Impl : public WriteGate, public JournalTap {
   }
 
   absl::Status Checkpoint() {
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      return CheckpointAndTrim();
+#if defined(__cpp_exceptions)
+    } catch (const std::bad_alloc&) {
+      // Reading the checkpoint (the whole file, in memory), or in the log's
+      // client. Each step leaves the stream whole: the stored checkpoint is
+      // replaced atomically, and trimmed behind only once stored.
+      return absl::ResourceExhaustedError(
+          "changelog checkpoint: out of memory (the stream and its stored checkpoint stay as "
+          "they were, or hold the new checkpoint untrimmed)");
+    }
+#endif
+  }
+
+  absl::Status CheckpointAndTrim() {
     USERSTORE_RETURN_IF_ERROR(store_->Checkpoint());
     uint64_t sequence = 0;
     std::string bytes;

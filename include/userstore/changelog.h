@@ -222,7 +222,10 @@ class ChangelogLeader {
   absl::Status Flush(absl::Duration timeout);
 
   // Takes a store checkpoint, stores it in the log, then trims the stream
-  // behind it. Errors: those of UserStore::Checkpoint and of the log.
+  // behind it. Holds the checkpoint file's bytes in memory while it stores
+  // them. Errors: those of UserStore::Checkpoint and of the log;
+  // RESOURCE_EXHAUSTED when it runs out of memory (the stream stays whole:
+  // its old checkpoint, or the new one not yet trimmed behind).
   absl::Status Checkpoint();
 
   Stats stats() const;

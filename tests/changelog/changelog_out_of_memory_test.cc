@@ -7,6 +7,7 @@
 //     in the middle of an exchange on the connection): the append is
 //     retried, the thread goes on, every event reaches the stream exactly
 //     once and in order, and a follower converges;
+//   - ChangelogLeader::Checkpoint: RESOURCE_EXHAUSTED, the stream whole;
 //   - a follower's Poll: out of memory before it applies anything is a 503
 //     that the next Poll retries; while it applies, the follower stops with
 //     RESOURCE_EXHAUSTED, and reopened it resumes from its directory and
@@ -44,13 +45,16 @@
 namespace {
 // Set on the thread whose allocations are counted.
 thread_local bool counted_thread = false;
+// Only allocations of at least this many bytes are counted.
+std::atomic<std::size_t> counted_size{0};
 // The counted allocation to fail (0 the next one); negative: none.
 std::atomic<int64_t> fail_at{-1};
 std::atomic<int64_t> failures{0};
 }  // namespace
 
-bool userstore_testing::AllocationShouldFail(std::size_t) {
+bool userstore_testing::AllocationShouldFail(std::size_t size) {
   if (!counted_thread || fail_at.load(std::memory_order_relaxed) < 0) return false;
+  if (size < counted_size.load(std::memory_order_relaxed)) return false;
   if (fail_at.fetch_sub(1) != 0) return false;
   failures.fetch_add(1);
   return true;
@@ -140,6 +144,7 @@ class ChangelogOutOfMemoryTest : public ChangelogTest {
   void TearDown() override {
     Disarm();
     counted_thread = false;
+    counted_size.store(0);
   }
 
   // Runs `attempt(k)` for k = 0, 1, ... until an attempt fails no
@@ -256,6 +261,49 @@ TEST_F(ChangelogOutOfMemoryTest, TheShippingThreadRetriesOverRedis) {
     ASSERT_TRUE((*follower)->CatchUp(absl::Seconds(30)).ok());
     EXPECT_TRUE(SameState(Fingerprint((*follower)->store()), Fingerprint(*store)));
   });
+}
+
+// ChangelogLeader::Checkpoint (on this thread) out of memory: an error,
+// and the stream stays whole (a follower bootstrapping from it converges);
+// the leader ships on, and the next checkpoint succeeds. The allocations
+// that fail are those of 16 KiB or more: the checkpoint's bytes (the store's
+// own checkpoint fails every allocation in CheckpointOutOfMemoryTest,
+// tests/out_of_memory_test.cc).
+TEST_F(ChangelogOutOfMemoryTest, ACheckpointOutOfMemoryLeavesTheStreamWhole) {
+  auto store = OpenStore("/leader");
+  ASSERT_NE(store, nullptr);
+  auto leader = Lead(store.get());
+  ASSERT_NE(leader, nullptr);
+  const std::string service = store->default_conversation_service_sid();
+  for (int i = 0; i < 30; ++i) {  // a checkpoint of about 60 KB
+    CreateUserRequest create;
+    create.identity = absl::StrCat("big", i);
+    create.attributes = absl::StrCat("\"", std::string(2000, 'x'), "\"");
+    ASSERT_TRUE(store->CreateUser(service, create).ok());
+  }
+  ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+  counted_size.store(16 << 10);
+  ForEachAllocation(/*min_failing=*/2, [&](int64_t k, bool* failed) {
+    Work(store.get(), absl::StrCat("k", k, "-"), 3);
+    ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+    counted_thread = true;
+    Arm(k);
+    const absl::Status checkpointed = leader->Checkpoint();
+    *failed = Disarm();
+    counted_thread = false;
+    if (*failed) {
+      EXPECT_TRUE(absl::IsResourceExhausted(checkpointed)) << checkpointed;
+    } else {
+      EXPECT_TRUE(checkpointed.ok()) << checkpointed;
+    }
+    Work(store.get(), absl::StrCat("after", k, "-"), 2);
+    ASSERT_TRUE(leader->Flush(absl::Seconds(30)).ok());
+    auto follower = Follow(absl::StrCat("/follower", k));
+    ASSERT_NE(follower, nullptr);
+    ASSERT_TRUE(follower->CatchUp(absl::Seconds(30)).ok());
+    EXPECT_TRUE(SameState(Fingerprint(follower->store()), Fingerprint(*store)));
+  });
+  EXPECT_TRUE(leader->Checkpoint().ok());
 }
 
 // A follower's Poll (on this thread) out of memory: retried when nothing was

@@ -141,7 +141,8 @@ class MemoryLog : public ChangelogLog {
       uint64_t last = 0;
       uint64_t epoch = 0;
       if (ParseEntryId(entries[i].id, &last, &epoch) && last <= sequence) continue;
-      entries[keep++] = entries[i];
+      if (keep != i) entries[keep] = std::move(entries[i]);  // no allocation
+      ++keep;
     }
     entries.resize(keep);
     return absl::OkStatus();
