@@ -192,11 +192,6 @@ class PosixMappedFile final : public MappedFile {
   const uint64_t size_;
 };
 
-// Maps `size` bytes of `fd` (nothing for 0). Null with errno set on failure.
-// `populate`: the pages are read in (for a new file: allocated and zeroed in
-// the page cache) by mmap itself, so that the first write to each page does
-// not pay for that (a journal segment is made ahead of its use, off the
-// write path; measured: the zeroing was a sixth of a durable create's time).
 // Closes a descriptor on every way out, std::bad_alloc included, unless
 // released to the object that owns it from then on.
 class ScopedFd {
@@ -218,6 +213,11 @@ class ScopedFd {
   int fd_;
 };
 
+// Maps `size` bytes of `fd` (nothing for 0). Null with errno set on failure.
+// `populate`: the pages are read in (for a new file: allocated and zeroed in
+// the page cache) by mmap itself, so that the first write to each page does
+// not pay for that (a journal segment is made ahead of its use, off the
+// write path; measured: the zeroing was a sixth of a durable create's time).
 char* MapShared(int fd, uint64_t size, bool* ok, bool populate = false) {
   *ok = true;
   if (size == 0) return nullptr;
@@ -230,19 +230,20 @@ char* MapShared(int fd, uint64_t size, bool* ok, bool populate = false) {
   return static_cast<char*>(base);
 }
 
-// The file object owning `fd` and the mapping at `base`. When it cannot be
-// allocated, unmaps, closes (and removes the file, for one just made) before
-// std::bad_alloc goes on.
-std::unique_ptr<MappedFile> AdoptMapping(const std::string& path, int fd, char* base, uint64_t size,
-                                         bool remove_on_failure) {
+// The file object owning `*fd` (released to it) and the mapping at `base`.
+// When it cannot be allocated, unmaps (and removes the file, for one just
+// made) before std::bad_alloc goes on; `*fd` still closes the descriptor.
+std::unique_ptr<MappedFile> AdoptMapping(const std::string& path, ScopedFd* fd, char* base,
+                                         uint64_t size, bool remove_on_failure) {
 #if defined(__cpp_exceptions)
   try {
 #endif
-    return std::unique_ptr<MappedFile>(new PosixMappedFile(path, fd, base, size));
+    std::unique_ptr<MappedFile> file(new PosixMappedFile(path, fd->get(), base, size));
+    fd->release();
+    return file;
 #if defined(__cpp_exceptions)
   } catch (const std::bad_alloc&) {
     if (base != nullptr) ::munmap(base, size);
-    ::close(fd);
     if (remove_on_failure) ::unlink(path.c_str());
     throw;
   }
@@ -497,18 +498,18 @@ class PosixEnv final : public Env {
     if (size > static_cast<uint64_t>(INT64_MAX)) {
       return PosixError("NewMappedFile", path, EFBIG, absl::StrCat("allocate ", size, " bytes"));
     }
-    const int fd = OpenRetrying(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC);
-    if (fd < 0) return PosixError("NewMappedFile", path, errno);
-    // Undoes the creation: no file is left behind by a failure.
+    ScopedFd fd(OpenRetrying(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC));
+    if (fd.get() < 0) return PosixError("NewMappedFile", path, errno);
+    // Undoes the creation: no file is left behind by a failure (the
+    // descriptor closes with `fd`).
     auto fail = [&](int error, absl::string_view detail) {
-      ::close(fd);
       ::unlink(path.c_str());
       return PosixError("NewMappedFile", path, error, detail);
     };
     if (size > 0) {
       int error;
       do {
-        error = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+        error = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
       } while (error == EINTR);
       if (error != 0) return fail(error, absl::StrCat("allocate ", size, " bytes"));
     }
@@ -516,29 +517,21 @@ class PosixEnv final : public Env {
     // Not populated here: the journal prefaults its segments from a
     // background thread (Prefault), and a segment made while the store
     // waits (a checkpoint's rotation) must not wait for 64 MiB of faults.
-    char* base = MapShared(fd, size, &ok);
+    char* base = MapShared(fd.get(), size, &ok);
     if (!ok) return fail(errno, "mmap");
-    return AdoptMapping(path, fd, base, size, /*remove_on_failure=*/true);
+    return AdoptMapping(path, &fd, base, size, /*remove_on_failure=*/true);
   }
 
   absl::StatusOr<std::unique_ptr<MappedFile>> OpenMappedFile(const std::string& path) override {
-    const int fd = OpenRetrying(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return PosixError("OpenMappedFile", path, errno);
+    ScopedFd fd(OpenRetrying(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd.get() < 0) return PosixError("OpenMappedFile", path, errno);
     struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      const int error = errno;
-      ::close(fd);
-      return PosixError("OpenMappedFile (fstat)", path, error);
-    }
+    if (::fstat(fd.get(), &st) != 0) return PosixError("OpenMappedFile (fstat)", path, errno);
     const uint64_t size = static_cast<uint64_t>(st.st_size);
     bool ok;
-    char* base = MapShared(fd, size, &ok);
-    if (!ok) {
-      const int error = errno;
-      ::close(fd);
-      return PosixError("OpenMappedFile (mmap)", path, error);
-    }
-    return AdoptMapping(path, fd, base, size, /*remove_on_failure=*/false);
+    char* base = MapShared(fd.get(), size, &ok);
+    if (!ok) return PosixError("OpenMappedFile (mmap)", path, errno);
+    return AdoptMapping(path, &fd, base, size, /*remove_on_failure=*/false);
   }
 
   absl::Status RenameFile(const std::string& from, const std::string& to) override {
