@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -25,6 +26,29 @@
 
 namespace userstore {
 namespace changelog_testing {
+
+// `entries`' batches hold `events` events, at most `max_batch` each, with
+// consecutive sequences ending at `last_sequence`: each event once.
+inline void ExpectEntriesHoldEventsOnceInOrder(const std::vector<ChangelogLog::Entry>& entries,
+                                               uint64_t last_sequence, uint64_t events,
+                                               size_t max_batch) {
+  uint64_t next = 0;
+  uint64_t seen = 0;
+  for (const auto& entry : entries) {
+    auto batch = DecodeChangelogBatch(entry.data);
+    ASSERT_TRUE(batch.ok()) << entry.id << ": " << batch.status();
+    EXPECT_LE(batch->events.size(), max_batch);
+    for (const ChangeEvent& e : batch->events) {
+      if (next != 0) {
+        ASSERT_EQ(e.sequence, next) << "entry " << entry.id;
+      }
+      next = e.sequence + 1;
+      ++seen;
+    }
+  }
+  EXPECT_EQ(next, last_sequence + 1);
+  EXPECT_EQ(seen, events);
+}
 
 class ChangelogTest : public ::testing::Test {
  protected:
@@ -78,22 +102,7 @@ class ChangelogTest : public ::testing::Test {
   // The stream's batches hold `events` events, at most `max_batch` each,
   // with consecutive sequences ending at `last_sequence`: each event once.
   void ExpectEventsOnceInOrder(uint64_t last_sequence, uint64_t events, size_t max_batch) {
-    uint64_t next = 0;
-    uint64_t seen = 0;
-    for (const auto& entry : stream_->Entries()) {
-      auto batch = DecodeChangelogBatch(entry.data);
-      ASSERT_TRUE(batch.ok()) << batch.status();
-      EXPECT_LE(batch->events.size(), max_batch);
-      for (const ChangeEvent& e : batch->events) {
-        if (next != 0) {
-          ASSERT_EQ(e.sequence, next);
-        }
-        next = e.sequence + 1;
-        ++seen;
-      }
-    }
-    EXPECT_EQ(next, last_sequence + 1);
-    EXPECT_EQ(seen, events);
+    ExpectEntriesHoldEventsOnceInOrder(stream_->Entries(), last_sequence, events, max_batch);
   }
 
   std::unique_ptr<FaultInjectionEnv> env_ = NewFaultInjectionEnv();

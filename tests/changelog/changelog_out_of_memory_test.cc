@@ -64,6 +64,7 @@ namespace userstore {
 namespace {
 
 using changelog_testing::ChangelogTest;
+using changelog_testing::ExpectEntriesHoldEventsOnceInOrder;
 using changelog_testing::MemoryLog;
 using changelog_testing::MemoryStream;
 using durable_testing::Fingerprint;
@@ -111,29 +112,6 @@ class ShippingThreadLog : public ChangelogLog {
   const std::thread::id maker_;
 };
 
-// The entries' batches hold each event from `first` to `last` once, in
-// order (an entry with no event: a fence).
-::testing::AssertionResult EachEventOnceInOrder(const std::vector<ChangelogLog::Entry>& entries,
-                                                uint64_t first, uint64_t last) {
-  uint64_t next = first;
-  for (const ChangelogLog::Entry& entry : entries) {
-    auto batch = DecodeChangelogBatch(entry.data);
-    if (!batch.ok()) return ::testing::AssertionFailure() << entry.id << ": " << batch.status();
-    for (const ChangeEvent& event : batch->events) {
-      if (event.sequence < first) continue;  // the checkpoint's
-      if (event.sequence != next) {
-        return ::testing::AssertionFailure()
-               << "entry " << entry.id << ": event " << event.sequence << ", expected " << next;
-      }
-      ++next;
-    }
-  }
-  if (next != last + 1) {
-    return ::testing::AssertionFailure() << "the stream ends at " << next - 1 << ", not " << last;
-  }
-  return ::testing::AssertionSuccess();
-}
-
 class ChangelogOutOfMemoryTest : public ChangelogTest {
  protected:
   void SetUp() override {
@@ -157,7 +135,7 @@ class ChangelogOutOfMemoryTest : public ChangelogTest {
       SCOPED_TRACE(absl::StrCat("the allocation failed: #", k));
       bool failed = false;
       attempt(k, &failed);
-      if (::testing::Test::HasFatalFailure() || ::testing::Test::HasNonfatalFailure()) return;
+      if (HasFailure()) return;
       if (!failed) break;
       ++failing;
     }
@@ -165,10 +143,12 @@ class ChangelogOutOfMemoryTest : public ChangelogTest {
     RecordProperty("failing_allocations", failing);
   }
 
+  static constexpr size_t kMaxBatch = 8;
+
   ChangelogOptions ShippingOptions() {
     ChangelogOptions options;
     options.env = env_.get();
-    options.max_batch_events = 8;  // many batches
+    options.max_batch_events = kMaxBatch;  // many batches
     options.batch_delay = absl::ZeroDuration();
     options.retry_interval = absl::Milliseconds(1);
     return options;
@@ -198,7 +178,8 @@ TEST_F(ChangelogOutOfMemoryTest, TheShippingThreadRetriesAndShipsEachEventOnce) 
       EXPECT_GE(stats.retries, 1u);
       EXPECT_TRUE(absl::IsResourceExhausted(stats.last_error)) << stats.last_error;
     }
-    EXPECT_TRUE(EachEventOnceInOrder(stream->Entries(), first, store->last_sequence()));
+    ExpectEntriesHoldEventsOnceInOrder(stream->Entries(), store->last_sequence(),
+                                       store->last_sequence() + 1 - first, kMaxBatch);
     // A follower converges.
     auto follower = ChangelogFollower::Open(absl::StrCat("/follower", k), Options(),
                                             std::make_unique<MemoryLog>(stream));
@@ -249,7 +230,8 @@ TEST_F(ChangelogOutOfMemoryTest, TheShippingThreadRetriesOverRedis) {
     ASSERT_TRUE(reader.ok()) << reader.status();
     auto entries = (*reader)->ReadAfter(0, 100000, absl::ZeroDuration());
     ASSERT_TRUE(entries.ok()) << entries.status();
-    EXPECT_TRUE(EachEventOnceInOrder(*entries, first, store->last_sequence()));
+    ExpectEntriesHoldEventsOnceInOrder(*entries, store->last_sequence(),
+                                       store->last_sequence() + 1 - first, kMaxBatch);
     // The leader goes on: a write after the failures ships too.
     CreateUserRequest create;
     create.identity = "after";
